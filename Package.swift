@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "relay-milter",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "relay-milter", targets: ["relay-milter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // libmilter as Debian's libmilter-dev ships it (milter.pc).
+        .systemLibrary(
+            name: "CMilter",
+            path: "CShim/CMilter",
+            pkgConfig: "milter",
+            providers: [.apt(["libmilter-dev"])]
+        ),
+        // The few C helpers Swift cannot do without: see CShim/CMilterShim/include/CMilterShim.h.
+        .target(
+            name: "CMilterShim",
+            dependencies: ["CMilter"],
+            path: "CShim/CMilterShim",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: [.linkedLibrary("milter"), .linkedLibrary("pthread")]
+        ),
+        // Pure relay rules: values in, decisions out. No C, no I/O, no logging.
+        .target(name: "RelayPolicy"),
+        // The only module that touches libmilter.
+        .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim"]),
+        // The application: config, sessions, service wiring.
+        .target(
+            name: "RelayMilter",
+            dependencies: [
+                "RelayPolicy",
+                "MilterKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "relay-milter",
+            dependencies: [
+                "RelayMilter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
+        .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
+        .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,42 @@
+import CMilter
+import CMilterShim
+
+/// libmilter's `sfsistat` values, named once.
+enum SMFIStatus: CInt {
+    case `continue` = 0
+    case reject = 1
+    case discard = 2
+    case accept = 3
+    case tempfail = 4
+    case noReply = 7
+    case skip = 8
+    case allOptions = 10
+}
+
+/// libmilter's `SMFIM_*` macro stages for `smfi_setsymlist`.
+extension MilterStage {
+    var symlistStage: CInt? {
+        switch self {
+        case .connect: 0
+        case .helo: 1
+        case .mail: 2
+        case .rcpt: 3
+        case .data: 4
+        case .eom: 5
+        }
+    }
+}
+
+/// Flags from mfapi.h/mfdef.h that Swift does not import (they are `L`-suffixed macros).
+enum MilterFlags {
+    static let addHeaders: UInt = 0x0000_0001 // SMFIF_ADDHDRS
+    static let setSymlist: UInt = 0x0000_0100 // SMFIF_SETSYMLIST
+
+    static let noBody: UInt = 0x0000_0010 // SMFIP_NOBODY
+    static let noHeaders: UInt = 0x0000_0020 // SMFIP_NOHDRS
+    static let noEndOfHeaders: UInt = 0x0000_0040 // SMFIP_NOEOH
+    static let noUnknown: UInt = 0x0000_0100 // SMFIP_NOUNKNOWN
+    static let rejectedRecipients: UInt = 0x0000_0800 // SMFIP_RCPT_REJ
+}
+
+let miSuccess: CInt = 0 // MI_SUCCESS

@@ -1,0 +1,129 @@
+import CMilter
+import CMilterShim
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How libmilter listens and what it asks the MTA for.
+public struct MilterSettings: Sendable, Equatable {
+    public var name: String
+    public var socket: SocketSpec
+    public var backlog: Int32
+    /// Seconds libmilter waits for the MTA on a read or write.
+    public var timeoutSeconds: Int32
+    public var macros: MacroRequest
+
+    public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest) {
+        self.name = name
+        self.socket = socket
+        self.backlog = backlog
+        self.timeoutSeconds = timeoutSeconds
+        self.macros = macros
+    }
+}
+
+public enum MilterError: Error, Equatable, CustomStringConvertible {
+    case alreadyRegistered
+    case libmilterRefused(String)
+    case cannotOpenSocket(SocketSpec, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .alreadyRegistered:
+            "a milter is already registered in this process"
+        case .libmilterRefused(let call):
+            "libmilter refused \(call)"
+        case .cannotOpenSocket(let socket, let code):
+            "cannot open milter socket \(socket): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// libmilter, registered and listening. libmilter is process-wide: there is
+/// at most one `Milter` per process.
+///
+/// `smfi_main` blocks until the milter stops, so `run` gives it a dedicated
+/// thread, never a thread of Swift's cooperative pool.
+public final class Milter: Sendable {
+    public let settings: MilterSettings
+    /// How many TCP listening sockets got TCP_NODELAY (0 for unix sockets).
+    public let tcpNoDelayListeners: Int
+    private let thread = Mutex<pthread_t?>(nil)
+
+    /// Registers the filter and opens its socket, so that the caller can set
+    /// the socket's owner and mode and drop privileges before serving.
+    public init(settings: MilterSettings, factory: any MilterSessionFactory) throws(MilterError) {
+        guard Registration.install(Registration(factory: factory, macros: settings.macros)) else {
+            throw .alreadyRegistered
+        }
+        self.settings = settings
+        guard CMilterShim_setconn(settings.socket.description) == miSuccess else { throw .libmilterRefused("smfi_setconn") }
+        guard smfi_settimeout(settings.timeoutSeconds) == miSuccess else { throw .libmilterRefused("smfi_settimeout") }
+        guard smfi_setbacklog(settings.backlog) == miSuccess else { throw .libmilterRefused("smfi_setbacklog") }
+
+        var description = smfiDesc()
+        // libmilter copies the description but keeps the name pointer: give it one for the process's life.
+        description.xxfi_name = strdup(settings.name)
+        description.xxfi_version = Int32(SMFI_VERSION)
+        description.xxfi_flags = MilterFlags.addHeaders | MilterFlags.setSymlist
+        description.xxfi_negotiate = Callbacks.negotiate
+        description.xxfi_connect = Callbacks.connect
+        description.xxfi_helo = Callbacks.helo
+        description.xxfi_envfrom = Callbacks.envfrom
+        description.xxfi_envrcpt = Callbacks.envrcpt
+        description.xxfi_data = Callbacks.data
+        description.xxfi_eom = Callbacks.eom
+        description.xxfi_abort = Callbacks.abort
+        description.xxfi_close = Callbacks.close
+        guard smfi_register(description) == miSuccess else { throw .libmilterRefused("smfi_register") }
+
+        var nodelay: CInt = 0
+        errno = 0
+        guard CMilterShim_opensocket(true, &nodelay) == miSuccess else {
+            throw .cannotOpenSocket(settings.socket, errno: errno == 0 ? EADDRINUSE : errno)
+        }
+        tcpNoDelayListeners = Int(nodelay)
+    }
+
+    /// Starts `smfi_main` on its own thread; `onExit` runs on that thread when it returns
+    /// (after `stop()`, or when libmilter's signal thread stopped it), with true on success.
+    public func run(onExit: @escaping @Sendable (Bool) -> Void) {
+        let box = Unmanaged.passRetained(MainBox(onExit)) // released once in the thread body
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        var handle = pthread_t()
+        let created = pthread_create(&handle, &attributes, { raw in
+            let body = Unmanaged<MainBox>.fromOpaque(raw!).takeRetainedValue()
+            body.onExit(smfi_main() == miSuccess)
+            return nil
+        }, box.toOpaque())
+        guard created == 0 else {
+            box.release()
+            onExit(false)
+            return
+        }
+        thread.withLock { $0 = handle }
+    }
+
+    /// Asks libmilter to stop accepting connections; `smfi_main` then returns.
+    /// Sessions in progress are not waited for (libmilter's own behaviour).
+    public func stop() {
+        _ = smfi_stop()
+    }
+
+    /// Waits for the `smfi_main` thread to end. Call from a thread that may block.
+    public func join() {
+        guard let handle = thread.withLock({ current -> pthread_t? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        pthread_join(handle, nil)
+    }
+}
+
+private final class MainBox: Sendable {
+    let onExit: @Sendable (Bool) -> Void
+    init(_ onExit: @escaping @Sendable (Bool) -> Void) { self.onExit = onExit }
+}

@@ -1,0 +1,238 @@
+import Logging
+import MilterKit
+import RelayPolicy
+import TOMLKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads relay-milter's TOML file into a validated `RelayMilterConfig`.
+/// Unknown keys and bad values are errors naming the file, the line and what was expected.
+public enum ConfigLoader {
+    public static func load(path: String) throws(ConfigError) -> RelayMilterConfig {
+        guard let source = readFile(path) else {
+            throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
+        }
+        return try parse(source, file: path)
+    }
+
+    public static func parse(_ source: String, file: String) throws(ConfigError) -> RelayMilterConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: source)
+        } catch let error as TOMLParseError {
+            throw ConfigError(file: file, line: error.source.begin.line, message: "TOML syntax: \(error.description)")
+        } catch {
+            throw ConfigError(file: file, line: nil, message: "TOML syntax: \(error)")
+        }
+        let document = Document(file: file, keyLines: KeyLines(source: source))
+        var config = RelayMilterConfig.defaults
+        var top = Section(document: document, path: "", table: root)
+
+        if var milter = try top.section("milter") {
+            let socketText = try milter.string("socket", default: config.milter.socket.description)
+            do {
+                config.milter.socket = try SocketSpec(parsing: socketText)
+            } catch {
+                throw milter.error("socket", error.description)
+            }
+            let mode = try milter.string("socket_mode", default: "0660")
+            guard mode.count <= 4, let bits = UInt32(mode, radix: 8), bits <= 0o777 else {
+                throw milter.error("socket_mode", "expected an octal mode such as \"0660\", got \"\(mode)\"")
+            }
+            config.milter.socketMode = bits
+            config.milter.socketGroup = try milter.optionalString("socket_group")
+            config.milter.backlog = Int32(try milter.int("backlog", default: 128, range: 1...65535))
+            config.milter.timeoutSeconds = Int32(try milter.int("timeout", default: 30, range: 1...3600))
+            try milter.finish()
+        }
+
+        if var service = try top.section("service") {
+            config.service.user = try service.optionalString("user")
+            config.service.pidFile = try service.optionalString("pid_file")
+            let level = try service.string("log_level", default: "info")
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw service.error("log_level", "expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(level)\"")
+            }
+            config.service.logLevel = parsed
+            config.service.shutdownTimeoutSeconds = try service.int("shutdown_timeout", default: 10, range: 0...600)
+            try service.finish()
+        }
+
+        if var policy = try top.section("policy") {
+            let mode = try policy.string("mode", default: "enforce")
+            guard let parsed = PolicyMode(rawValue: mode) else {
+                throw policy.error("mode", "expected enforce, tag-only or log-only, got \"\(mode)\"")
+            }
+            config.rules.mode = parsed
+            config.policy.localDomains = try policy.list("local_domains", domainPattern)
+            config.policy.relayDomains = try policy.list("relay_domains", domainPattern)
+            if policy.has("trusted_networks") {
+                config.policy.trustedNetworks = try policy.list("trusted_networks", networkBlock)
+            }
+            config.policy.trustAuthenticated = try policy.bool("trust_authenticated", default: true)
+            config.policy.localIPLiterals = try policy.list("local_ip_literals") { text throws(BadValue) in
+                let inner = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+                guard let address = IPAddress(inner.lowercased().hasPrefix("ipv6:") ? String(inner.dropFirst(5)) : inner) else {
+                    throw BadValue("\"\(text)\" is not an IP address")
+                }
+                return address
+            }
+            config.policy.senderMustBeLocal = try policy.bool("sender_must_be_local", default: false)
+            if policy.has("local_transports") {
+                config.policy.localTransports = Set(try policy.list("local_transports") { text throws(BadValue) in
+                    guard !text.isEmpty else { throw BadValue("empty transport name") }
+                    return text
+                })
+            }
+            try policy.finish()
+        }
+
+        if var actions = try top.section("actions") {
+            for (key, reason) in RelayMilterConfig.actionKeys where actions.has(key) {
+                let text = try actions.string(key, default: "reject")
+                guard let action = PolicyAction(rawValue: text), action != .accept else {
+                    throw actions.error(key, "expected reject, tempfail or tag, got \"\(text)\"")
+                }
+                config.rules.actions[reason] = action
+            }
+            try actions.finish()
+        }
+
+        if var reply = try top.section("reply") {
+            config.replies.rejectText = try reply.string("reject_text", default: config.replies.rejectText)
+            config.replies.tempfailText = try reply.string("tempfail_text", default: config.replies.tempfailText)
+            let header = try reply.string("tag_header", default: config.replies.tagHeader)
+            guard !header.isEmpty, header.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+                throw reply.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
+            }
+            config.replies.tagHeader = header
+            try reply.finish()
+        }
+        try top.finish()
+        return config
+    }
+
+    private static func domainPattern(_ text: String) throws(BadValue) -> DomainPattern {
+        do { return try DomainPattern(parsing: text) } catch { throw BadValue("\"\(text)\": \(error.description)") }
+    }
+
+    private static func networkBlock(_ text: String) throws(BadValue) -> NetworkBlock {
+        do { return try NetworkBlock(parsing: text) } catch { throw BadValue(error.description) }
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count > 0 { bytes += buffer[..<count] }
+            if count < buffer.count { break }
+        }
+        guard ferror(file) == 0 else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Why one value in a list is unacceptable; `Section.list` adds the key and line.
+private struct BadValue: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// The file being read, for error positions.
+private struct Document {
+    let file: String
+    let keyLines: KeyLines
+}
+
+/// One TOML table being read: typed getters that remember which keys were
+/// asked about, so `finish()` can name every key nobody expects.
+private struct Section {
+    let document: Document
+    let path: String
+    let table: TOMLTable
+    /// Every key some getter asked about, present or not.
+    private var known: Set<String> = []
+
+    init(document: Document, path: String, table: TOMLTable) {
+        self.document = document
+        self.path = path
+        self.table = table
+    }
+
+    func qualified(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    func error(_ key: String, _ message: String) -> ConfigError {
+        let line = document.keyLines.line(of: qualified(key)) ?? document.keyLines.line(of: path)
+        return ConfigError(file: document.file, line: line, message: "\(qualified(key)): \(message)")
+    }
+
+    mutating func has(_ key: String) -> Bool {
+        known.insert(key)
+        return table.contains(key: key)
+    }
+
+    mutating func section(_ key: String) throws(ConfigError) -> Section? {
+        known.insert(key)
+        guard let value = table[key] else { return nil }
+        guard let inner = value.table else { throw error(key, "expected a table [\(qualified(key))]") }
+        return Section(document: document, path: qualified(key), table: inner)
+    }
+
+    mutating func string(_ key: String, default fallback: String) throws(ConfigError) -> String {
+        known.insert(key)
+        guard let value = table[key] else { return fallback }
+        guard let text = value.string else { throw error(key, "expected a string, got \(value.type)") }
+        return text
+    }
+
+    mutating func optionalString(_ key: String) throws(ConfigError) -> String? {
+        let text = try string(key, default: "")
+        return text.isEmpty ? nil : text
+    }
+
+    mutating func bool(_ key: String, default fallback: Bool) throws(ConfigError) -> Bool {
+        known.insert(key)
+        guard let value = table[key] else { return fallback }
+        guard let flag = value.bool else { throw error(key, "expected true or false, got \(value.type)") }
+        return flag
+    }
+
+    mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        known.insert(key)
+        guard let value = table[key] else { return fallback }
+        guard let number = value.int else { throw error(key, "expected an integer, got \(value.type)") }
+        guard range.contains(number) else {
+            throw error(key, "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    /// An array of strings, each converted by `parse` (which throws a message).
+    mutating func list<T>(_ key: String, _ parse: (String) throws(BadValue) -> T) throws(ConfigError) -> [T] {
+        known.insert(key)
+        guard let value = table[key] else { return [] }
+        guard let array = value.array else { throw error(key, "expected an array of strings, got \(value.type)") }
+        var result: [T] = []
+        for element in array {
+            guard let text = element.string else { throw error(key, "expected an array of strings, found \(element.type)") }
+            do {
+                result.append(try parse(text))
+            } catch {
+                throw self.error(key, error.message)
+            }
+        }
+        return result
+    }
+
+    func finish() throws(ConfigError) {
+        let expected = known.sorted().joined(separator: ", ")
+        for key in table.keys.sorted() where !known.contains(key) {
+            let message = "unknown key; expected one of: \(expected)"
+            throw error(key, message)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import RelayPolicy
+
+/// The effective config as TOML, every key spelled out, for `check-config`.
+/// The output loads back to the same config.
+public enum ConfigRenderer {
+    public static func render(_ config: RelayMilterConfig) -> String {
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+        }
+        func list(_ items: [String]) -> String {
+            "[" + items.map(quoted).joined(separator: ", ") + "]"
+        }
+        let mode = String(config.milter.socketMode, radix: 8)
+        var lines = [
+            "[milter]",
+            "socket = \(quoted(config.milter.socket.description))",
+            "socket_mode = \(quoted(String(repeating: "0", count: max(0, 4 - mode.count)) + mode))",
+            "socket_group = \(quoted(config.milter.socketGroup ?? ""))",
+            "backlog = \(config.milter.backlog)",
+            "timeout = \(config.milter.timeoutSeconds)",
+            "",
+            "[service]",
+            "user = \(quoted(config.service.user ?? ""))",
+            "pid_file = \(quoted(config.service.pidFile ?? ""))",
+            "log_level = \(quoted(config.service.logLevel.rawValue))",
+            "shutdown_timeout = \(config.service.shutdownTimeoutSeconds)",
+            "",
+            "[policy]",
+            "mode = \(quoted(config.rules.mode.rawValue))",
+            "local_domains = \(list(config.policy.localDomains.map(\.description)))",
+            "relay_domains = \(list(config.policy.relayDomains.map(\.description)))",
+            "trusted_networks = \(list(config.policy.trustedNetworks.map(\.description)))",
+            "trust_authenticated = \(config.policy.trustAuthenticated)",
+            "local_ip_literals = \(list(config.policy.localIPLiterals.map(\.description)))",
+            "sender_must_be_local = \(config.policy.senderMustBeLocal)",
+            "local_transports = \(list(config.policy.localTransports.sorted()))",
+            "",
+            "[actions]",
+        ]
+        for (key, reason) in RelayMilterConfig.actionKeys {
+            lines.append("\(key) = \(quoted((config.rules.actions[reason] ?? .reject).rawValue))")
+        }
+        lines += [
+            "",
+            "[reply]",
+            "reject_text = \(quoted(config.replies.rejectText))",
+            "tempfail_text = \(quoted(config.replies.tempfailText))",
+            "tag_header = \(quoted(config.replies.tagHeader))",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,176 @@
+import Logging
+import MilterKit
+import RelayPolicy
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `relay-milter run`: opens the socket, drops privileges, serves the MTA on
+/// libmilter's threads, and answers signals on the calling (main) thread:
+/// SIGHUP reloads the config, SIGTERM and SIGINT stop.
+public struct MilterDaemon {
+    public struct Options: Sendable {
+        public var configPath: String
+        public var socketOverride: String?
+        public var pidFileOverride: String?
+
+        public init(configPath: String, socketOverride: String?, pidFileOverride: String?) {
+            self.configPath = configPath
+            self.socketOverride = socketOverride
+            self.pidFileOverride = pidFileOverride
+        }
+    }
+
+    /// The macros the relay rules need, per stage; everything else stays unsent.
+    static let macros = MacroRequest([
+        .connect: ["{client_addr}", "{daemon_name}"],
+        .mail: ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
+        .rcpt: ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"],
+        .data: ["i"],
+        .eom: ["i"],
+    ])
+
+    let options: Options
+
+    public init(options: Options) {
+        self.options = options
+    }
+
+    /// Loads the config file and applies the command-line overrides.
+    public static func loadConfig(_ options: Options) throws(ConfigError) -> RelayMilterConfig {
+        var config = try ConfigLoader.load(path: options.configPath)
+        if let socket = options.socketOverride {
+            do {
+                config.milter.socket = try SocketSpec(parsing: socket)
+            } catch {
+                throw ConfigError(file: "--socket", line: nil, message: error.description)
+            }
+        }
+        if let pidFile = options.pidFileOverride { config.service.pidFile = pidFile }
+        return config
+    }
+
+    /// Runs until stopped; returns the process exit code.
+    public func run() -> Int32 {
+        // Signals first, before any thread exists that could inherit a mask (see SignalPipe).
+        let signals: SignalPipe
+        do {
+            signals = try SignalPipe()
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            return 71
+        }
+        let config: RelayMilterConfig
+        do {
+            config = try Self.loadConfig(options)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            return 78 // EX_CONFIG
+        }
+        LoggingSystem.bootstrap { label in LogfmtHandler(label: label, level: config.service.logLevel) }
+        var logger = Logger(label: "relay-milter")
+        logger.logLevel = config.service.logLevel
+
+        let store = ConfigStore(config)
+        let factory = RelaySessionFactory(store: store, logger: logger)
+        let milter: Milter
+        do {
+            milter = try Milter(
+                settings: MilterSettings(
+                    name: "relay-milter", socket: config.milter.socket, backlog: config.milter.backlog,
+                    timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros
+                ),
+                factory: factory
+            )
+        } catch {
+            logger.critical("cannot start milter", metadata: ["error": "\(error)", "milter.socket": "\(config.milter.socket)"])
+            return 71
+        }
+        var socketPath: String?
+        if case .unix(let path) = config.milter.socket { socketPath = path }
+        do {
+            if let socketPath {
+                try Privileges.prepareSocket(path: socketPath, mode: config.milter.socketMode, group: config.milter.socketGroup)
+            }
+            if let pidFile = config.service.pidFile { try writePIDFile(pidFile) }
+            if try Privileges.drop(to: config.service.user, socketPath: socketPath) {
+                logger.info("dropped privileges", metadata: ["service.user": "\(config.service.user ?? "")"])
+            }
+        } catch {
+            logger.critical("cannot start milter", metadata: ["error": "\(error)"])
+            return 71
+        }
+
+        milter.run { succeeded in
+            // 0 is never a signal number: it tells the loop below the milter ended by itself.
+            signals.post(succeeded ? 0 : -1)
+        }
+        logger.info("started", metadata: [
+            "milter.socket": "\(config.milter.socket)",
+            "policy.mode": "\(config.rules.mode.rawValue)",
+            "milter.tcp_nodelay_listeners": "\(milter.tcpNoDelayListeners)",
+            "config.file": "\(options.configPath)",
+        ])
+
+        var exitCode: Int32 = 0
+        loop: while true {
+            let signal = signals.next()
+            switch signal {
+            case SIGHUP:
+                reload(into: store, logger: logger)
+            case SIGTERM, SIGINT:
+                logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
+                milter.stop()
+                break loop
+            case 0:
+                logger.notice("milter stopped by libmilter")
+                break loop
+            default:
+                logger.error("milter failed; stopping")
+                exitCode = 1
+                break loop
+            }
+        }
+        milter.join()
+        drain(factory.openSessions, timeoutSeconds: config.service.shutdownTimeoutSeconds, logger: logger)
+        if let pidFile = config.service.pidFile { unlink(pidFile) }
+        logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
+        return exitCode
+    }
+
+    private func reload(into store: ConfigStore, logger: Logger) {
+        do {
+            let fresh = try Self.loadConfig(options)
+            let old = store.snapshot
+            if fresh.milter != old.milter || fresh.service.user != old.service.user {
+                logger.warning("reload: [milter] and service.user changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+            }
+            store.replace(with: fresh)
+            logger.info("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])
+        } catch {
+            logger.error("config reload refused; keeping the running config", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Gives MTA sessions still in progress a moment to finish: libmilter's
+    /// stop does not wait for them, and an abandoned session makes the MTA
+    /// apply its milter_default_action to that message.
+    private func drain(_ sessions: OpenSessionCounter, timeoutSeconds: Int, logger: Logger) {
+        var waitedMillis = 0
+        while sessions.current > 0, waitedMillis < timeoutSeconds * 1000 {
+            usleep(50_000)
+            waitedMillis += 50
+        }
+        if sessions.current > 0 {
+            logger.warning("stopping with MTA sessions still open", metadata: ["sessions.open": "\(sessions.current)"])
+        }
+    }
+
+    private func writePIDFile(_ path: String) throws(Privileges.Failure) {
+        guard let file = fopen(path, "w") else {
+            throw Privileges.Failure(description: "cannot write pid file \(path): \(String(cString: strerror(errno)))")
+        }
+        fputs("\(getpid())\n", file)
+        fclose(file)
+    }
+}

@@ -1,0 +1,73 @@
+import RelayPolicy
+
+/// The relay rules' decision for one recipient and what it becomes under the
+/// configured actions and mode. Shared by the milter session and `decide`, so
+/// the offline explanation is the live behaviour.
+public struct RecipientOutcome: Sendable, Equatable {
+    public let recipient: String
+    public let decision: Decision
+    public let action: ResolvedAction
+    /// The SMTP reply text for a reject or tempfail (also shown for what log-only would have done).
+    public let replyText: String?
+
+    /// SMTP status codes of our replies: `550 5.7.1` for a reject, `451 4.7.1` for a tempfail.
+    public struct ReplyStatus: Sendable, Equatable {
+        public let code: String
+        public let enhancedCode: String
+        public static let reject = ReplyStatus(code: "550", enhancedCode: "5.7.1")
+        public static let tempfail = ReplyStatus(code: "451", enhancedCode: "4.7.1")
+    }
+
+    /// The status that goes with `replyText`.
+    public var replyStatus: ReplyStatus? {
+        switch action.configured {
+        case .reject: .reject
+        case .tempfail: .tempfail
+        case .accept, .tag: nil
+        }
+    }
+
+    /// The full reply line as the client would see it.
+    public var replyLine: String? {
+        guard let status = replyStatus, let replyText else { return nil }
+        return "\(status.code) \(status.enhancedCode) \(replyText)"
+    }
+
+    public init(_ transaction: RelayTransaction, config: RelayMilterConfig) {
+        let decision = decide(transaction, config: config.policy)
+        let action = config.rules.resolve(decision)
+        recipient = transaction.recipient
+        self.decision = decision
+        self.action = action
+        let template: String? = switch action.configured {
+        case .reject: config.replies.rejectText
+        case .tempfail: config.replies.tempfailText
+        case .accept, .tag: nil
+        }
+        replyText = template.map {
+            ReplyTemplate.render($0, recipient: transaction.recipient, client: transaction.clientAddress, reason: decision.reason)
+        }
+    }
+
+    /// The value of the tag header for this recipient.
+    public func tagValue(client: IPAddress?) -> String {
+        "\(action.configured.rawValue); reason=\(decision.reason.rawValue); rcpt=<\(ReplyTemplate.bare(recipient))>; client=\(client.map { "\($0)" } ?? "unknown")"
+    }
+}
+
+enum ReplyTemplate {
+    static func render(_ template: String, recipient: String, client: IPAddress?, reason: ReasonCode) -> String {
+        template
+            .replacing("{recipient}", with: bare(recipient))
+            .replacing("{client}", with: client.map { "\($0)" } ?? "unknown")
+            .replacing("{reason}", with: reason.rawValue)
+    }
+
+    /// The address without its angle brackets, cut to a sane length.
+    static func bare(_ address: String) -> String {
+        var text = Substring(address)
+        if text.hasPrefix("<") { text = text.dropFirst() }
+        if text.hasSuffix(">") { text = text.dropLast() }
+        return text.count > 200 ? String(text.prefix(200)) + "..." : String(text)
+    }
+}

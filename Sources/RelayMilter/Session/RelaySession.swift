@@ -1,0 +1,160 @@
+import Logging
+import MilterKit
+import RelayPolicy
+
+/// One MTA connection: collects the client facts, asks the relay rules about
+/// each recipient, logs the decision and turns it into a milter reply.
+///
+/// `@unchecked Sendable`: MilterKit calls one session's methods strictly one
+/// after another (libmilter serialises a connection's callbacks), possibly from
+/// different threads, so the mutable state below is never accessed concurrently.
+final class RelaySession: MilterSession, @unchecked Sendable {
+    /// The config snapshot taken when the connection started; reloads don't change it.
+    private let config: RelayMilterConfig
+    private var logger: Logger
+    private let onClose: @Sendable () -> Void
+
+    private var clientAddress: IPAddress?
+    private var message = MessageState()
+
+    /// What one message (MAIL FROM to end or abort) has gathered.
+    private struct MessageState {
+        var sender = ""
+        var authenticatedUser: String?
+        var queueID: String?
+        var tags: [HeaderField] = []
+    }
+
+    init(config: RelayMilterConfig, logger: Logger, onClose: @escaping @Sendable () -> Void) {
+        self.config = config
+        self.logger = logger
+        self.onClose = onClose
+    }
+
+    func connect(_ info: ConnectInfo) -> MilterResponse {
+        // Postfix omits {client_addr} unless asked; the sockaddr is the fallback.
+        let text = info.macros["{client_addr}"] ?? info.address
+        clientAddress = text.flatMap { IPAddress($0) }
+        logger[metadataKey: "client.address"] = "\(clientAddress.map { "\($0)" } ?? "unknown")"
+        logger[metadataKey: "client.name"] = "\(truncatedForLog(info.hostname, limit: 128))"
+        if let daemon = info.macros["{daemon_name}"] {
+            logger[metadataKey: "mta.daemon"] = "\(truncatedForLog(daemon, limit: 64))"
+        }
+        return .continue
+    }
+
+    func helo(_ name: String, macros: Macros) -> MilterResponse {
+        logger[metadataKey: "client.helo"] = "\(truncatedForLog(name, limit: 128))"
+        return .continue
+    }
+
+    func mailFrom(_ sender: EnvelopeAddress) -> MilterResponse {
+        message = MessageState(
+            sender: sender.address,
+            authenticatedUser: sender.macros["{auth_authen}"],
+            queueID: sender.macros["i"]
+        )
+        return .continue
+    }
+
+    func recipient(_ recipient: EnvelopeAddress) -> MilterResponse {
+        let transaction = RelayTransaction(
+            clientAddress: clientAddress,
+            authenticatedUser: message.authenticatedUser,
+            sender: message.sender,
+            recipient: recipient.address,
+            mtaRouting: MTARouting(
+                transport: recipient.macros["{rcpt_mailer}"],
+                nextHop: recipient.macros["{rcpt_host}"],
+                address: recipient.macros["{rcpt_addr}"]
+            )
+        )
+        let outcome = RecipientOutcome(transaction, config: config)
+        log(outcome, transaction: transaction)
+
+        switch outcome.action.applied {
+        case .accept:
+            return .continue
+        case .tag:
+            if message.tags.count < Self.maxTagHeaders {
+                message.tags.append(HeaderField(name: config.replies.tagHeader, value: outcome.tagValue(client: clientAddress)))
+            }
+            return .continue
+        case .reject:
+            return .reject(Self.reply(.reject, outcome.replyText))
+        case .tempfail:
+            return .tempfail(Self.reply(.tempfail, outcome.replyText))
+        }
+    }
+
+    private static func reply(_ status: RecipientOutcome.ReplyStatus, _ text: String?) -> SMTPReply {
+        SMTPReply(code: status.code, enhancedCode: status.enhancedCode, lines: [text ?? "Relay access denied"])
+    }
+
+    /// A message with thousands of tagged recipients gets a bounded header block.
+    static let maxTagHeaders = 20
+
+    func data(macros: Macros) -> MilterResponse {
+        if let queueID = macros["i"] { message.queueID = queueID }
+        return .continue
+    }
+
+    func endOfMessage(macros: Macros) -> (MilterResponse, [HeaderField]) {
+        let tags = message.tags
+        if !tags.isEmpty {
+            logger.info("message tagged", metadata: [
+                "queue.id": "\(macros["i"] ?? message.queueID ?? "")",
+                "tag.count": "\(tags.count)",
+            ])
+        }
+        message = MessageState()
+        return (.continue, tags)
+    }
+
+    func abort() {
+        message = MessageState()
+    }
+
+    func close() {
+        onClose()
+    }
+
+    private func log(_ outcome: RecipientOutcome, transaction: RelayTransaction) {
+        var metadata: Logger.Metadata = [
+            "mail.from": "\(truncatedForLog(transaction.sender))",
+            "mail.rcpt": "\(truncatedForLog(transaction.recipient))",
+            "decision.verdict": "\(outcome.decision.verdict.rawValue)",
+            "decision.reason": "\(outcome.decision.reason.rawValue)",
+            "decision.action": "\(outcome.action.applied.rawValue)",
+            "policy.mode": "\(config.rules.mode.rawValue)",
+        ]
+        if outcome.action.configured != outcome.action.applied {
+            metadata["decision.would"] = "\(outcome.action.configured.rawValue)"
+        }
+        if let queueID = message.queueID { metadata["queue.id"] = "\(queueID)" }
+        if let user = message.authenticatedUser { metadata["client.auth"] = "\(truncatedForLog(user, limit: 64))" }
+        if let transport = transaction.mtaRouting.transport { metadata["mta.transport"] = "\(truncatedForLog(transport, limit: 64))" }
+        let level: Logger.Level = outcome.decision.verdict == .deny ? .notice : .info
+        logger.log(level: level, "relay decision", metadata: metadata)
+    }
+}
+
+/// Makes a session per MTA connection with the config in force at that moment,
+/// and counts the sessions open so a stop can wait for them.
+final class RelaySessionFactory: MilterSessionFactory {
+    private let store: ConfigStore
+    private let logger: Logger
+    let openSessions: OpenSessionCounter
+
+    init(store: ConfigStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        self.openSessions = OpenSessionCounter()
+    }
+
+    func makeSession() -> any MilterSession {
+        openSessions.opened()
+        let counter = openSessions
+        return RelaySession(config: store.snapshot, logger: logger, onClose: { counter.closed() })
+    }
+}

@@ -1,0 +1,69 @@
+/// The relay rules as a pure function: a transaction in, a decision out.
+///
+/// Relaying is allowed only when the client is trusted (network or SASL) or the
+/// recipient is local as the MTA will route it. The sender address never
+/// authorises anything: it is forged at will.
+public func decide(_ transaction: RelayTransaction, config: PolicyConfig) -> Decision {
+    // The MTA refused this recipient itself; it reaches us only to be counted.
+    if transaction.mtaRouting.isRejectedByMTA {
+        return Decision(.observe, .mtaRejected, "the MTA already rejected this recipient")
+    }
+
+    if let client = transaction.clientAddress, config.isTrusted(client) {
+        return senderCheck(transaction, config: config)
+            ?? Decision(.allow, .trustedNetwork, "client \(client) is in trusted networks")
+    }
+    if config.trustAuthenticated, let user = transaction.authenticatedUser, !user.isEmpty {
+        return senderCheck(transaction, config: config)
+            ?? Decision(.allow, .authenticated, "client authenticated as \(user)")
+    }
+
+    switch recipientDestination(transaction, config: config) {
+    case .local:
+        return Decision(.allow, .localRecipient, "recipient is in a local domain")
+    case .relayDomain:
+        return Decision(.allow, .relayDomain, "recipient is in a relay domain")
+    case .remote:
+        return Decision(.deny, .denied, "recipient is not local and the client is neither trusted nor authenticated")
+    case .remoteTransport(let transport):
+        return Decision(.deny, .mtaRemoteTransport, "the MTA routes this recipient through non-local transport \"\(transport)\"")
+    case .routed(let character):
+        return Decision(.deny, .routedAddress, "local part contains routing character \"\(character)\"")
+    case .invalid(let why):
+        return Decision(.deny, .invalidAddress, "invalid recipient address: \(why)")
+    }
+}
+
+/// Our classification of the envelope recipient, checked against the MTA's
+/// own resolution where it sent one. The stricter answer wins.
+func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig) -> Destination {
+    let ours = Destination.classify(raw: transaction.recipient, config: config)
+    guard ours.isLocalDestination else { return ours }
+
+    // The address the MTA will actually deliver to (after its rewriting).
+    if let rewritten = transaction.mtaRouting.address {
+        let theirs = Destination.classify(raw: rewritten, config: config)
+        guard theirs.isLocalDestination else { return theirs }
+    }
+    // A local domain must also be delivered by a local transport; relay
+    // domains leave through whatever transport reaches their primary MX.
+    if ours == .local, let transport = transaction.mtaRouting.transport,
+       !config.localTransports.contains(transport) {
+        return .remoteTransport(transport)
+    }
+    return ours
+}
+
+/// With `sender_must_be_local`, trusted and authenticated clients may only use
+/// a sender in a local domain (or the null sender, for bounces).
+private func senderCheck(_ transaction: RelayTransaction, config: PolicyConfig) -> Decision? {
+    guard config.senderMustBeLocal else { return nil }
+    guard let sender = try? MailAddress(parsing: transaction.sender) else {
+        return Decision(.deny, .senderNotLocal, "sender address is invalid")
+    }
+    if sender.isNull { return nil }
+    if sender.routingCharacter == nil, case .name(let domain)? = sender.domain, config.isLocal(domain) {
+        return nil
+    }
+    return Decision(.deny, .senderNotLocal, "sender is not in a local domain")
+}

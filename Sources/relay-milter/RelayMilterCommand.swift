@@ -1,0 +1,119 @@
+import ArgumentParser
+import RelayMilter
+
+@main
+struct RelayMilterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay-milter",
+        abstract: "A milter that stops your MTA from relaying for strangers.",
+        subcommands: [Run.self, CheckConfig.self, Decide.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The config file.", valueName: "path"))
+    var config: String = RelayMilterConfig.defaultPath
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the MTA in the foreground (the default). SIGHUP reloads the config; SIGTERM stops."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: ArgumentHelp("Listen here instead of [milter] socket: unix:/path, inet:PORT@HOST or inet6:PORT@HOST.", valueName: "spec"))
+    var socket: String?
+
+    @Option(name: .customLong("pid-file"), help: ArgumentHelp("Write the process id here.", valueName: "path"))
+    var pidFile: String?
+
+    func run() throws {
+        let daemon = MilterDaemon(options: .init(configPath: configOption.config, socketOverride: socket, pidFileOverride: pidFile))
+        let code = daemon.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the config file and print the effective config."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    func run() throws {
+        do {
+            let config = try ConfigLoader.load(path: configOption.config)
+            print("# \(configOption.config): OK")
+            print(ConfigRenderer.render(config), terminator: "")
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(78)
+        }
+    }
+}
+
+struct Decide: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain, offline, what relay-milter would do with a transaction.",
+        discussion: "Runs the same policy code as the milter, one line (or JSON object) per recipient."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: ArgumentHelp("The connecting client's IP address.", valueName: "ip"))
+    var client: String
+
+    @Option(help: ArgumentHelp("The HELO name (shown only; the policy ignores it).", valueName: "name"))
+    var helo: String?
+
+    @Option(help: ArgumentHelp("The SASL login, as if the client authenticated.", valueName: "user"))
+    var auth: String?
+
+    @Option(help: ArgumentHelp("The envelope sender (MAIL FROM).", valueName: "address"))
+    var from: String
+
+    @Option(help: ArgumentHelp("An envelope recipient; repeat for more.", valueName: "address"))
+    var rcpt: [String]
+
+    @Option(name: .customLong("rcpt-mailer"), help: ArgumentHelp("The MTA's {rcpt_mailer} for every recipient.", valueName: "transport"))
+    var rcptMailer: String?
+
+    @Option(name: .customLong("rcpt-host"), help: ArgumentHelp("The MTA's {rcpt_host} for every recipient.", valueName: "host"))
+    var rcptHost: String?
+
+    @Option(name: .customLong("rcpt-addr"), help: ArgumentHelp("The MTA's {rcpt_addr} for every recipient.", valueName: "address"))
+    var rcptAddr: String?
+
+    @Flag(help: "One JSON object per recipient, one per line.")
+    var json = false
+
+    func validate() throws {
+        guard !rcpt.isEmpty else { throw ValidationError("Give at least one --rcpt.") }
+    }
+
+    func run() throws {
+        let config: RelayMilterConfig
+        do {
+            config = try ConfigLoader.load(path: configOption.config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(78)
+        }
+        let request = DecideRequest(
+            client: client, helo: helo, auth: auth, from: from, recipients: rcpt,
+            rcptMailer: rcptMailer, rcptHost: rcptHost, rcptAddr: rcptAddr
+        )
+        let report: DecideReport
+        do {
+            report = try DecideReport(request, config: config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode.validationFailure
+        }
+        print(json ? report.jsonLines() : report.text(), terminator: "")
+    }
+}

@@ -1,0 +1,87 @@
+@testable import RelayMilter
+import MilterKit
+import RelayPolicy
+import Testing
+
+struct ConfigLoaderTests {
+    @Test func shippedSampleLoads() throws {
+        let config = try ConfigLoader.load(path: "Config/relay-milter.toml")
+        #expect(config.milter.socket == .inet(port: 10025, host: "127.0.0.1"))
+        #expect(config.policy.localDomains.map(\.description) == ["example.test"])
+        #expect(config.rules.mode == .enforce)
+    }
+
+    @Test func emptyFileMeansDefaults() throws {
+        #expect(try ConfigLoader.parse("", file: "empty.toml") == RelayMilterConfig.defaults)
+    }
+
+    @Test func renderedConfigLoadsBackTheSame() throws {
+        let config = try ConfigLoader.load(path: "Config/relay-milter.toml")
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "rendered") == config)
+    }
+
+    struct Bad: CustomTestStringConvertible, Sendable {
+        let source: String
+        let line: Int?
+        let fragment: String
+        var testDescription: String { fragment }
+    }
+
+    @Test(arguments: [
+        Bad(source: "[policy]\nmode = \"enforce\"\nlocal_domain = [\"x.example\"]\n", line: 3, fragment: "policy.local_domain: unknown key; expected one of:"),
+        Bad(source: "[policy]\n\ntrusted_networks = [\"10.0.0.1/8\"]\n", line: 3, fragment: "did you mean \"10.0.0.0/8\"?"),
+        Bad(source: "[policy]\nmode = \"strict\"\n", line: 2, fragment: "expected enforce, tag-only or log-only, got \"strict\""),
+        Bad(source: "[milter]\nsocket = \"tcp:25\"\n", line: 2, fragment: "milter.socket: \"tcp:25\" is not a socket"),
+        Bad(source: "[milter]\nbacklog = \"many\"\n", line: 2, fragment: "milter.backlog: expected an integer, got string"),
+        Bad(source: "[milter]\nsocket_mode = \"0999\"\n", line: 2, fragment: "expected an octal mode"),
+        Bad(source: "[policy]\nlocal_domains = [\"bad..example\"]\n", line: 2, fragment: "bad domain label"),
+        Bad(source: "[actions]\nrelay_denied = \"accept\"\n", line: 2, fragment: "expected reject, tempfail or tag"),
+        Bad(source: "[polcy]\nmode = \"enforce\"\n", line: 1, fragment: "polcy: unknown key"),
+        Bad(source: "[policy]\nmode = enforce\n", line: 2, fragment: "TOML syntax"),
+        Bad(source: "[service]\nlog_level = \"loud\"\n", line: 2, fragment: "expected one of trace, debug"),
+        Bad(source: "[policy]\ntrust_authenticated = \"yes\"\n", line: 2, fragment: "expected true or false"),
+        Bad(source: "[reply]\ntag_header = \"X Bad\"\n", line: 2, fragment: "expected a header name"),
+    ])
+    func refusesWithFileAndLine(_ bad: Bad) {
+        do {
+            _ = try ConfigLoader.parse(bad.source, file: "relay.toml")
+            Issue.record("accepted a bad config")
+        } catch {
+            #expect(error.file == "relay.toml")
+            #expect(error.line == bad.line)
+            #expect(error.description.contains(bad.fragment), "\(error.description)")
+        }
+    }
+
+    @Test func missingFileIsAClearError() {
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/relay-milter.toml") }
+    }
+}
+
+struct RecipientOutcomeTests {
+    static let config: RelayMilterConfig = {
+        var config = RelayMilterConfig.defaults
+        config.policy.localDomains = [try! DomainPattern(parsing: "example.test")]
+        return config
+    }()
+
+    @Test func rejectNamesTheRecipient() {
+        let outcome = RecipientOutcome(
+            RelayTransaction(clientAddress: IPAddress("203.0.113.5"), sender: "<>", recipient: "<victim@elsewhere.example>"),
+            config: Self.config
+        )
+        #expect(outcome.action.applied == .reject)
+        #expect(outcome.replyLine == "550 5.7.1 <victim@elsewhere.example>: Relay access denied (relay.denied)")
+    }
+
+    @Test func tagValueNamesReasonAndClient() {
+        var config = Self.config
+        config.rules.mode = .tagOnly
+        let outcome = RecipientOutcome(
+            RelayTransaction(clientAddress: IPAddress("203.0.113.5"), sender: "<>", recipient: "<victim@elsewhere.example>"),
+            config: config
+        )
+        #expect(outcome.action.applied == .tag)
+        #expect(outcome.tagValue(client: IPAddress("203.0.113.5")) == "reject; reason=relay.denied; rcpt=<victim@elsewhere.example>; client=203.0.113.5")
+    }
+}

@@ -1,0 +1,102 @@
+import RelayPolicy
+import Testing
+
+struct DecisionTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let name: String
+        let transaction: RelayTransaction
+        let verdict: Decision.Verdict
+        let reason: ReasonCode
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "local recipient", transaction: Site.transaction(to: "<user@example.org>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "subdomain of a .domain entry", transaction: Site.transaction(to: "<user@mx.example.org>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "mixed case, trailing dot, no brackets", transaction: Site.transaction(to: "User@EXAMPLE.Org."), verdict: .allow, reason: .localRecipient),
+        Case(name: "relay domain (backup MX)", transaction: Site.transaction(to: "<user@backup.example>"), verdict: .allow, reason: .relayDomain),
+        Case(name: "relay domain keeps its non-local transport", transaction: Site.transaction(to: "<user@backup.example>", transport: "relay"), verdict: .allow, reason: .relayDomain),
+        Case(name: "subdomain of a relay domain is not listed", transaction: Site.transaction(to: "<user@x.backup.example>"), verdict: .deny, reason: .denied),
+        Case(name: "our IP literal", transaction: Site.transaction(to: "<user@[198.51.100.25]>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "another host's IP literal", transaction: Site.transaction(to: "<user@[198.51.100.26]>"), verdict: .deny, reason: .denied),
+        Case(name: "IPv6 literal not listed", transaction: Site.transaction(to: "<user@[IPv6:2001:db8::1]>"), verdict: .deny, reason: .denied),
+        Case(name: "bare IP without brackets", transaction: Site.transaction(to: "<user@198.51.100.25>"), verdict: .deny, reason: .invalidAddress),
+        Case(name: "empty domain", transaction: Site.transaction(to: "<user@>"), verdict: .deny, reason: .invalidAddress),
+        Case(name: "null recipient", transaction: Site.transaction(to: "<>"), verdict: .deny, reason: .invalidAddress),
+        Case(name: "unqualified user", transaction: Site.transaction(to: "<user>"), verdict: .deny, reason: .invalidAddress),
+        Case(name: "unqualified postmaster", transaction: Site.transaction(to: "<Postmaster>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "suffix confusion", transaction: Site.transaction(to: "<user@evilexample.org>"), verdict: .deny, reason: .denied),
+        Case(name: "local domain as a prefix", transaction: Site.transaction(to: "<user@example.org.evil.example>"), verdict: .deny, reason: .denied),
+        Case(name: "forged local sender", transaction: Site.transaction(from: "<ceo@example.org>", to: "<victim@elsewhere.example>"), verdict: .deny, reason: .denied),
+        Case(name: "IDN U-label matches A-label config", transaction: Site.transaction(to: "<leser@xn--bcher-kva.example>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "IDN U-label matches U-label config", transaction: Site.transaction(to: "<leser@BÜCHER.example>"), verdict: .allow, reason: .localRecipient),
+        Case(name: "MTA delivers locally", transaction: Site.transaction(to: "<user@example.org>", transport: "local", nextHop: "mx.example.org"), verdict: .allow, reason: .localRecipient),
+        Case(name: "MTA routes a local domain via smtp", transaction: Site.transaction(to: "<user@example.org>", transport: "smtp", nextHop: "elsewhere.example"), verdict: .deny, reason: .mtaRemoteTransport),
+        Case(name: "MTA rewrote to a remote address", transaction: Site.transaction(to: "<user@example.org>", transport: "local", rewritten: "user@elsewhere.example"), verdict: .deny, reason: .denied),
+        Case(name: "MTA already rejected it", transaction: Site.transaction(to: "<x@elsewhere.example>", transport: "error", rewritten: "554 5.7.1 Relay access denied"), verdict: .observe, reason: .mtaRejected),
+        Case(name: "no client address is untrusted", transaction: Site.transaction(client: nil, to: "<x@elsewhere.example>"), verdict: .deny, reason: .denied),
+        Case(name: "IPv6 trusted client", transaction: Site.transaction(client: IPAddress("2001:db8:1:2::5"), to: "<x@elsewhere.example>"), verdict: .allow, reason: .trustedNetwork),
+        Case(name: "IPv4-mapped trusted client", transaction: Site.transaction(client: IPAddress("::ffff:192.0.2.5"), to: "<x@elsewhere.example>"), verdict: .allow, reason: .trustedNetwork),
+        Case(name: "empty auth user is not authenticated", transaction: Site.transaction(auth: "", to: "<x@elsewhere.example>"), verdict: .deny, reason: .denied),
+        Case(name: "unquoted space", transaction: Site.transaction(to: "<us er@example.org>"), verdict: .deny, reason: .invalidAddress),
+        Case(name: "unbalanced quote", transaction: Site.transaction(to: "<\"user@example.org>"), verdict: .deny, reason: .invalidAddress),
+    ]
+
+    @Test(arguments: cases)
+    func decides(_ testCase: Case) {
+        let decision = decide(testCase.transaction, config: Site.config)
+        #expect(decision.verdict == testCase.verdict, "\(decision.explanation)")
+        #expect(decision.reason == testCase.reason, "\(decision.explanation)")
+    }
+
+    @Test func authenticatedIsIgnoredWhenNotTrusted() {
+        var config = Site.config
+        config.trustAuthenticated = false
+        let decision = decide(Site.transaction(auth: "alice", to: "<x@elsewhere.example>"), config: config)
+        #expect(decision.reason == .denied)
+    }
+
+    @Test func senderMustBeLocalForTrustedClients() {
+        var config = Site.config
+        config.senderMustBeLocal = true
+        let spoof = decide(Site.transaction(client: Site.trustedClient, from: "<ceo@bank.example>", to: "<x@elsewhere.example>"), config: config)
+        #expect(spoof.verdict == .deny)
+        #expect(spoof.reason == .senderNotLocal)
+        let own = decide(Site.transaction(auth: "alice", from: "<alice@example.org>", to: "<x@elsewhere.example>"), config: config)
+        #expect(own.reason == .authenticated)
+        let bounce = decide(Site.transaction(client: Site.trustedClient, from: "<>", to: "<x@elsewhere.example>"), config: config)
+        #expect(bounce.reason == .trustedNetwork)
+        let routed = decide(Site.transaction(auth: "alice", from: "<x%bank.example@example.org>", to: "<x@elsewhere.example>"), config: config)
+        #expect(routed.reason == .senderNotLocal)
+    }
+}
+
+struct ActionTests {
+    static let deny = Decision(.deny, .denied, "")
+    static let allow = Decision(.allow, .localRecipient, "")
+
+    @Test(arguments: [
+        (PolicyMode.enforce, PolicyAction.reject, PolicyAction.reject),
+        (.enforce, .tempfail, .tempfail),
+        (.enforce, .tag, .tag),
+        (.tagOnly, .reject, .tag),
+        (.tagOnly, .tempfail, .tag),
+        (.logOnly, .reject, .accept),
+        (.logOnly, .tag, .accept),
+    ])
+    func modeTransformsDenials(mode: PolicyMode, configured: PolicyAction, applied: PolicyAction) {
+        let rules = ActionRules(actions: [.denied: configured], mode: mode)
+        #expect(rules.resolve(Self.deny) == ResolvedAction(configured: configured, mode: mode))
+        #expect(rules.resolve(Self.deny).applied == applied)
+    }
+
+    @Test func allowedRecipientsAreAccepted() {
+        for mode in PolicyMode.allCases {
+            #expect(ActionRules(mode: mode).resolve(Self.allow).applied == .accept)
+        }
+    }
+
+    @Test func unlistedReasonsReject() {
+        #expect(ActionRules().resolve(Decision(.deny, .routedAddress, "")).applied == .reject)
+    }
+}
