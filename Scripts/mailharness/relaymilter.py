@@ -1,0 +1,84 @@
+"""relay-milter itself, run from the build directory as a child process."""
+import os
+import signal as signals
+import subprocess
+import time
+from pathlib import Path
+
+from .ports import free_port, wait_for_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def binary():
+    return os.environ.get("RELAY_MILTER_BIN", str(REPO / ".build" / "debug" / "relay-milter"))
+
+
+def config_text(local_domains=("example.test",), trusted=("127.0.0.1/32", "::1/128"), mode="enforce",
+                socket=None, extra_policy="", sections=""):
+    lines = ["[policy]", f'mode = "{mode}"',
+             "local_domains = [" + ", ".join(f'"{d}"' for d in local_domains) + "]",
+             "trusted_networks = [" + ", ".join(f'"{t}"' for t in trusted) + "]", extra_policy]
+    if socket:
+        lines = ["[milter]", f'socket = "{socket}"', ""] + lines
+    return "\n".join(lines) + "\n" + sections
+
+
+class RelayMilter:
+    def __init__(self, root: Path, config: str, socket=None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.root / "relay-milter.toml"
+        self.config_path.write_text(config)
+        self.port = free_port()
+        self.socket = socket or f"inet:{self.port}@127.0.0.1"
+        self.log_path = self.root / "relay-milter.log"
+        self.proc = None
+
+    @property
+    def postfix_spec(self):
+        """The socket as Postfix's smtpd_milters writes it."""
+        if self.socket.startswith("inet:"):
+            port, host = self.socket[len("inet:"):].split("@")
+            return f"inet:{host}:{port}"
+        return self.socket
+
+    def start(self, *extra_args):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary(), "run", "--config", str(self.config_path), "--socket", self.socket, *extra_args],
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+        if not wait_until(lambda: "msg=started" in self.log() or self.proc.poll() is not None, timeout=20):
+            raise RuntimeError("relay-milter did not start:\n" + self.log())
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"relay-milter exited with {self.proc.returncode}:\n" + self.log())
+        return self
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signals.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log_file", None):
+            self.log_file.close()
+        return self.proc.returncode if self.proc else None
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def decisions(self):
+        return [line for line in self.log().splitlines() if 'msg="relay decision"' in line]
+
+    @property
+    def address(self):
+        if self.socket.startswith("inet:"):
+            port, host = self.socket[len("inet:"):].split("@")
+            return (host, int(port))
+        return self.socket.split(":", 1)[1]

@@ -1,0 +1,66 @@
+"""Fixtures for the end-to-end suites: real Postfix, smtp-sink and
+relay-milter processes on loopback, each test with its own directory and
+ports, all stopped afterwards."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Scripts"))
+
+from mailharness.postfix import PostfixInstance, SmtpSink  # noqa: E402
+from mailharness.relaymilter import RelayMilter, binary  # noqa: E402
+
+
+def pytest_configure(config):
+    if not Path(binary()).exists():
+        raise pytest.UsageError(f"{binary()} is missing: run `swift build` first (Scripts/test does)")
+
+
+@pytest.fixture
+def workdir():
+    # Postfix's unprivileged daemons must reach into it: not pytest's 0700 tmp_path.
+    path = Path(tempfile.mkdtemp(prefix="relay-milter-e2e-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def sink(workdir):
+    s = SmtpSink(workdir / "sink").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def start_milter(workdir):
+    started = []
+
+    def start(config, name="milter", socket=None, args=()):
+        m = RelayMilter(workdir / name, config, socket=socket).start(*args)
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        m.stop()
+
+
+@pytest.fixture
+def start_postfix(workdir, sink):
+    started = []
+
+    def start(name="postfix", **kwargs):
+        p = PostfixInstance(workdir / name, sink_port=sink.port, **kwargs).start()
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()

@@ -1,0 +1,156 @@
+"""relay-milter inside a real Postfix. Postfix here trusts all of
+127.0.0.0/8 (mynetworks), so it would relay for 127.0.0.2 on its own;
+relay-milter trusts only 127.0.0.1 and must stop it."""
+import signal
+import subprocess
+import time
+
+from mailharness.ports import wait_until
+from mailharness.relaymilter import config_text
+from mailharness.swaks import swaks
+
+UNTRUSTED = "127.0.0.2"
+TRUSTED = "127.0.0.1"
+
+
+def deliveries_settled(postfix):
+    assert postfix.wait_queue_empty(), f"queue not empty:\n{postfix.log()[-2000:]}"
+
+
+def test_local_recipient_is_delivered(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)
+    assert code == 0, out
+    deliveries_settled(postfix)
+    delivered = postfix.delivered()
+    assert len(delivered) == 1
+    assert "X-Relay-Milter" not in delivered[0]
+    assert sink.recipients() == []
+    assert "decision.reason=relay.local_recipient" in milter.decisions()[0]
+    assert "mta.transport=virtual" in milter.decisions()[0]
+
+
+def test_relay_from_untrusted_client_is_refused_with_our_text(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert code != 0
+    assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied (relay.denied)" in out
+    time.sleep(1.5)  # give a wrongly queued message time to reach the sink
+    deliveries_settled(postfix)
+    assert sink.recipients() == []
+    assert "milter-reject: RCPT from unknown[127.0.0.2]" in postfix.log()
+    line = milter.decisions()[0]
+    for field in ("client.address=127.0.0.2", "decision.action=reject", "decision.reason=relay.denied",
+                  "mail.rcpt=<victim@elsewhere.example>", "mail.from=<sender@elsewhere.example>"):
+        assert field in line, line
+
+
+def test_routing_tricks_are_refused_through_postfix(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    tricks = ["relaytest%nmap.scanme.org@mx.example.test", "nmap.scanme.org!relaytest@example.test",
+              '"relaytest@nmap.scanme.org"@example.test']
+    for rcpt in tricks:
+        code, out = swaks(postfix.port, to=rcpt, source=UNTRUSTED)
+        assert code != 0, out
+        assert "<** 550 5.7.1" in out and "relay.routed_address" in out, out
+    # A percent sign in the reply reaches the client as one percent sign.
+    assert "<relaytest%nmap.scanme.org@mx.example.test>: Relay access denied" in swaks(postfix.port, to=tricks[0], source=UNTRUSTED)[1]
+    time.sleep(1.5)
+    deliveries_settled(postfix)
+    assert sink.recipients() == [] and postfix.delivered() == []
+
+
+def test_relay_from_trusted_network_reaches_the_sink(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(postfix.port, to="friend@elsewhere.example", source=TRUSTED)
+    assert code == 0, out
+    assert wait_until(lambda: sink.recipients() == ["<friend@elsewhere.example>"]), sink.text()
+    assert "decision.reason=relay.trusted_network" in milter.decisions()[0]
+
+
+def test_tag_only_mode_delivers_with_our_header(start_milter, start_postfix, sink):
+    milter = start_milter(config_text(mode="tag-only"))
+    postfix = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert code == 0, out
+    assert wait_until(lambda: sink.recipients() == ["<victim@elsewhere.example>"]), sink.text()
+    assert ("X-Relay-Milter: reject; reason=relay.denied; rcpt=<victim@elsewhere.example>; client=127.0.0.2"
+            in sink.text()), sink.text()
+    line = milter.decisions()[0]
+    assert "decision.action=tag" in line and "decision.would=reject" in line
+
+
+def test_log_only_mode_changes_nothing_but_logs(start_milter, start_postfix, sink):
+    milter = start_milter(config_text(mode="log-only"))
+    postfix = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert code == 0, out
+    assert wait_until(lambda: sink.recipients() == ["<victim@elsewhere.example>"])
+    assert "X-Relay-Milter" not in sink.text()
+    line = milter.decisions()[0]
+    assert "decision.action=accept" in line and "decision.would=reject" in line and "decision.verdict=deny" in line
+
+
+def test_milter_down_means_tempfail_and_nothing_lost(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    assert milter.stop() == 0
+    for rcpt, source in (("bob@example.test", UNTRUSTED), ("friend@elsewhere.example", TRUSTED)):
+        code, out = swaks(postfix.port, to=rcpt, source=source)
+        assert code != 0, out
+        assert "<** 451 4.7.1" in out or "<** 421 4.7.0" in out, out
+    time.sleep(1.5)
+    deliveries_settled(postfix)
+    assert sink.recipients() == [] and postfix.delivered() == []
+    # Back up: the same messages now go through; the client retried, nothing was lost.
+    start_milter(config_text(), name="milter2", socket=milter.socket)
+    assert swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)[0] == 0
+    assert swaks(postfix.port, to="friend@elsewhere.example", source=TRUSTED)[0] == 0
+    assert wait_until(lambda: sink.recipients() == ["<friend@elsewhere.example>"])
+    assert wait_until(lambda: len(postfix.delivered()) == 1)
+
+
+def test_sighup_reloads_and_a_bad_file_keeps_the_old_config(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    milter.config_path.write_text(config_text(mode="tag-only"))
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: 'msg="config reloaded"' in milter.log())
+    assert swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)[0] == 0
+    assert wait_until(lambda: "X-Relay-Milter: reject" in sink.text())
+
+    milter.config_path.write_text("[policy]\nmode = \"sometimes\"\n")
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: 'msg="config reload refused; keeping the running config"' in milter.log())
+    assert "relay-milter.toml:2: policy.mode" in milter.log()
+    assert milter.proc.poll() is None
+    assert swaks(postfix.port, to="second@elsewhere.example", source=UNTRUSTED)[0] == 0  # still tag-only
+    assert milter.stop() == 0
+
+
+def test_sigterm_stops_gracefully(start_milter):
+    milter = start_milter(config_text())
+    assert milter.stop(signal.SIGTERM) == 0
+    assert 'msg=stopped exit.code=0' in milter.log()
+    milter2 = start_milter(config_text(), name="again")
+    assert milter2.stop(signal.SIGINT) == 0
+
+
+def test_unix_socket_with_postfix_group(start_milter, start_postfix, workdir, sink):
+    socket_path = workdir / "run" / "relay-milter.sock"
+    socket_path.parent.mkdir()
+    socket_path.parent.chmod(0o755)
+    config = "[milter]\nsocket_group = \"postfix\"\n" + config_text()
+    milter = start_milter(config, socket=f"unix:{socket_path}")
+    st = socket_path.stat()
+    assert oct(st.st_mode & 0o777) == oct(0o660)
+    import grp
+    assert grp.getgrgid(st.st_gid).gr_name == "postfix"
+    postfix = start_postfix(milter=f"unix:{socket_path}")
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied" in out, out + postfix.log()[-1500:]
+    assert swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)[0] == 0
