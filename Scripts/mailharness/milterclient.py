@@ -21,6 +21,11 @@ ALL_STEPS = 0x1FFFFF  # every step the v6 protocol lets an MTA offer to skip
 STAGES = {0: "connect", 1: "helo", 2: "mail", 3: "rcpt", 4: "data", 5: "eom", 6: "eoh"}
 
 
+def _bytes(value):
+    """Text is sent as UTF-8; bytes as they are (for non-UTF-8 input)."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
 class MilterClient:
     def __init__(self, address, timeout=10.0):
         family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
@@ -72,31 +77,31 @@ class MilterClient:
         return self.actions, self.steps
 
     def macros(self, stage_cmd, values):
-        data = stage_cmd.encode() + b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in values.items())
+        data = stage_cmd.encode() + b"".join(_bytes(k) + b"\0" + _bytes(v) + b"\0" for k, v in values.items())
         self.send("D", data)
 
     def connect(self, hostname, address=None, port=25, family=None, macros=None):
         if macros:
             self.macros("C", macros)
         if address is None:
-            data = hostname.encode() + b"\0" + b"U"
+            data = _bytes(hostname) + b"\0" + b"U"
         else:
             fam = family or ("6" if ":" in address else "4")
-            data = hostname.encode() + b"\0" + fam.encode() + struct.pack("!H", port) + address.encode() + b"\0"
+            data = _bytes(hostname) + b"\0" + fam.encode() + struct.pack("!H", port) + address.encode() + b"\0"
         return self.ask("C", data)
 
     def helo(self, name):
-        return self.ask("H", name.encode() + b"\0")
+        return self.ask("H", _bytes(name) + b"\0")
 
     def mail(self, sender, macros=None):
         if macros:
             self.macros("M", macros)
-        return self.ask("M", sender.encode() + b"\0")
+        return self.ask("M", _bytes(sender) + b"\0")
 
     def rcpt(self, recipient, macros=None):
         if macros:
             self.macros("R", macros)
-        return self.ask("R", recipient.encode() + b"\0")
+        return self.ask("R", _bytes(recipient) + b"\0")
 
     def data(self):
         return self.ask("T")

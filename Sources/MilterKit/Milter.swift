@@ -89,18 +89,7 @@ public final class Milter: Sendable {
     /// Starts `smfi_main` on its own thread; `onExit` runs on that thread when it returns
     /// (after `stop()`, or when libmilter's signal thread stopped it), with true on success.
     public func run(onExit: @escaping @Sendable (Bool) -> Void) {
-        let box = Unmanaged.passRetained(MainBox(onExit)) // released once in the thread body
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        var handle = pthread_t()
-        let created = pthread_create(&handle, &attributes, { raw in
-            let body = Unmanaged<MainBox>.fromOpaque(raw!).takeRetainedValue()
-            body.onExit(smfi_main() == miSuccess)
-            return nil
-        }, box.toOpaque())
-        guard created == 0 else {
-            box.release()
+        guard let handle = startThread({ onExit(smfi_main() == miSuccess) }) else {
             onExit(false)
             return
         }
@@ -109,8 +98,27 @@ public final class Milter: Sendable {
 
     /// Asks libmilter to stop accepting connections; `smfi_main` then returns.
     /// Sessions in progress are not waited for (libmilter's own behaviour).
+    ///
+    /// libmilter's accept loop holds the lock `smfi_stop` needs while it waits
+    /// up to five seconds in `select`, and looks at the stop flag only between
+    /// waits. So `smfi_stop` runs on a helper thread while we wake the loop with
+    /// throw-away connections until it has taken effect: a stop takes
+    /// milliseconds instead of up to ten seconds.
     public func stop() {
-        _ = smfi_stop()
+        let stopped = Atomic<Bool>(false)
+        guard let helper = startThread({
+            _ = smfi_stop()
+            stopped.store(true, ordering: .releasing)
+        }) else {
+            _ = smfi_stop()
+            return
+        }
+        for _ in 0..<200 where !stopped.load(ordering: .acquiring) {
+            ListenerNudge.nudge(settings.socket)
+            usleep(20_000)
+        }
+        pthread_join(helper, nil)
+        ListenerNudge.nudge(settings.socket) // the loop re-checks the flag once its next wait ends
     }
 
     /// Waits for the `smfi_main` thread to end. Call from a thread that may block.
@@ -123,7 +131,23 @@ public final class Milter: Sendable {
     }
 }
 
-private final class MainBox: Sendable {
-    let onExit: @Sendable (Bool) -> Void
-    init(_ onExit: @escaping @Sendable (Bool) -> Void) { self.onExit = onExit }
+/// Runs `body` on a new joinable pthread (not a thread of Swift's cooperative
+/// pool, which must never block in libmilter). Nil if the thread can't start.
+private func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+    let box = Unmanaged.passRetained(ThreadBody(body)) // released once, by the thread or below
+    var handle = pthread_t()
+    let created = pthread_create(&handle, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, box.toOpaque())
+    guard created == 0 else {
+        box.release()
+        return nil
+    }
+    return handle
+}
+
+private final class ThreadBody: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }

@@ -132,6 +132,7 @@ public struct MilterDaemon {
             }
         }
         milter.join()
+        if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
         drain(factory.openSessions, timeoutSeconds: config.service.shutdownTimeoutSeconds, logger: logger)
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])

@@ -1,0 +1,206 @@
+"""relay-milter over the milter protocol with no MTA: what a plain Postfix
+can't easily produce. The client is our own small MTA-side implementation
+(Scripts/mailharness/milterclient.py)."""
+import pytest
+
+from mailharness.milterclient import (ALL_ACTIONS, SMFIF_ADDHDRS, SMFIF_SETSYMLIST, SMFIP_NOBODY,
+                                      SMFIP_NOEOH, SMFIP_NOHDRS, SMFIP_NOUNKNOWN, SMFIP_RCPT_REJ,
+                                      MilterClient, reply_text)
+from mailharness.relaymilter import config_text
+
+CONTINUE = ("c", b"")
+
+
+@pytest.fixture
+def milter(start_milter):
+    return start_milter(config_text(sections='[reply]\nreject_text = "no relaying to <{recipient}> from {client}"\n'))
+
+
+@pytest.fixture
+def client(milter):
+    c = MilterClient(milter.address)
+    c.negotiate()
+    yield c
+    c.close()
+
+
+def test_negotiation_skips_unused_steps_and_asks_for_our_macros(milter):
+    c = MilterClient(milter.address)
+    actions, steps = c.negotiate()
+    assert actions & SMFIF_ADDHDRS and actions & SMFIF_SETSYMLIST
+    for flag in (SMFIP_NOHDRS, SMFIP_NOBODY, SMFIP_NOEOH, SMFIP_NOUNKNOWN, SMFIP_RCPT_REJ):
+        assert steps & flag, hex(steps)
+    assert c.symlists == {
+        "connect": ["{client_addr}", "{daemon_name}"],
+        "mail": ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
+        "rcpt": ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"],
+        "data": ["i"],
+        "eom": ["i"],
+    }
+    c.close()
+
+
+def test_an_mta_without_setsymlist_still_works(milter):
+    c = MilterClient(milter.address)
+    actions, _ = c.negotiate(actions=ALL_ACTIONS & ~SMFIF_SETSYMLIST)
+    assert not actions & SMFIF_SETSYMLIST and c.symlists == {}
+    assert c.connect("mx", "203.0.113.7") == CONTINUE
+    assert c.mail("<a@b.example>") == CONTINUE
+    assert c.rcpt("<x@elsewhere.example>")[0] == "y"
+    c.close()
+
+
+def test_authenticated_client_may_relay(client, milter):
+    assert client.connect("client.example", "203.0.113.7") == CONTINUE
+    assert client.helo("client.example") == CONTINUE
+    assert client.mail("<alice@example.test>", macros={"{auth_authen}": "alice", "{auth_type}": "PLAIN"}) == CONTINUE
+    assert client.rcpt("<friend@elsewhere.example>") == CONTINUE
+    line = milter.decisions()[-1]
+    assert "decision.reason=relay.authenticated" in line and "client.auth=alice" in line
+
+
+def test_unauthenticated_relay_gets_our_custom_reply(client):
+    client.connect("client.example", "203.0.113.7")
+    client.mail("<ceo@example.test>")  # a forged local sender authorises nothing
+    reply = client.rcpt("<victim@elsewhere.example>")
+    assert reply[0] == "y"
+    assert reply_text(reply) == "550 5.7.1 no relaying to <victim@elsewhere.example> from 203.0.113.7"
+
+
+def test_client_addr_macro_wins_over_sockaddr(client, milter):
+    # Postfix behind a proxy: the sockaddr is the proxy's, {client_addr} the client's.
+    client.connect("proxy", "127.0.0.1", macros={"{client_addr}": "203.0.113.9"})
+    client.mail("<a@b.example>")
+    assert client.rcpt("<x@elsewhere.example>")[0] == "y"
+    assert "client.address=203.0.113.9" in milter.decisions()[-1]
+
+
+def test_unknown_address_family_is_untrusted_not_a_crash(client, milter):
+    assert client.connect("unknown", address=None) == CONTINUE
+    client.mail("<a@b.example>")
+    assert client.rcpt("<x@elsewhere.example>")[0] == "y"
+    assert client.rcpt("<bob@example.test>") == CONTINUE
+    assert "client.address=unknown" in milter.decisions()[-1]
+
+
+def test_ipv6_client(client, milter):
+    client.connect("v6", "::1")
+    client.mail("<a@b.example>")
+    assert client.rcpt("<x@elsewhere.example>") == CONTINUE  # ::1/128 is trusted
+    client.close()
+
+
+def test_recipient_the_mta_rejected_is_counted_not_decided(client, milter):
+    client.connect("client.example", "203.0.113.7")
+    client.mail("<a@b.example>")
+    reply = client.rcpt("<x@elsewhere.example>", macros={
+        "{rcpt_mailer}": "error", "{rcpt_host}": "5.7.1", "{rcpt_addr}": "554 5.7.1 <x@elsewhere.example>: Relay access denied"})
+    assert reply == CONTINUE
+    assert "decision.reason=relay.mta_rejected" in milter.decisions()[-1]
+
+
+def test_local_domain_through_a_remote_transport_is_refused(client, milter):
+    client.connect("client.example", "203.0.113.7")
+    client.mail("<a@b.example>")
+    reply = client.rcpt("<bob@example.test>", macros={"{rcpt_mailer}": "smtp", "{rcpt_host}": "elsewhere.example"})
+    assert reply[0] == "y"
+    assert reply_text(reply) == "550 5.7.1 no relaying to <bob@example.test> from 203.0.113.7"
+    assert "decision.reason=relay.mta_remote_transport" in milter.decisions()[-1]
+
+
+def test_callbacks_out_of_order_do_not_crash(milter):
+    # close before anything
+    c = MilterClient(milter.address)
+    c.negotiate()
+    c.quit()
+    c.close()
+    # abort mid-message, then a fresh message on the same connection
+    c = MilterClient(milter.address)
+    c.negotiate()
+    c.connect("client.example", "203.0.113.7")
+    c.mail("<a@b.example>")
+    assert c.rcpt("<x@elsewhere.example>")[0] == "y"
+    c.abort()
+    assert c.mail("<a@b.example>") == CONTINUE
+    assert c.rcpt("<bob@example.test>") == CONTINUE
+    # eom with no recipient accepted (all refused, as when the MTA goes on regardless)
+    assert c.mail("<a@b.example>") == CONTINUE
+    assert c.rcpt("<x@elsewhere.example>")[0] == "y"
+    assert c.data() == CONTINUE
+    assert c.eom() == (CONTINUE, [])
+    c.quit()
+    c.close()
+    # commands libmilter's state machine refuses (eom with no DATA, rcpt with no
+    # MAIL): libmilter answers nothing or drops the connection; we must survive
+    for sequence in (("mail", "rcpt", "eom"), ("rcpt",), ("data",), ("eom",)):
+        c = MilterClient(milter.address, timeout=2)
+        c.negotiate()
+        c.connect("client.example", "203.0.113.7")
+        try:
+            for step in sequence:
+                {"mail": lambda: c.mail("<a@b.example>"), "rcpt": lambda: c.rcpt("<bob@example.test>"),
+                 "data": c.data, "eom": c.eom}[step]()
+        except (TimeoutError, ConnectionError):
+            pass
+        c.close()
+    # the milter is still serving
+    c = MilterClient(milter.address)
+    c.negotiate()
+    assert c.connect("client.example", "203.0.113.7") == CONTINUE
+    c.close()
+    assert milter.proc.poll() is None
+
+
+def test_oversized_packet_drops_only_that_connection(milter):
+    # libmilter refuses packets over its 64 KiB limit by closing the connection.
+    c = MilterClient(milter.address, timeout=5)
+    c.negotiate()
+    try:
+        c.connect("x" * 70000, "203.0.113.7")
+    except (ConnectionError, TimeoutError):
+        pass
+    c.close()
+    c = MilterClient(milter.address)
+    c.negotiate()
+    assert c.connect("client.example", "203.0.113.7") == CONTINUE
+    c.close()
+    assert milter.proc.poll() is None
+
+
+def test_hostile_values(client, milter):
+    client.connect(b"\xff\xfe" + b"x" * 8000, "203.0.113.7", macros={"{daemon_name}": b"\xff\xfe\x01bad"})
+    client.helo(b"\xc3\x28 invalid utf-8")
+    client.mail("<" + "a" * 60000 + "@b.example>")
+    assert client.rcpt(b"<\xff@\x01\x02.example>")[0] == "y"
+    assert client.rcpt(b"<\xff@example.test>") == CONTINUE
+    for i in range(1000):
+        assert client.rcpt(f"<user{i}@example.test>") == CONTINUE
+    assert client.rcpt('<"a%b"@example.test>')[0] == "y"
+    assert client.data() == CONTINUE
+    assert client.eom() == (CONTINUE, [])
+    assert milter.proc.poll() is None
+    long_line = [l for l in milter.log().splitlines() if "client.name=" in l][0]
+    assert len(long_line) < 2000  # untrusted text is truncated in logs
+
+
+def test_tag_headers_are_added_at_end_of_message(start_milter):
+    milter = start_milter(config_text(mode="tag-only"), name="tagging")
+    c = MilterClient(milter.address)
+    c.negotiate()
+    c.connect("client.example", "203.0.113.7")
+    c.mail("<a@b.example>")
+    assert c.rcpt("<x@elsewhere.example>") == CONTINUE
+    assert c.rcpt("<y%z@example.test>") == CONTINUE
+    assert c.rcpt("<bob@example.test>") == CONTINUE
+    assert c.data() == CONTINUE
+    reply, headers = c.eom()
+    assert reply == CONTINUE
+    assert headers == [
+        ("X-Relay-Milter", "reject; reason=relay.denied; rcpt=<x@elsewhere.example>; client=203.0.113.7"),
+        ("X-Relay-Milter", "reject; reason=relay.routed_address; rcpt=<y%z@example.test>; client=203.0.113.7"),
+    ]
+    # the next message on the connection starts clean
+    c.mail("<a@b.example>")
+    c.rcpt("<bob@example.test>")
+    assert c.eom() == (CONTINUE, [])
+    c.close()
