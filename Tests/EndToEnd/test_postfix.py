@@ -154,3 +154,23 @@ def test_unix_socket_with_postfix_group(start_milter, start_postfix, workdir, si
     code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
     assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied" in out, out + postfix.log()[-1500:]
     assert swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)[0] == 0
+
+
+def test_started_as_root_it_runs_as_the_configured_user(start_milter, start_postfix, workdir, sink):
+    run_dir = workdir / "run"
+    run_dir.mkdir()
+    run_dir.chmod(0o755)
+    socket_path = run_dir / "relay-milter.sock"
+    pid_file = run_dir / "relay-milter.pid"
+    config = ('[milter]\nsocket_group = "postfix"\n[service]\nuser = "nobody"\n'
+              f'pid_file = "{pid_file}"\n' + config_text())
+    milter = start_milter(config, socket=f"unix:{socket_path}")
+    assert int(pid_file.read_text()) == milter.proc.pid
+    status = dict(line.split(":\t", 1) for line in open(f"/proc/{milter.proc.pid}/status").read().splitlines() if ":\t" in line)
+    assert status["Uid"].split() == ["65534"] * 4, status["Uid"]
+    assert status["Gid"].split()[0] == "65534"
+    assert 'msg="dropped privileges" service.user=nobody' in milter.log()
+    postfix = start_postfix(milter=f"unix:{socket_path}")
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied" in out, out
+    assert milter.stop() == 0

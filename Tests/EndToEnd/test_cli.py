@@ -1,0 +1,75 @@
+"""The command line as an admin meets it: check-config, decide, and a run
+that refuses a bad config."""
+import json
+import os
+import subprocess
+
+from mailharness.relaymilter import REPO, binary, config_text
+
+SAMPLE = str(REPO / "Config" / "relay-milter.toml")
+
+
+def run(*args, timeout=30):
+    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_check_config_prints_the_effective_config():
+    result = run("check-config", "--config", SAMPLE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {SAMPLE}: OK\n[milter]\nsocket = \"inet:10025@127.0.0.1\"")
+    assert 'local_domains = ["example.test"]' in result.stdout
+
+
+def test_check_config_names_file_and_line(workdir):
+    bad = workdir / "bad.toml"
+    bad.write_text('[policy]\nmode = "enforce"\n\ntrusted_networks = ["10.1.2.3/8"]\n')
+    result = run("check-config", "--config", str(bad))
+    assert result.returncode == 78
+    assert result.stderr.strip() == (
+        f'relay-milter: {bad}:4: policy.trusted_networks: "10.1.2.3/8" has host bits set after the prefix; '
+        'did you mean "10.0.0.0/8"?')
+
+
+def test_run_refuses_to_start_on_a_bad_config(workdir):
+    bad = workdir / "bad.toml"
+    bad.write_text('[milter]\nsocket = "inet:10025@127.0.0.1"\nsokcet_mode = "0660"\n')
+    result = run("run", "--config", str(bad), "--socket", "inet:1@127.0.0.1")
+    assert result.returncode == 78
+    assert f"{bad}:3: milter.sokcet_mode: unknown key" in result.stderr
+
+
+def test_run_reports_a_socket_it_cannot_open(workdir):
+    good = workdir / "good.toml"
+    good.write_text(config_text())
+    result = run("run", "--config", str(good), "--socket", "unix:/nonexistent/dir/sock")
+    assert result.returncode == 71
+    assert "cannot open milter socket unix:/nonexistent/dir/sock" in result.stderr
+
+
+def test_decide_json_one_object_per_recipient():
+    result = run("decide", "--config", SAMPLE, "--client", "203.0.113.5", "--from", "<ceo@example.test>",
+                 "--rcpt", "<bob@example.test>", "--rcpt", "<victim@elsewhere.example>",
+                 "--rcpt", "<relaytest%nmap.scanme.org@example.test>", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(l["rcpt"], l["action"], l["reason"]) for l in lines] == [
+        ("<bob@example.test>", "accept", "relay.local_recipient"),
+        ("<victim@elsewhere.example>", "reject", "relay.denied"),
+        ("<relaytest%nmap.scanme.org@example.test>", "reject", "relay.routed_address"),
+    ]
+    assert lines[1]["reply"] == "550 5.7.1 <victim@elsewhere.example>: Relay access denied (relay.denied)"
+
+
+def test_decide_explains_in_text_and_honours_auth_and_mailer():
+    result = run("decide", "--config", SAMPLE, "--client", "203.0.113.5", "--auth", "alice", "--from", "<a@b.example>",
+                 "--rcpt", "<x@elsewhere.example>")
+    assert "rcpt <x@elsewhere.example>: ACCEPT [relay.authenticated] client authenticated as alice" in result.stdout
+    result = run("decide", "--config", SAMPLE, "--client", "203.0.113.5", "--from", "<a@b.example>",
+                 "--rcpt", "<bob@example.test>", "--rcpt-mailer", "smtp", "--json")
+    assert json.loads(result.stdout)["reason"] == "relay.mta_remote_transport"
+
+
+def test_decide_refuses_a_bad_client_address():
+    result = run("decide", "--config", SAMPLE, "--client", "not-an-ip", "--from", "<>", "--rcpt", "<a@b.example>")
+    assert result.returncode != 0
+    assert '--client "not-an-ip" is not an IPv4 or IPv6 address' in result.stderr

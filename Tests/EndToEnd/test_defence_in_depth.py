@@ -1,0 +1,47 @@
+"""Defence in depth: a Postfix deliberately configured as an open relay
+(mynetworks = 0.0.0.0/0). nmap's smtp-open-relay, run from 127.0.0.2, finds
+it open on its own and closed once relay-milter is attached, while
+relay-milter's trusted networks stay narrow."""
+import re
+import subprocess
+
+import pytest
+
+from mailharness.relaymilter import config_text
+
+
+def nmap_open_relay(port):
+    result = subprocess.run(
+        ["nmap", "-n", "-Pn", "-sV", "--version-light", "-p", str(port), "-S", "127.0.0.2", "-e", "lo",
+         "--script", "smtp-open-relay", "127.0.0.1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"smtp-open-relay: (.*)", result.stdout)
+    assert match, result.stdout
+    return match.group(1)
+
+
+def test_nmap_finds_the_bare_postfix_open(start_postfix):
+    bare = start_postfix(name="open-relay", mynetworks="0.0.0.0/0")
+    verdict = nmap_open_relay(bare.port)
+    assert verdict.startswith("Server is an open relay (16/16 tests)"), verdict
+
+
+@pytest.mark.parametrize("socket_kind", ["inet", "unix"])
+def test_nmap_finds_it_closed_with_relay_milter(start_milter, start_postfix, sink, workdir, socket_kind):
+    socket = None
+    config = config_text()
+    if socket_kind == "unix":
+        socket = f"unix:{workdir}/relay-milter.sock"
+        config = '[milter]\nsocket_group = "postfix"\n' + config
+    milter = start_milter(config, socket=socket)
+    guarded = start_postfix(name="guarded", mynetworks="0.0.0.0/0", milter=milter.postfix_spec)
+    verdict = nmap_open_relay(guarded.port)
+    assert "doesn't seem to be an open relay" in verdict, verdict
+    decisions = milter.decisions()
+    assert decisions, "nmap's tests never reached relay-milter"
+    assert all("client.address=127.0.0.2" in line for line in decisions)
+    refused = [line for line in decisions if "decision.action=reject" in line]
+    assert len(refused) >= 16, "\n".join(decisions)
+    assert sink.recipients() == []
