@@ -33,7 +33,7 @@ def test_negotiation_skips_unused_steps_and_asks_for_our_macros(milter):
     assert c.symlists == {
         "connect": ["{client_addr}", "{daemon_name}"],
         "mail": ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
-        "rcpt": ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"],
+        "rcpt": ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}", "i"],
         "data": ["i"],
         "eom": ["i"],
     }
@@ -65,6 +65,18 @@ def test_unauthenticated_relay_gets_our_custom_reply(client):
     reply = client.rcpt("<victim@elsewhere.example>")
     assert reply[0] == "y"
     assert reply_text(reply) == "550 5.7.1 no relaying to <victim@elsewhere.example> from 203.0.113.7"
+
+
+def test_multi_line_reply(start_milter):
+    milter = start_milter(config_text(sections='[reply]\nreject_text = "<{recipient}>: relaying denied\\nSee https://example.test/relay"\n'),
+                          name="multiline")
+    c = MilterClient(milter.address)
+    c.negotiate()
+    c.connect("client.example", "203.0.113.7")
+    c.mail("<a@b.example>")
+    reply = c.rcpt("<x@elsewhere.example>")
+    assert reply_text(reply) == "550-5.7.1 <x@elsewhere.example>: relaying denied\r\n550 5.7.1 See https://example.test/relay"
+    c.close()
 
 
 def test_client_addr_macro_wins_over_sockaddr(client, milter):

@@ -25,7 +25,7 @@ public struct MilterDaemon {
     static let macros = MacroRequest([
         .connect: ["{client_addr}", "{daemon_name}"],
         .mail: ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
-        .rcpt: ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}"],
+        .rcpt: ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}", "i"],
         .data: ["i"],
         .eom: ["i"],
     ])

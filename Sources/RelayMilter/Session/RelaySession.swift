@@ -58,6 +58,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func recipient(_ recipient: EnvelopeAddress) -> MilterResponse {
+        // Postfix names the queue file once the first recipient is accepted.
+        if let queueID = recipient.macros["i"] { message.queueID = queueID }
         let transaction = RelayTransaction(
             clientAddress: clientAddress,
             authenticatedUser: message.authenticatedUser,
@@ -88,7 +90,9 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     private static func reply(_ status: RecipientOutcome.ReplyStatus, _ text: String?) -> SMTPReply {
-        SMTPReply(code: status.code, enhancedCode: status.enhancedCode, lines: [text ?? "Relay access denied"])
+        // A configured text with line breaks becomes a multi-line SMTP reply.
+        let lines = (text ?? "Relay access denied").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return SMTPReply(code: status.code, enhancedCode: status.enhancedCode, lines: lines)
     }
 
     /// A message with thousands of tagged recipients gets a bounded header block.

@@ -1,0 +1,86 @@
+"""The demo behind Scripts/demo: a private Postfix on 127.0.0.1:2525 that
+trusts all of 127.0.0.0/8, relay-milter with the shipped config (which trusts
+only 127.0.0.1) on inet:10025@127.0.0.1, and smtp-sink on 127.0.0.1:2526
+standing in for the rest of the Internet."""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mailharness.ports import wait_for_port, wait_until  # noqa: E402
+from mailharness.postfix import PostfixInstance, SmtpSink  # noqa: E402
+from mailharness.relaymilter import REPO, binary  # noqa: E402
+from mailharness.swaks import swaks  # noqa: E402
+
+CASES = [
+    ("local recipient, from an untrusted client", "bob@example.test", "127.0.0.2"),
+    ("relay attempt, from an untrusted client", "victim@elsewhere.example", "127.0.0.2"),
+    ("percent hack, from an untrusted client", "victim%elsewhere.example@example.test", "127.0.0.2"),
+    ("relay, from the trusted network", "friend@elsewhere.example", "127.0.0.1"),
+]
+
+
+def last_reply(transcript):
+    replies = [l for l in transcript.splitlines() if l.startswith(("<-", "<**"))]
+    rcpt = [l for l in replies if "5.7.1" in l or "4.7.1" in l]
+    return (rcpt or replies[-2:-1] or ["?"])[0]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--once", action="store_true", help="stop after the demo messages")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="relay-milter-demo-"))
+    os.chmod(root, 0o755)
+    sink = SmtpSink(root / "sink", port=2526).start()
+    milter_log = open(root / "relay-milter.log", "wb")
+    milter = subprocess.Popen([binary(), "run", "--config", str(REPO / "Config" / "relay-milter.toml")],
+                              stdout=milter_log, stderr=subprocess.STDOUT)
+    postfix = None
+    try:
+        if not wait_for_port(10025):
+            raise SystemExit("relay-milter did not start:\n" + (root / "relay-milter.log").read_text())
+        postfix = PostfixInstance(root / "postfix", port=2525, sink_port=sink.port,
+                                  milter="inet:127.0.0.1:10025").start()
+        print(f"Postfix on 127.0.0.1:2525 (queue and logs in {root}), relay-milter on inet:10025@127.0.0.1\n")
+        for title, rcpt, source in CASES:
+            code, out = swaks(postfix.port, to=rcpt, source=source)
+            reply = last_reply(out) if code else "250 accepted (queued)"
+            print(f"  {title:45} RCPT TO:<{rcpt}>\n      -> {reply}")
+        wait_until(lambda: not postfix.queue_ids(), timeout=10)
+        print(f"\nDelivered to the local maildir: {len(postfix.delivered())}; "
+              f"relayed to the outside world (smtp-sink): {sink.recipients()}")
+        print("\nrelay-milter's decisions:")
+        for line in (root / "relay-milter.log").read_text().splitlines():
+            if "relay decision" in line:
+                print("  " + line)
+        if args.once:
+            return
+        print("\nRunning. Try: swaks --server 127.0.0.1:2525 --local-interface 127.0.0.2 --to someone@elsewhere.example")
+        print("Edit Config/relay-milter.toml and `kill -HUP` relay-milter to reload. Ctrl-C stops.\n")
+        with open(root / "relay-milter.log") as log:
+            log.seek(0, os.SEEK_END)
+            while milter.poll() is None:
+                line = log.readline()
+                if line:
+                    print(line, end="")
+                else:
+                    time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if postfix:
+            postfix.stop()
+        milter.send_signal(signal.SIGTERM)
+        milter.wait(timeout=20)
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()
