@@ -158,7 +158,13 @@ int CMilterShim_install_signal_pipe(int fd, const int *signals, size_t count) {
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_handler = write_signal_byte;
-    action.sa_flags = SA_RESTART;
+    /*
+     * SA_NODEFER: the handler must never block its own signal, not even while
+     * it runs. A thread that blocks a signal is skipped by the kernel, and the
+     * next eligible thread is libmilter's sigwait thread, which would stop the
+     * milter on a SIGHUP. The handler is reentrant (one write), so this is safe.
+     */
+    action.sa_flags = SA_RESTART | SA_NODEFER;
     sigemptyset(&action.sa_mask);
     for (size_t i = 0; i < count; i++) {
         if (sigaction(signals[i], &action, NULL) != 0) {

@@ -113,9 +113,11 @@ public final class Milter: Sendable {
             _ = smfi_stop()
             return
         }
-        for _ in 0..<200 where !stopped.load(ordering: .acquiring) {
+        var attempts = 0
+        while !stopped.load(ordering: .acquiring), attempts < 300 { // 6 s: longer than libmilter's 5 s wait
             ListenerNudge.nudge(settings.socket)
             usleep(20_000)
+            attempts += 1
         }
         pthread_join(helper, nil)
         ListenerNudge.nudge(settings.socket) // the loop re-checks the flag once its next wait ends
