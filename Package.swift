@@ -30,6 +30,8 @@ let package = Package(
         ),
         // Pure relay rules: values in, decisions out. No C, no I/O, no logging.
         .target(name: "RelayPolicy"),
+        // Anonymous-mode open-relay tests: a state machine, and NIO to move its bytes.
+        .target(name: "RelayProbe"),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim"]),
         // The application: config, sessions, service wiring.
@@ -51,6 +53,7 @@ let package = Package(
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
+        .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
         .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,261 @@
+/// The anonymous-mode relay test of one host as a state machine: events in,
+/// actions out, no I/O. The NIO driver only moves lines and timers.
+///
+/// One connection serves all tests where the server allows: banner, EHLO
+/// (HELO if refused), then each test as MAIL, RCPT, (DATA), RSET, and QUIT
+/// at the end. A `354` to DATA confirms a relay; the machine then closes the
+/// connection at once, sends nothing more on it, and carries on with the
+/// remaining tests on a new connection (RCPT only: one confirmation is
+/// enough). It never sends message content: there is no action that could.
+public struct ProbeStateMachine: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var battery: BatteryParameters
+        public var heloName: String
+        /// Send DATA after an accepted RCPT to tell relays from servers that refuse at DATA.
+        public var confirmWithData: Bool
+        /// The target's address as an SMTP literal, `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+        public var ipLiteral: String
+        /// New connections allowed after the server drops us mid-test.
+        public var maxReconnects: Int
+
+        public init(battery: BatteryParameters, heloName: String, confirmWithData: Bool = true, ipLiteral: String, maxReconnects: Int = 3) {
+            self.battery = battery
+            self.heloName = heloName
+            self.confirmWithData = confirmWithData
+            self.ipLiteral = ipLiteral
+            self.maxReconnects = maxReconnects
+        }
+    }
+
+    public enum ConnectFailure: Sendable, Equatable {
+        case refused
+        case timedOut
+        case other(String)
+    }
+
+    public enum Event: Sendable, Equatable {
+        case connected
+        case line(String)
+        case peerClosed
+        case connectFailed(ConnectFailure)
+        /// A command, the banner or the whole test took too long.
+        case timedOut
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Write this command line (the driver adds CRLF).
+        case send(String)
+        /// Close the connection now, without QUIT.
+        case close
+        /// Open a new connection to the same target.
+        case reconnect
+        /// The test is over.
+        case finish(ProbeReport)
+    }
+
+    private enum State: Sendable, Equatable {
+        case connecting
+        case awaitingBanner
+        case awaitingGreeting(extended: Bool)
+        case awaitingMail(Int)
+        case awaitingRcpt(Int)
+        case awaitingData(Int)
+        case awaitingReset(next: Int)
+        case awaitingQuit
+        case finished
+    }
+
+    private let configuration: Configuration
+    private var state = State.connecting
+    private var assembler = ReplyAssembler()
+    private var tests: [RelayTest] = []
+    private var outcomes: [TestOutcome] = []
+    private var banner = ""
+    private var hostname: String?
+    private var connections = 0
+    private var resumeAt = 0
+    private var relayConfirmed = false
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    public var isFinished: Bool { state == .finished }
+
+    public mutating func handle(_ event: Event) -> [Action] {
+        switch (state, event) {
+        case (.finished, _):
+            return []
+        case (.connecting, .connected):
+            connections += 1
+            assembler = ReplyAssembler()
+            state = .awaitingBanner
+            return []
+        case (.connecting, .connectFailed(let failure)):
+            guard connections == 0 else {
+                return finish(fallback: .error, "could not reconnect after test \(resumeAt): \(failure)", close: false)
+            }
+            switch failure {
+            case .refused: return finish(fallback: .noSMTP, "connection refused", close: false)
+            case .timedOut: return finish(fallback: .unreachable, "connect timed out", close: false)
+            case .other(let why): return finish(fallback: .unreachable, "cannot connect: \(why)", close: false)
+            }
+        case (_, .line(let line)):
+            switch assembler.feed(line) {
+            case .incomplete:
+                return []
+            case .malformed(let text):
+                let excerpt = String(text.prefix(60))
+                if state == .awaitingBanner, connections == 1 {
+                    return finish(fallback: .noSMTP, "not SMTP: \"\(excerpt)\"")
+                }
+                return finish(fallback: .error, "malformed reply \"\(excerpt)\"")
+            case .complete(let response):
+                return handle(response)
+            }
+        case (_, .peerClosed):
+            return peerClosed()
+        case (_, .timedOut):
+            if state == .awaitingBanner || state == .connecting, connections <= 1 {
+                return finish(fallback: .unreachable, "no banner in time")
+            }
+            return finish(fallback: .unreachable, "timed out waiting for a reply")
+        case (_, .connected), (_, .connectFailed):
+            return finish(fallback: .error, "unexpected connection event")
+        }
+    }
+
+    private mutating func handle(_ response: SMTPResponse) -> [Action] {
+        switch state {
+        case .awaitingBanner:
+            if connections == 1 { banner = String(response.firstText.prefix(200)) }
+            switch response.code {
+            case 220:
+                if hostname == nil, let name = Self.firstWord(response.firstText), Self.looksLikeHostname(name) { hostname = name }
+                state = .awaitingGreeting(extended: true)
+                return [.send("EHLO \(configuration.heloName)")]
+            case 400..<500:
+                return finish(fallback: .tempfail, "banner \(response.code): try later")
+            default:
+                return finish(fallback: .noSMTP, "refused with a \(response.code) banner")
+            }
+
+        case .awaitingGreeting(let extended):
+            if response.code == 421 { return finish(fallback: .tempfail, "421 at \(extended ? "EHLO" : "HELO")") }
+            guard (200..<300).contains(response.code) else {
+                if extended {
+                    state = .awaitingGreeting(extended: false)
+                    return [.send("HELO \(configuration.heloName)")]
+                }
+                return finish(fallback: .error, "HELO refused with \(response.code)")
+            }
+            if let name = Self.firstWord(response.firstText), Self.looksLikeHostname(name) { hostname = name }
+            if tests.isEmpty {
+                tests = TestBattery.tests(configuration.battery, hostname: hostname ?? configuration.ipLiteral, ipLiteral: configuration.ipLiteral)
+                outcomes = tests.map { TestOutcome(test: $0) }
+            }
+            return start(resumeAt)
+
+        case .awaitingMail(let index):
+            outcomes[index].mailReply = response.code
+            if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
+            guard (200..<300).contains(response.code) else { return reset(next: index + 1) }
+            state = .awaitingRcpt(index)
+            return [.send("RCPT TO:\(tests[index].rcptTo)")]
+
+        case .awaitingRcpt(let index):
+            outcomes[index].rcptReply = response.code
+            if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
+            if (200..<300).contains(response.code), configuration.confirmWithData, !relayConfirmed {
+                state = .awaitingData(index)
+                return [.send("DATA")]
+            }
+            return reset(next: index + 1)
+
+        case .awaitingData(let index):
+            outcomes[index].dataReply = response.code
+            guard response.code == 354 else {
+                if response.code == 421 { return finish(fallback: .tempfail, "421 at DATA") }
+                return reset(next: index + 1)
+            }
+            // The server waits for content. We send none: close at once; the
+            // unfinished transaction is discarded. Carry on elsewhere if needed.
+            relayConfirmed = true
+            resumeAt = index + 1
+            guard resumeAt < tests.count else { return finish(fallback: .open, "") }
+            state = .connecting
+            return [.close, .reconnect]
+
+        case .awaitingReset(let next):
+            if response.code == 421 { return finish(fallback: .tempfail, "421 at RSET") }
+            return start(next)
+
+        case .awaitingQuit:
+            return finish(fallback: .closed, "", close: true)
+
+        case .connecting, .finished:
+            return []
+        }
+    }
+
+    private mutating func start(_ index: Int) -> [Action] {
+        guard index < tests.count else {
+            state = .awaitingQuit
+            return [.send("QUIT")]
+        }
+        resumeAt = index
+        state = .awaitingMail(index)
+        return [.send("MAIL FROM:\(tests[index].mailFrom)")]
+    }
+
+    private mutating func reset(next: Int) -> [Action] {
+        state = .awaitingReset(next: next)
+        return [.send("RSET")]
+    }
+
+    private mutating func peerClosed() -> [Action] {
+        switch state {
+        case .awaitingQuit:
+            return finish(fallback: .closed, "", close: false)
+        case .awaitingBanner where connections == 1:
+            return finish(fallback: .noSMTP, "closed the connection without a banner", close: false)
+        case .awaitingMail(let index), .awaitingRcpt(let index), .awaitingData(let index), .awaitingReset(next: let index):
+            guard connections <= configuration.maxReconnects else {
+                return finish(fallback: .error, "dropped the connection \(connections) times", close: false)
+            }
+            if case .awaitingReset = state { resumeAt = index } else { resumeAt = index + 1 }
+            state = .connecting
+            return [.reconnect]
+        default:
+            return finish(fallback: .error, "closed the connection unexpectedly", close: false)
+        }
+    }
+
+    /// Ends the test. Relaying found so far always wins over `fallback`,
+    /// which says why the session ended early; `fallback` `.closed` or
+    /// `.open` means it ran to completion and the outcomes decide.
+    private mutating func finish(fallback: ProbeVerdict, _ why: String, close: Bool = true) -> [Action] {
+        let completed = fallback == .closed || fallback == .open
+        let (classified, summary) = ProbeReport.classify(outcomes, confirmWithData: configuration.confirmWithData)
+        let verdict: ProbeVerdict
+        let detail: String
+        if completed || classified == .open || classified == .openUnconfirmed {
+            verdict = classified
+            detail = completed || why.isEmpty ? summary : "\(summary); then \(why)"
+        } else {
+            verdict = fallback
+            detail = why
+        }
+        state = .finished
+        let report = ProbeReport(verdict: verdict, outcomes: outcomes, banner: banner, hostname: hostname, detail: detail)
+        return close ? [.close, .finish(report)] : [.finish(report)]
+    }
+
+    private static func firstWord(_ text: String) -> String? {
+        text.split(separator: " ", maxSplits: 1).first.map(String.init)
+    }
+
+    private static func looksLikeHostname(_ text: String) -> Bool {
+        text.contains(".") && text.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }
+    }
+}

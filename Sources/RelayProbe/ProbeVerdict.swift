@@ -1,0 +1,83 @@
+/// The outcome of testing one host, from a fixed set.
+public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
+    /// A relay test's RCPT was accepted and DATA answered 354: it relays.
+    case open
+    /// A RCPT was accepted; DATA confirmation was switched off.
+    case openUnconfirmed = "open_unconfirmed"
+    /// A RCPT was accepted but DATA refused: not a relay (anonymous mode's false positive).
+    case rcptOnly = "rcpt_only"
+    /// Every test was refused.
+    case closed
+    /// The server wants authentication before relaying.
+    case authRequired = "auth_required"
+    /// Connection refused, a 5xx banner, or not SMTP at all.
+    case noSMTP = "no_smtp"
+    /// No answer in time.
+    case unreachable
+    /// A 4xx banner or a 421 during the session: try again later.
+    case tempfail
+    /// The conversation broke in a way we could not classify.
+    case error
+}
+
+/// What one relay test saw.
+public struct TestOutcome: Sendable, Equatable {
+    public let test: RelayTest
+    public var mailReply: Int?
+    public var rcptReply: Int?
+    /// The reply to DATA when the RCPT was accepted and confirmation is on.
+    public var dataReply: Int?
+
+    public init(test: RelayTest, mailReply: Int? = nil, rcptReply: Int? = nil, dataReply: Int? = nil) {
+        self.test = test
+        self.mailReply = mailReply
+        self.rcptReply = rcptReply
+        self.dataReply = dataReply
+    }
+
+    public var rcptAccepted: Bool { rcptReply.map { (200..<300).contains($0) } ?? false }
+    public var confirmedAtData: Bool { dataReply == 354 }
+    /// 530 (RFC 4954: authentication required) at MAIL or RCPT.
+    public var wantsAuthentication: Bool { mailReply == 530 || rcptReply == 530 }
+}
+
+/// Everything a probe found.
+public struct ProbeReport: Sendable, Equatable {
+    public var verdict: ProbeVerdict
+    public var outcomes: [TestOutcome]
+    /// The first line of the banner, cut to 200 characters.
+    public var banner: String
+    /// The name the server gave for itself, if any.
+    public var hostname: String?
+    /// One sentence on why, for logs and the CLI.
+    public var detail: String
+
+    public init(verdict: ProbeVerdict, outcomes: [TestOutcome], banner: String, hostname: String?, detail: String) {
+        self.verdict = verdict
+        self.outcomes = outcomes
+        self.banner = banner
+        self.hostname = hostname
+        self.detail = detail
+    }
+
+    /// Names of the tests whose RCPT was accepted.
+    public var acceptedTests: [String] { outcomes.filter(\.rcptAccepted).map(\.test.name) }
+
+    /// The verdict the outcomes of a completed session add up to.
+    static func classify(_ outcomes: [TestOutcome], confirmWithData: Bool) -> (ProbeVerdict, String) {
+        let accepted = outcomes.filter(\.rcptAccepted)
+        if let confirmed = accepted.first(where: \.confirmedAtData) {
+            return (.open, "relayed \(accepted.count) of \(outcomes.count) tests; \"\(confirmed.test.name)\" confirmed by 354 at DATA")
+        }
+        if !accepted.isEmpty {
+            return confirmWithData
+                ? (.rcptOnly, "accepted \(accepted.count) RCPTs of \(outcomes.count) tests but refused DATA")
+                : (.openUnconfirmed, "accepted \(accepted.count) RCPTs of \(outcomes.count) tests (DATA not checked)")
+        }
+        let answered = outcomes.filter { $0.mailReply != nil }
+        if !answered.isEmpty, answered.allSatisfy(\.wantsAuthentication) {
+            return (.authRequired, "the server asks for authentication (530) before relaying")
+        }
+        return (.closed, "refused all \(outcomes.count) tests")
+    }
+}

@@ -1,0 +1,203 @@
+@testable import RelayProbe
+import Testing
+
+/// Servers as the public testers meet them, each reduced to how it answers.
+struct ProbeStateMachineTests {
+    static func closedRelay(_ command: String, _: Int) -> ScriptedServer.Answer {
+        if command.hasPrefix("EHLO") { return .reply(["250-mx.target.example", "250-PIPELINING", "250 8BITMIME"]) }
+        if command.hasPrefix("MAIL") { return .reply(["250 2.1.0 Ok"]) }
+        if command.hasPrefix("RCPT") { return .reply(["554 5.7.1 Relay access denied"]) }
+        if command == "QUIT" { return .reply(["221 Bye"]) }
+        return .reply(["250 Ok"])
+    }
+
+    static func openRelay(_ command: String, _: Int) -> ScriptedServer.Answer {
+        if command == "DATA" { return .reply(["354 End data with <CR><LF>.<CR><LF>"]) }
+        if command.hasPrefix("RCPT") { return .reply(["250 2.1.5 Ok"]) }
+        return closedRelay(command, 0)
+    }
+
+    @Test func closedServerRefusesAllTwentyOnOneConnection() throws {
+        let transcript = ScriptedServer(answer: Self.closedRelay).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed)
+        #expect(report.outcomes.count == 20)
+        #expect(report.outcomes.allSatisfy { $0.mailReply == 250 && $0.rcptReply == 554 && $0.dataReply == nil })
+        #expect(transcript.connections.count == 1)
+        let commands = transcript.connections[0]
+        #expect(commands.first == "EHLO prober.example")
+        #expect(commands.last == "QUIT")
+        #expect(commands.filter { $0 == "RSET" }.count == 20)
+        #expect(report.hostname == "mx.target.example")
+        #expect(report.banner == "mx.target.example ESMTP")
+        #expect(commands.contains("RCPT TO:<relaytest%relay-test.example@mx.target.example>"))
+        #expect(commands.contains("RCPT TO:<@[192.0.2.25]:relaytest@relay-test.example>"))
+    }
+
+    @Test func openRelayIsConfirmedAtDataAndNothingIsSentAfter354() throws {
+        let transcript = ScriptedServer(answer: Self.openRelay).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .open)
+        #expect(report.acceptedTests.count == 20)
+        #expect(transcript.closedAfter354)
+        // One DATA, answered 354, ends the first connection; the rest run on a second, without DATA.
+        #expect(transcript.connections.count == 2)
+        #expect(transcript.connections[0].last == "DATA")
+        #expect(!transcript.connections[1].contains("DATA"))
+        #expect(transcript.connections[1].last == "QUIT")
+        #expect(report.outcomes[0].dataReply == 354)
+    }
+
+    @Test func acceptingRcptButRefusingDataIsNotARelay() throws {
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command == "DATA" { return .reply(["554 5.7.1 Data refused"]) }
+            return Self.openRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .rcptOnly)
+        #expect(report.outcomes.allSatisfy { $0.rcptAccepted && $0.dataReply == 554 })
+    }
+
+    @Test func withoutDataCheckAnAcceptedRcptIsUnconfirmed() throws {
+        var configuration = ScriptedServer.configuration
+        configuration.confirmWithData = false
+        let transcript = ScriptedServer(answer: Self.openRelay).run(configuration: configuration)
+        #expect(transcript.report?.verdict == .openUnconfirmed)
+        #expect(!transcript.connections.joined().contains("DATA"))
+    }
+
+    @Test func authenticationRequired() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command.hasPrefix("MAIL") { return .reply(["530 5.7.0 Authentication required"]) }
+            return Self.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .authRequired)
+    }
+
+    @Test func ehloRefusedFallsBackToHelo() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command.hasPrefix("EHLO") { return .reply(["502 5.5.2 Error: command not recognized"]) }
+            if command.hasPrefix("HELO") { return .reply(["250 old.target.example"]) }
+            return Self.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .closed)
+        #expect(transcript.connections[0].prefix(2) == ["EHLO prober.example", "HELO prober.example"])
+    }
+
+    @Test(arguments: [
+        (["421 4.3.2 Service shutting down"], ProbeVerdict.tempfail),
+        (["450 busy"], .tempfail),
+        (["554 5.7.1 No SMTP service here"], .noSMTP),
+        (["HTTP/1.1 400 Bad Request"], .noSMTP),
+        (["SSH-2.0-OpenSSH_9.2"], .noSMTP),
+        (["220-first line", "220-second line", "220 mx.multi.example ESMTP"], .closed),
+    ])
+    func bannerShapes(lines: [String], verdict: ProbeVerdict) {
+        let transcript = ScriptedServer(banner: .reply(lines), answer: Self.closedRelay).run()
+        #expect(transcript.report?.verdict == verdict, "\(transcript.report?.detail ?? "")")
+    }
+
+    @Test func multiLineBannerKeepsItsFirstLine() {
+        let transcript = ScriptedServer(banner: .reply(["220-mx.multi.example ESMTP", "220 welcome"]), answer: Self.closedRelay).run()
+        #expect(transcript.report?.banner == "mx.multi.example ESMTP")
+    }
+
+    @Test func silenceBeforeTheBannerIsUnreachable() {
+        let transcript = ScriptedServer(banner: .silence, answer: Self.closedRelay).run()
+        #expect(transcript.report?.verdict == .unreachable)
+    }
+
+    @Test func refusedConnectionIsNoSMTP() {
+        let transcript = ScriptedServer(answer: Self.closedRelay).run(refuse: true)
+        #expect(transcript.report?.verdict == .noSMTP)
+        #expect(transcript.report?.detail == "connection refused")
+    }
+
+    @Test func closedWithoutBanner() {
+        let transcript = ScriptedServer(banner: .drop, answer: Self.closedRelay).run()
+        #expect(transcript.report?.verdict == .noSMTP)
+    }
+
+    @Test func fourTwentyOneMidSessionIsTempfail() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command.hasPrefix("MAIL FROM:<antispam@[192.0.2.25]>") { return .reply(["421 4.7.0 Too many errors"]) }
+            return Self.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .tempfail)
+    }
+
+    @Test func droppedConnectionIsResumedOnANewOne() throws {
+        // The server hangs up on the fifth test's RCPT, once.
+        let transcript = ScriptedServer(answer: { command, connection in
+            if connection == 1, command == "RCPT TO:<relaytest%relay-test.example@[192.0.2.25]>" { return .drop }
+            return Self.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed)
+        #expect(transcript.connections.count == 2)
+        #expect(transcript.connections[1].first == "EHLO prober.example")
+        #expect(transcript.connections[1][1] == "MAIL FROM:<antispam@[192.0.2.25]>")
+        #expect(report.outcomes[5].rcptReply == 554)
+    }
+
+    @Test func serverThatKeepsDroppingEndsAsError() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("RCPT") ? .drop : Self.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .error)
+        #expect(transcript.connections.count == 4)
+    }
+
+    @Test func garbageMidSessionIsAnError() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("RCPT") ? .reply(["what?"]) : Self.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .error)
+    }
+
+    @Test func relayFoundBeforeATimeoutStillCounts() {
+        var confirmed = false
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command == "DATA" { confirmed = true; return .reply(["354 go ahead"]) }
+            if confirmed, command.hasPrefix("MAIL") { return .silence }
+            return Self.openRelay(command, 0)
+        }).run()
+        #expect(transcript.report?.verdict == .open)
+    }
+}
+
+struct ReplyAssemblerTests {
+    @Test func assemblesMultiLineReplies() {
+        var assembler = ReplyAssembler()
+        #expect(assembler.feed("250-mx.example") == .incomplete)
+        #expect(assembler.feed("250-SIZE 1000") == .incomplete)
+        #expect(assembler.feed("250 OK") == .complete(SMTPResponse(code: 250, lines: ["mx.example", "SIZE 1000", "OK"])))
+        #expect(assembler.feed("221") == .complete(SMTPResponse(code: 221, lines: [""])))
+    }
+
+    @Test(arguments: ["", "25", "abc hello", "250_x", "2500 x"])
+    func refusesNonReplies(line: String) {
+        var assembler = ReplyAssembler()
+        #expect(assembler.feed(line) == .malformed(line))
+    }
+
+    @Test func refusesChangingCodesAndEndlessContinuations() {
+        var assembler = ReplyAssembler()
+        _ = assembler.feed("250-a")
+        #expect(assembler.feed("251 b") == .malformed("251 b"))
+        var endless = ReplyAssembler()
+        var last = ReplyAssembler.Output.incomplete
+        for _ in 0..<ReplyAssembler.maxLines { last = endless.feed("250-more") }
+        #expect(last == .malformed("250-more"))
+    }
+}
+
+struct TestBatteryTests {
+    @Test func twentyDistinctVariants() {
+        let tests = TestBattery.tests(BatteryParameters(testDomain: "d.example"), hostname: "mx.t.example", ipLiteral: "[192.0.2.1]")
+        #expect(tests.count == 20)
+        #expect(Set(tests).count == 20)
+        #expect(Set(tests.map(\.name)).count == 20)
+        #expect(tests.allSatisfy { $0.rcptTo.contains("d.example") })
+    }
+}

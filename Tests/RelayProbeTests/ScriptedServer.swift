@@ -1,0 +1,74 @@
+@testable import RelayProbe
+
+/// Drives a `ProbeStateMachine` against a scripted server, with no sockets.
+/// The script answers each command; it can also drop the connection.
+struct ScriptedServer {
+    enum Answer {
+        case reply([String])
+        case drop
+        case silence
+    }
+
+    var banner: Answer = .reply(["220 mx.target.example ESMTP"])
+    var answer: (_ command: String, _ connection: Int) -> Answer
+
+    /// Every command the prober sent, per connection, and the report.
+    struct Transcript {
+        var connections: [[String]] = []
+        var closedAfter354 = true
+        var report: ProbeReport?
+    }
+
+    static let configuration = ProbeStateMachine.Configuration(
+        battery: BatteryParameters(testDomain: "relay-test.example"),
+        heloName: "prober.example", confirmWithData: true, ipLiteral: "[192.0.2.25]"
+    )
+
+    func run(configuration: ProbeStateMachine.Configuration = Self.configuration, refuse: Bool = false) -> Transcript {
+        var machine = ProbeStateMachine(configuration: configuration)
+        var transcript = Transcript()
+        var pending: [ProbeStateMachine.Action] = []
+        var connection = 0
+
+        func connect() {
+            if refuse {
+                pending += machine.handle(.connectFailed(.refused))
+                return
+            }
+            connection += 1
+            transcript.connections.append([])
+            pending += machine.handle(.connected)
+            deliver(banner)
+        }
+        func deliver(_ answer: Answer) {
+            switch answer {
+            case .reply(let lines): for line in lines { pending += machine.handle(.line(line)) }
+            case .drop: pending += machine.handle(.peerClosed)
+            case .silence: pending += machine.handle(.timedOut)
+            }
+        }
+
+        connect()
+        var steps = 0
+        var sawData354 = false
+        while !pending.isEmpty, steps < 1000 {
+            steps += 1
+            let action = pending.removeFirst()
+            switch action {
+            case .send(let command):
+                if sawData354 { transcript.closedAfter354 = false }
+                transcript.connections[connection - 1].append(command)
+                let answer = self.answer(command, connection)
+                if command == "DATA", case .reply(let lines) = answer, lines.last?.hasPrefix("354") == true { sawData354 = true }
+                deliver(answer)
+            case .close:
+                sawData354 = false
+            case .reconnect:
+                connect()
+            case .finish(let report):
+                transcript.report = report
+            }
+        }
+        return transcript
+    }
+}
