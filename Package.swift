@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
@@ -31,7 +32,13 @@ let package = Package(
         // Pure relay rules: values in, decisions out. No C, no I/O, no logging.
         .target(name: "RelayPolicy"),
         // Anonymous-mode open-relay tests: a state machine, and NIO to move its bytes.
-        .target(name: "RelayProbe"),
+        .target(
+            name: "RelayProbe",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim"]),
         // The application: config, sessions, service wiring.
@@ -40,7 +47,9 @@ let package = Package(
             dependencies: [
                 "RelayPolicy",
                 "MilterKit",
+                "RelayProbe",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -48,12 +57,13 @@ let package = Package(
             name: "relay-milter",
             dependencies: [
                 "RelayMilter",
+                "RelayProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
-        .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
+        .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,12 +1,13 @@
 import ArgumentParser
 import RelayMilter
+import RelayProbe
 
 @main
 struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
-        subcommands: [Run.self, CheckConfig.self, Decide.self],
+        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self],
         defaultSubcommand: Run.self
     )
 }
@@ -115,5 +116,39 @@ struct Decide: ParsableCommand {
             throw ExitCode.validationFailure
         }
         print(json ? report.jsonLines() : report.text(), terminator: "")
+    }
+}
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Test a host for open relaying now, in anonymous mode (SMTP commands only, never a message).",
+        discussion: "Prints each test's MAIL, RCPT and DATA replies and the verdict. DATA is sent only after an accepted RCPT, and the connection is closed at its 354 reply without sending content."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Argument(help: ArgumentHelp("The host to test: IP, IP:PORT or [IPv6]:PORT (the port defaults to [probe] port).", valueName: "host"))
+    var host: String
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let config: RelayMilterConfig
+        do {
+            config = try ConfigLoader.load(path: configOption.config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(78)
+        }
+        let target: ProbeTarget
+        do {
+            target = try ProbeCommand.target(host, config: config.probe)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode.validationFailure
+        }
+        let report = ProbeCommand.run(target, config: config)
+        print(json ? ProbeReportFormatter.json(report, target: target) : ProbeReportFormatter.text(report, target: target), terminator: "")
     }
 }

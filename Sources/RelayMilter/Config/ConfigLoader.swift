@@ -88,6 +88,31 @@ public enum ConfigLoader {
             try policy.finish()
         }
 
+        if var probe = try top.section("probe") {
+            config.probe.enabled = try probe.bool("enabled", default: true)
+            config.probe.port = try probe.int("port", default: 25, range: 1...65535)
+            config.probe.heloName = try probe.optionalString("helo_name") ?? config.probe.heloName
+            let domain = try probe.string("test_domain", default: config.probe.testDomain)
+            do {
+                config.probe.testDomain = try DomainName(parsing: domain).text
+            } catch {
+                throw probe.error("test_domain", "\"\(domain)\": \(error.description)")
+            }
+            config.probe.confirmWithData = try probe.bool("confirm_with_data", default: true)
+            config.probe.connectTimeoutSeconds = try probe.int("connect_timeout", default: 10, range: 1...300)
+            config.probe.commandTimeoutSeconds = try probe.int("command_timeout", default: 30, range: 1...600)
+            config.probe.totalTimeoutSeconds = try probe.int("total_timeout", default: 120, range: 1...3600)
+            if probe.has("exclude_networks") {
+                config.probe.excludeNetworks = try probe.list("exclude_networks", networkBlock)
+            }
+            config.probe.allowLoopback = try probe.bool("allow_loopback", default: false)
+            if let source = try probe.optionalString("source_address") {
+                guard let address = IPAddress(source) else { throw probe.error("source_address", "\"\(source)\" is not an IP address") }
+                config.probe.sourceAddress = address
+            }
+            try probe.finish()
+        }
+
         if var actions = try top.section("actions") {
             for (key, reason) in RelayMilterConfig.actionKeys where actions.has(key) {
                 let text = try actions.string(key, default: "reject")

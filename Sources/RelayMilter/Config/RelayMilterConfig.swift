@@ -1,4 +1,7 @@
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 import MilterKit
 import RelayPolicy
 
@@ -33,8 +36,36 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var tagHeader: String
     }
 
+    /// Open-relay tests of connecting hosts.
+    public struct Probe: Sendable, Equatable {
+        public var enabled: Bool
+        /// The port tested on each host.
+        public var port: Int
+        /// What we say in EHLO; the system's host name by default.
+        public var heloName: String
+        /// A domain you control, not hosted by the hosts tested: the relay tests' recipient domain.
+        public var testDomain: String
+        /// Send DATA after an accepted RCPT (and close at its 354, sending nothing).
+        public var confirmWithData: Bool
+        public var connectTimeoutSeconds: Int
+        public var commandTimeoutSeconds: Int
+        public var totalTimeoutSeconds: Int
+        /// Hosts never tested (besides trusted networks).
+        public var excludeNetworks: [NetworkBlock]
+        /// Tests may target 127.0.0.0/8 and ::1 (for test setups).
+        public var allowLoopback: Bool
+        /// The local address tests come from (a multi-homed MX); the system chooses when nil.
+        public var sourceAddress: IPAddress?
+
+        public static let defaultExclusions = [
+            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+            "127.0.0.0/8", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10",
+        ].map { try! NetworkBlock(parsing: $0) }
+    }
+
     public var milter: Milter
     public var service: Service
+    public var probe: Probe
     public var policy: PolicyConfig
     public var rules: ActionRules
     public var replies: Replies
@@ -47,6 +78,11 @@ public struct RelayMilterConfig: Sendable, Equatable {
             socketMode: 0o660, socketGroup: nil, backlog: 128, timeoutSeconds: 30
         ),
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
+        probe: Probe(
+            enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid", confirmWithData: true,
+            connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
+            excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil
+        ),
         policy: PolicyConfig(
             trustedNetworks: [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
         ),
@@ -66,4 +102,12 @@ public struct RelayMilterConfig: Sendable, Equatable {
         ("mta_remote_transport", .mtaRemoteTransport),
         ("sender_not_local", .senderNotLocal),
     ]
+}
+
+/// This machine's host name, for EHLO.
+func systemHostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+    let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return name.isEmpty ? "localhost" : name
 }

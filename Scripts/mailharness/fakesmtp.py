@@ -1,0 +1,141 @@
+"""Small scripted servers on loopback for the parts Postfix can't play:
+an AUTH-required server, a 554 banner, a tarpit, a non-SMTP listener, and a
+recording open relay that proves what a client sent after 354."""
+import socket
+import threading
+
+from .ports import free_port
+
+
+class FakeServer:
+    """Accepts connections on 127.0.0.1 and runs `behaviour(conn, server)` for each."""
+
+    def __init__(self, behaviour, host="127.0.0.1"):
+        self.behaviour = behaviour
+        self.host = host
+        self.port = free_port(host)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, self.port))
+        self.sock.listen(16)
+        self.stopped = False
+        self.connections = 0
+        self.after_354 = []  # bytes received after each 354, per connection
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(30)
+            self.behaviour(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def lines(conn):
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
+        yield line.rstrip(b"\r").decode(errors="replace")
+
+
+def smtp_dialogue(conn, answer, banner="220 fake.example ESMTP"):
+    conn.sendall((banner + "\r\n").encode())
+    for line in lines(conn):
+        reply = answer(line.upper())
+        conn.sendall((reply + "\r\n").encode())
+        if line.upper() == "QUIT":
+            return
+
+
+def auth_required(conn, server):
+    def answer(cmd):
+        if cmd.startswith("EHLO"):
+            return "250-fake.example\r\n250 AUTH PLAIN LOGIN"
+        if cmd.startswith("MAIL"):
+            return "530 5.7.0 Authentication required"
+        if cmd == "QUIT":
+            return "221 bye"
+        return "250 ok"
+    smtp_dialogue(conn, answer)
+
+
+def banner_554(conn, server):
+    conn.sendall(b"554 5.7.1 fake.example: no SMTP service for you\r\n")
+    for line in lines(conn):
+        conn.sendall(b"503 5.5.1 go away\r\n")
+        if line.upper() == "QUIT":
+            return
+
+
+def tarpit(conn, server):
+    # Accepts the connection and never says a word.
+    while not server.stopped:
+        try:
+            if not conn.recv(4096):
+                return
+        except socket.timeout:
+            continue
+
+
+def not_smtp(conn, server):
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+def recording_open_relay(conn, server):
+    """Accepts every recipient and answers DATA with 354, then records every
+    byte the client sends afterwards until it closes (or 5 s pass)."""
+    conn.sendall(b"220 open.fake.example ESMTP\r\n")
+    buf = b""
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, _, buf = buf.partition(b"\n")
+            cmd = line.rstrip(b"\r").decode(errors="replace").upper()
+            if cmd == "DATA":
+                conn.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                received = buf
+                conn.settimeout(5)
+                try:
+                    while True:
+                        more = conn.recv(4096)
+                        if not more:
+                            break
+                        received += more
+                except socket.timeout:
+                    received += b"<still open after 5 s>"
+                with server.lock:
+                    server.after_354.append(received)
+                return
+            reply = {"EHLO": b"250 open.fake.example", "QUIT": b"221 bye"}.get(cmd.split(" ")[0], b"250 ok")
+            conn.sendall(reply + b"\r\n")
+            if cmd == "QUIT":
+                return

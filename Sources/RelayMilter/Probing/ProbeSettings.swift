@@ -1,0 +1,21 @@
+import RelayProbe
+
+extension RelayMilterConfig.Probe {
+    /// The state machine's configuration for one target.
+    func machineConfiguration(for target: ProbeTarget) -> ProbeStateMachine.Configuration {
+        ProbeStateMachine.Configuration(
+            battery: BatteryParameters(testDomain: testDomain),
+            heloName: heloName,
+            confirmWithData: confirmWithData,
+            ipLiteral: target.ipLiteral
+        )
+    }
+
+    var timeouts: ProbeTimeouts {
+        ProbeTimeouts(
+            connect: .seconds(Int64(connectTimeoutSeconds)),
+            command: .seconds(Int64(commandTimeoutSeconds)),
+            total: .seconds(Int64(totalTimeoutSeconds))
+        )
+    }
+}

@@ -1,0 +1,229 @@
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where to test, and how long to wait.
+public struct ProbeTarget: Sendable, Equatable, CustomStringConvertible {
+    /// An IPv4 or IPv6 address in text form.
+    public let address: String
+    public let port: Int
+    /// The local address to test from; the system chooses when nil.
+    public let sourceAddress: String?
+
+    public init(address: String, port: Int, sourceAddress: String? = nil) {
+        self.address = address
+        self.port = port
+        self.sourceAddress = sourceAddress
+    }
+
+    /// The address as an SMTP address literal.
+    public var ipLiteral: String { address.contains(":") ? "[IPv6:\(address)]" : "[\(address)]" }
+
+    public var description: String { address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)" }
+}
+
+public struct ProbeTimeouts: Sendable, Equatable {
+    public var connect: TimeAmount
+    /// Longest wait for any one reply (the banner included).
+    public var command: TimeAmount
+    /// Longest a whole test may take, reconnections included.
+    public var total: TimeAmount
+
+    public init(connect: TimeAmount = .seconds(10), command: TimeAmount = .seconds(30), total: TimeAmount = .seconds(120)) {
+        self.connect = connect
+        self.command = command
+        self.total = total
+    }
+}
+
+/// Runs relay tests over the network with SwiftNIO. Each test lives on one
+/// event loop; its `ProbeStateMachine` decides everything, this only moves
+/// lines, opens and closes connections, and runs the timers.
+public struct SMTPProber: Sendable {
+    let group: any EventLoopGroup
+
+    public init(group: any EventLoopGroup) {
+        self.group = group
+    }
+
+    public func probe(_ target: ProbeTarget, configuration: ProbeStateMachine.Configuration, timeouts: ProbeTimeouts = ProbeTimeouts()) async -> ProbeReport {
+        // The future is only ever succeeded: every path ends in a report.
+        (try? await startProbe(target, configuration: configuration, timeouts: timeouts).get())
+            ?? ProbeReport(verdict: .error, outcomes: [], banner: "", hostname: nil, detail: "probe aborted")
+    }
+
+    /// Starts a test; the future completes with its report (it never fails).
+    public func startProbe(_ target: ProbeTarget, configuration: ProbeStateMachine.Configuration, timeouts: ProbeTimeouts = ProbeTimeouts()) -> EventLoopFuture<ProbeReport> {
+        let loop = group.next()
+        let promise = loop.makePromise(of: ProbeReport.self)
+        loop.execute {
+            ProbeConnection(target: target, machine: ProbeStateMachine(configuration: configuration),
+                            timeouts: timeouts, loop: loop, promise: promise).start()
+        }
+        return promise.futureResult
+    }
+}
+
+/// The I/O side of one relay test.
+///
+/// `@unchecked Sendable`: every method runs on `loop` (each entry point hops
+/// there or is called from a channel handler on it), so its mutable state is
+/// confined to that one thread.
+private final class ProbeConnection: @unchecked Sendable {
+    let target: ProbeTarget
+    var machine: ProbeStateMachine
+    let timeouts: ProbeTimeouts
+    let loop: any EventLoop
+    let promise: EventLoopPromise<ProbeReport>
+
+    var channel: (any Channel)?
+    /// Bumped for every connection, so events from an old one are ignored.
+    var generation = 0
+    var idleTimer: Scheduled<Void>?
+    var deadline: Scheduled<Void>?
+    /// Defence in depth for "never send content": once a 354 arrived on a
+    /// connection, nothing more is written to it, whatever the machine says.
+    var contentInvited = false
+
+    init(target: ProbeTarget, machine: ProbeStateMachine, timeouts: ProbeTimeouts, loop: any EventLoop, promise: EventLoopPromise<ProbeReport>) {
+        self.target = target
+        self.machine = machine
+        self.timeouts = timeouts
+        self.loop = loop
+        self.promise = promise
+    }
+
+    func start() {
+        deadline = loop.scheduleTask(in: timeouts.total) { [self] in feed(.timedOut) }
+        connect()
+    }
+
+    func connect() {
+        generation += 1
+        let current = generation
+        contentInvited = false
+        var bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(timeouts.connect)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder(maxLength: 2048)))
+                    try channel.pipeline.syncOperations.addHandler(ProbeHandler(connection: self, generation: current))
+                }
+            }
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ipAddress: target.address, port: target.port)
+            if let source = target.sourceAddress {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+            }
+        } catch {
+            feed(.connectFailed(.other("bad address: \(error)")))
+            return
+        }
+        bootstrap
+            .connect(to: address)
+            .whenComplete { [self] result in
+                guard current == generation, !machine.isFinished else {
+                    if case .success(let channel) = result { channel.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case .success(let channel):
+                    self.channel = channel
+                    armIdleTimer()
+                    feed(.connected)
+                case .failure(let error):
+                    feed(.connectFailed(Self.classify(error)))
+                }
+            }
+    }
+
+    func received(_ line: String, generation: Int) {
+        guard generation == self.generation else { return }
+        if line.hasPrefix("354") { contentInvited = true }
+        armIdleTimer()
+        feed(.line(line))
+    }
+
+    func closedByPeer(generation: Int) {
+        guard generation == self.generation, channel != nil else { return }
+        channel = nil
+        feed(.peerClosed)
+    }
+
+    func feed(_ event: ProbeStateMachine.Event) {
+        for action in machine.handle(event) {
+            switch action {
+            case .send(let command):
+                guard let channel, !contentInvited else { continue }
+                armIdleTimer()
+                channel.writeAndFlush(ByteBuffer(string: command + "\r\n"), promise: nil)
+            case .close:
+                closeChannel()
+            case .reconnect:
+                closeChannel()
+                connect()
+            case .finish(let report):
+                closeChannel()
+                idleTimer?.cancel()
+                deadline?.cancel()
+                promise.succeed(report)
+            }
+        }
+    }
+
+    func closeChannel() {
+        guard let channel else { return }
+        self.channel = nil
+        generation += 1 // events still in flight from this channel are stale now
+        channel.close(mode: .all, promise: nil)
+    }
+
+    func armIdleTimer() {
+        idleTimer?.cancel()
+        let current = generation
+        idleTimer = loop.scheduleTask(in: timeouts.command) { [self] in
+            guard current == generation else { return }
+            feed(.timedOut)
+        }
+    }
+
+    static func classify(_ error: any Error) -> ProbeStateMachine.ConnectFailure {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError { return .timedOut }
+        if let ioError = error as? IOError {
+            switch ioError.errnoCode {
+            case ECONNREFUSED: return .refused
+            case ETIMEDOUT: return .timedOut
+            default: break
+            }
+        }
+        return .other(String("\(error)".prefix(120)))
+    }
+}
+
+/// Moves lines from the channel to the `ProbeConnection`, and tells it when the peer hung up.
+private final class ProbeHandler: ChannelInboundHandler {
+    typealias InboundIn = String
+    let connection: ProbeConnection
+    let generation: Int
+
+    init(connection: ProbeConnection, generation: Int) {
+        self.connection = connection
+        self.generation = generation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection.received(unwrapInboundIn(data), generation: generation)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.closedByPeer(generation: generation)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,114 @@
+"""The open-relay prober against real targets on loopback: Postfix in three
+configurations, scripted servers for what Postfix can't play, and nmap's
+smtp-open-relay as the outside reference."""
+import json
+import re
+import subprocess
+
+import pytest
+
+from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, recording_open_relay,
+                                  tarpit)
+from mailharness.ports import free_port
+from mailharness.relaymilter import binary
+
+PROBE_SOURCE = "127.0.0.2"  # outside every test Postfix's mynetworks but the open one's
+
+
+@pytest.fixture
+def probe_config(workdir):
+    path = workdir / "probe.toml"
+    path.write_text('[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\n'
+                    f'source_address = "{PROBE_SOURCE}"\ncommand_timeout = 3\nconnect_timeout = 3\n')
+    return path
+
+
+def probe(config, target):
+    result = subprocess.run([binary(), "probe", "--config", str(config), "--json", target],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def postfix_targets(start_postfix):
+    return {
+        "open": start_postfix(name="open", mynetworks="0.0.0.0/0"),
+        "closed": start_postfix(name="closed", mynetworks="127.0.0.1/32"),
+        "rcpt_only": start_postfix(name="rcpt-only", mynetworks="0.0.0.0/0",
+                                   extra={"smtpd_data_restrictions": "reject"}),
+    }
+
+
+def test_postfix_targets_get_the_expected_verdicts(probe_config, postfix_targets, sink):
+    for expected, postfix in postfix_targets.items():
+        report = probe(probe_config, f"127.0.0.1:{postfix.port}")
+        assert report["verdict"] == expected, report["detail"]
+        assert report["hostname"] == "mx.example.test"
+        assert len(report["tests"]) == 20
+        assert all(t["mail"] is not None for t in report["tests"]), report
+    # Nothing was ever relayed: the prober never sent a message.
+    assert sink.recipients() == []
+    for postfix in postfix_targets.values():
+        assert "status=sent" not in postfix.log()
+
+
+@pytest.mark.parametrize("behaviour, verdict", [
+    (auth_required, "auth_required"),
+    (banner_554, "no_smtp"),
+    (tarpit, "unreachable"),
+    (not_smtp, "no_smtp"),
+])
+def test_scripted_targets(probe_config, behaviour, verdict):
+    server = FakeServer(behaviour).start()
+    try:
+        report = probe(probe_config, f"127.0.0.1:{server.port}")
+        assert report["verdict"] == verdict, report
+    finally:
+        server.stop()
+
+
+def test_port_with_no_listener(probe_config):
+    report = probe(probe_config, f"127.0.0.1:{free_port()}")
+    assert report["verdict"] == "no_smtp" and report["detail"] == "connection refused"
+
+
+def test_nothing_is_sent_after_354(probe_config):
+    server = FakeServer(recording_open_relay).start()
+    try:
+        report = probe(probe_config, f"127.0.0.1:{server.port}")
+        assert report["verdict"] == "open"
+        assert len(report["accepted"]) == 20
+        assert server.after_354 == [b""], server.after_354  # one 354, then not a byte, and closed
+        assert server.connections == 2  # the rest of the battery ran on a fresh connection
+    finally:
+        server.stop()
+
+
+def test_text_report_reads_like_the_public_testers(probe_config, postfix_targets):
+    result = subprocess.run([binary(), "probe", "--config", str(probe_config),
+                             f"127.0.0.1:{postfix_targets['closed'].port}"], capture_output=True, text=True, timeout=120)
+    assert "Relay test of 127.0.0.1:" in result.stdout
+    assert re.search(r" 5  percent hack via IP literal\s+250\s+554\s+-\s+MAIL FROM:<antispam@\[127.0.0.1\]> "
+                     r"RCPT TO:<relaytest%relay-test.example@\[127.0.0.1\]>", result.stdout), result.stdout
+    assert result.stdout.rstrip().endswith("Verdict: closed (refused all 20 tests)")
+
+
+def nmap_says(port):
+    result = subprocess.run(
+        ["nmap", "-n", "-Pn", "-sV", "--version-light", "-p", str(port), "-S", PROBE_SOURCE, "-e", "lo",
+         "--script", "smtp-open-relay", "--script-args", "smtp-open-relay.domain=relay-test.example",
+         "127.0.0.1"], capture_output=True, text=True, timeout=300)
+    match = re.search(r"smtp-open-relay: (.*)", result.stdout)
+    assert match, result.stdout
+    return "open" if match.group(1).startswith("Server is an open relay") else "closed"
+
+
+def test_agrees_with_nmap_except_where_nmap_is_known_wrong(probe_config, postfix_targets):
+    ours = {name: probe(probe_config, f"127.0.0.1:{pf.port}")["verdict"] for name, pf in postfix_targets.items()}
+    theirs = {name: nmap_says(pf.port) for name, pf in postfix_targets.items()}
+    assert ours["open"] == theirs["open"] == "open"
+    assert ours["closed"] == theirs["closed"] == "closed"
+    # nmap stops at RCPT, so a server that accepts RCPT but refuses DATA looks open to it.
+    assert theirs["rcpt_only"] == "open"
+    assert ours["rcpt_only"] == "rcpt_only"
