@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // libmilter as Debian's libmilter-dev ships it (milter.pc).
@@ -39,6 +40,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Verdict records in and out of an embedded SQLite database (WAL).
+        .target(name: "VerdictStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim"]),
         // The application: config, sessions, service wiring.
@@ -48,6 +51,7 @@ let package = Package(
                 "RelayPolicy",
                 "MilterKit",
                 "RelayProbe",
+                "VerdictStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -63,6 +67,7 @@ let package = Package(
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
+        .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy"]),
     ],

@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+
+/// What is known about one host: the latest test result, or a manual listing.
+/// The store keeps verdicts as text; what they mean is the caller's business.
+public struct VerdictRecord: Sendable, Equatable, Codable {
+    public enum Source: String, Sendable, Codable, CaseIterable {
+        /// Found by our own open-relay test.
+        case probe
+        /// Set by an admin (`relay-milter cache set`).
+        case manual
+        /// Brought in from elsewhere.
+        case `import`
+    }
+
+    /// The host's address, in canonical text form.
+    public var host: String
+    public var verdict: String
+    public var testedAt: Date
+    public var expiresAt: Date
+    /// Names of the tests the host failed (accepted the relay RCPT).
+    public var acceptedTests: [String]
+    /// How many tests ran.
+    public var testsRun: Int
+    /// The first banner line, short.
+    public var banner: String
+    public var detail: String
+    public var source: Source
+
+    public init(host: String, verdict: String, testedAt: Date, expiresAt: Date, acceptedTests: [String] = [],
+                testsRun: Int = 0, banner: String = "", detail: String = "", source: Source) {
+        self.host = host
+        self.verdict = verdict
+        self.testedAt = testedAt
+        self.expiresAt = expiresAt
+        self.acceptedTests = acceptedTests
+        self.testsRun = testsRun
+        self.banner = banner
+        self.detail = detail
+        self.source = source
+    }
+
+    public func isExpired(at now: Date) -> Bool { expiresAt <= now }
+}
+
+extension VerdictRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "verdict"
+
+    /// Column names as stored (snake case, see the coding strategies below).
+    public enum Columns {
+        public static let host = Column("host")
+        public static let verdict = Column("verdict")
+        public static let expiresAt = Column("expires_at")
+        public static let testedAt = Column("tested_at")
+    }
+
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+}

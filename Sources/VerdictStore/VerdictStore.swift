@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+
+/// Verdict records in an embedded SQLite database in WAL mode, so the daemon
+/// writes while `relay-milter cache ...` reads (and writes) beside it.
+///
+/// Reads are synchronous (start-up load, CLI). The daemon writes with
+/// `saveInBackground`, which returns at once: the database's own writer
+/// queue does the work, never the caller's thread.
+public final class VerdictStore: Sendable {
+    private let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: verdicts") { db in
+            try db.create(table: VerdictRecord.databaseTableName) { t in
+                t.primaryKey("host", .text)
+                t.column("verdict", .text).notNull().indexed()
+                t.column("tested_at", .datetime).notNull()
+                t.column("expires_at", .datetime).notNull().indexed()
+                t.column("accepted_tests", .jsonText).notNull()
+                t.column("tests_run", .integer).notNull()
+                t.column("banner", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("source", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    public func all() throws -> [VerdictRecord] {
+        try pool.read { db in try VerdictRecord.order(VerdictRecord.Columns.host).fetchAll(db) }
+    }
+
+    public func records(verdict: String?) throws -> [VerdictRecord] {
+        try pool.read { db in
+            var request = VerdictRecord.order(VerdictRecord.Columns.testedAt.desc)
+            if let verdict { request = request.filter(VerdictRecord.Columns.verdict == verdict) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    public func record(for host: String) throws -> VerdictRecord? {
+        try pool.read { db in try VerdictRecord.fetchOne(db, key: host) }
+    }
+
+    public func save(_ record: VerdictRecord) throws {
+        try pool.write { db in try record.save(db) }
+    }
+
+    /// Writes without waiting; `completion` gets the error, if any, on the writer's queue.
+    public func saveInBackground(_ record: VerdictRecord, completion: @escaping @Sendable ((any Error)?) -> Void = { _ in }) {
+        pool.asyncWrite({ db in try record.save(db) }, completion: { _, result in
+            if case .failure(let error) = result { completion(error) } else { completion(nil) }
+        })
+    }
+
+    /// Removes a host; false if it was not there.
+    @discardableResult
+    public func forget(_ host: String) throws -> Bool {
+        try pool.write { db in try VerdictRecord.deleteOne(db, key: host) }
+    }
+
+    /// Removes every record expired at `now`; returns how many.
+    public func purgeExpired(at now: Date) throws -> Int {
+        try pool.write { db in try VerdictRecord.filter(VerdictRecord.Columns.expiresAt <= now).deleteAll(db) }
+    }
+}

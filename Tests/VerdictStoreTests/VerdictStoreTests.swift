@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import VerdictStore
+
+struct VerdictStoreTests {
+    /// A real SQLite file in a fresh temporary directory.
+    static func freshPath() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-store-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent("verdicts.sqlite").path
+    }
+
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func record(_ host: String, _ verdict: String, expiresIn: TimeInterval = 3600) -> VerdictRecord {
+        VerdictRecord(host: host, verdict: verdict, testedAt: now, expiresAt: now.addingTimeInterval(expiresIn),
+                      acceptedTests: verdict == "open" ? ["null sender", "bang path"] : [], testsRun: 20,
+                      banner: "mx.example ESMTP", detail: "d", source: .probe)
+    }
+
+    @Test func savesReadsAndSurvivesReopening() throws {
+        let path = Self.freshPath()
+        do {
+            let store = try VerdictStore(path: path)
+            try store.save(Self.record("192.0.2.1", "open"))
+            try store.save(Self.record("2001:db8::1", "closed"))
+        }
+        let reopened = try VerdictStore(path: path)
+        #expect(try reopened.all().map(\.host) == ["192.0.2.1", "2001:db8::1"])
+        let open = try #require(try reopened.record(for: "192.0.2.1"))
+        #expect(open == Self.record("192.0.2.1", "open"))
+        #expect(try reopened.records(verdict: "closed").map(\.host) == ["2001:db8::1"])
+    }
+
+    @Test func saveReplacesTheHostsRecord() throws {
+        let store = try VerdictStore(path: Self.freshPath())
+        try store.save(Self.record("192.0.2.1", "open"))
+        try store.save(Self.record("192.0.2.1", "closed"))
+        #expect(try store.all().map(\.verdict) == ["closed"])
+    }
+
+    @Test func forgetAndPurge() throws {
+        let store = try VerdictStore(path: Self.freshPath())
+        try store.save(Self.record("192.0.2.1", "open", expiresIn: -1))
+        try store.save(Self.record("192.0.2.2", "open", expiresIn: 60))
+        try store.save(Self.record("192.0.2.3", "closed", expiresIn: 60))
+        #expect(try store.forget("192.0.2.3"))
+        #expect(try !store.forget("192.0.2.3"))
+        #expect(try store.purgeExpired(at: Self.now) == 1)
+        #expect(try store.all().map(\.host) == ["192.0.2.2"])
+    }
+
+    @Test func backgroundSaveLandsWithoutBlocking() async throws {
+        let store = try VerdictStore(path: Self.freshPath())
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            store.saveInBackground(Self.record("192.0.2.9", "open")) { error in
+                #expect(error == nil)
+                done.resume()
+            }
+        }
+        #expect(try store.record(for: "192.0.2.9")?.verdict == "open")
+    }
+
+    @Test func aSecondConnectionSeesWritesWhileTheFirstIsOpen() throws {
+        let path = Self.freshPath()
+        let daemon = try VerdictStore(path: path)
+        let cli = try VerdictStore(path: path)
+        try daemon.save(Self.record("192.0.2.1", "open"))
+        #expect(try cli.record(for: "192.0.2.1")?.verdict == "open")
+        try cli.forget("192.0.2.1")
+        #expect(try daemon.record(for: "192.0.2.1") == nil)
+    }
+
+    @Test func unwritableDirectoryIsAClearError() {
+        #expect(throws: (any Error).self) { try VerdictStore(path: "/nonexistent/dir/verdicts.sqlite") }
+    }
+}
