@@ -75,9 +75,10 @@ class SmtpSink:
 
 class PostfixInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, mynetworks="127.0.0.0/8",
-                 local_domain="example.test", hostname="mx.example.test", extra=None):
+                 local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1", extra=None):
         self.root = Path(root)
-        self.port = port or free_port()
+        self.listen = listen
+        self.port = port or free_port(listen)
         self.sink_port = sink_port
         self.milter = milter
         self.mynetworks = mynetworks
@@ -107,6 +108,8 @@ class PostfixInstance:
             "mydomain": self.local_domain,
             "myorigin": "$myhostname",
             "mydestination": "$myhostname, localhost",
+            # Postfix checks inet_interfaces against configured interfaces (127.0.0.3 is
+            # not one); the service line in master.cf binds its own address anyway.
             "inet_interfaces": "127.0.0.1",
             "inet_protocols": "ipv4",
             "mynetworks": self.mynetworks,
@@ -149,7 +152,7 @@ class PostfixInstance:
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         (self.config_dir / "main.cf").write_text(self.main_cf())
-        (self.config_dir / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{self.port}"))
+        (self.config_dir / "master.cf").write_text(MASTER_CF.format(port=f"{self.listen}:{self.port}"))
         shutil.chown(self.data_dir, user="postfix")
         shutil.chown(self.mail_dir, user=65534, group=65534)
         self.maillog.touch()
@@ -161,7 +164,7 @@ class PostfixInstance:
     def start(self):
         self.write_config()
         result = self.postfix("start", check=False)
-        if result.returncode != 0 or not wait_for_port(self.port, timeout=30):
+        if result.returncode != 0 or not wait_for_port(self.port, host=self.listen, timeout=30):
             raise RuntimeError(f"postfix did not start: {result.stdout}{result.stderr}\n--- maillog:\n{self.log()}")
         self.assert_no_fatal()
         return self

@@ -29,6 +29,9 @@ class RelayMilter:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path = self.root / "relay-milter.toml"
+        self.database = self.root / "verdicts.sqlite"
+        if "[cache]" not in config:  # never the system's /var/lib/relay-milter
+            config += f'\n[cache]\npath = "{self.database}"\n'
         self.config_path.write_text(config)
         self.port = free_port()
         self.socket = socket or f"inet:{self.port}@127.0.0.1"
@@ -44,12 +47,14 @@ class RelayMilter:
         return self.socket
 
     def start(self, *extra_args):
+        """Starts (or restarts) the daemon and waits for its `started` line."""
+        offset = len(self.log())
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [binary(), "run", "--config", str(self.config_path), "--socket", self.socket, *extra_args],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
-        if not wait_until(lambda: "msg=started" in self.log() or self.proc.poll() is not None, timeout=20):
+        if not wait_until(lambda: "msg=started" in self.log()[offset:] or self.proc.poll() is not None, timeout=20):
             raise RuntimeError("relay-milter did not start:\n" + self.log())
         if self.proc.poll() is not None:
             raise RuntimeError(f"relay-milter exited with {self.proc.returncode}:\n" + self.log())
@@ -69,6 +74,12 @@ class RelayMilter:
         if getattr(self, "log_file", None):
             self.log_file.close()
         return self.proc.returncode if self.proc else None
+
+    def write_config(self, config):
+        """Replaces the config file (for reload tests), keeping this instance's database."""
+        if "[cache]" not in config:
+            config += f'\n[cache]\npath = "{self.database}"\n'
+        self.config_path.write_text(config)
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -11,6 +11,9 @@ public enum ReasonCode: String, CaseIterable, Sendable, Codable {
     case mtaRemoteTransport = "relay.mta_remote_transport"
     case mtaRejected = "relay.mta_rejected"
     case senderNotLocal = "sender.not_local"
+    case openRelayHost = "host.open_relay"
+    case untestedHost = "host.untested"
+    case hostNotListed = "host.not_listed"
 }
 
 /// What the relay rules say about one recipient.

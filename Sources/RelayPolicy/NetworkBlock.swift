@@ -33,6 +33,13 @@ public struct NetworkBlock: Hashable, Sendable, CustomStringConvertible {
         prefixLength = length
     }
 
+    /// The block of `length` bits that contains `address`, e.g. its /24.
+    public init(masking address: IPAddress, to length: Int) {
+        let length = min(max(0, length), address.bitWidth)
+        network = Self.mask(address, to: length)
+        prefixLength = length
+    }
+
     public func contains(_ address: IPAddress) -> Bool {
         switch (network, address) {
         case (.v4, .v4), (.v6, .v6): Self.mask(address, to: prefixLength) == network

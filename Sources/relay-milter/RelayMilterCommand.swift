@@ -7,7 +7,7 @@ struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
-        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self],
+        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self],
         defaultSubcommand: Run.self
     )
 }
@@ -15,6 +15,16 @@ struct RelayMilterCommand: ParsableCommand {
 struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The config file.", valueName: "path"))
     var config: String = RelayMilterConfig.defaultPath
+
+    /// The config, or exit 78 with the file:line error.
+    func load() throws -> RelayMilterConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(78)
+        }
+    }
 }
 
 struct Run: ParsableCommand {
@@ -97,13 +107,7 @@ struct Decide: ParsableCommand {
     }
 
     func run() throws {
-        let config: RelayMilterConfig
-        do {
-            config = try ConfigLoader.load(path: configOption.config)
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode(78)
-        }
+        let config = try configOption.load()
         let request = DecideRequest(
             client: client, helo: helo, auth: auth, from: from, recipients: rcpt,
             rcptMailer: rcptMailer, rcptHost: rcptHost, rcptAddr: rcptAddr
@@ -133,14 +137,11 @@ struct Probe: ParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
+    @Flag(name: .customLong("no-store"), help: "Do not write the verdict to the cache database.")
+    var noStore = false
+
     func run() throws {
-        let config: RelayMilterConfig
-        do {
-            config = try ConfigLoader.load(path: configOption.config)
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode(78)
-        }
+        let config = try configOption.load()
         let target: ProbeTarget
         do {
             target = try ProbeCommand.target(host, config: config.probe)
@@ -150,5 +151,105 @@ struct Probe: ParsableCommand {
         }
         let report = ProbeCommand.run(target, config: config)
         print(json ? ProbeReportFormatter.json(report, target: target) : ProbeReportFormatter.text(report, target: target), terminator: "")
+        if !noStore {
+            do {
+                try ProbeCommand.store(report, target: target, config: config)
+            } catch {
+                printToStandardError("relay-milter: verdict not stored: \(error)")
+                throw ExitCode(74)
+            }
+        }
+    }
+}
+
+struct Cache: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read and edit the open-relay verdict cache (also while the daemon runs; it reloads at SIGHUP).",
+        subcommands: [List.self, Show.self, Forget.self, Set.self, PurgeExpired.self, Export.self]
+    )
+
+    static func open(_ option: ConfigOption) throws -> CacheCommands {
+        let config = try option.load()
+        do {
+            return try CacheCommands(config: config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(74)
+        }
+    }
+
+    /// Runs a cache command, printing its output or its error.
+    static func perform(_ body: () throws -> String) throws {
+        do {
+            print(try body(), terminator: "")
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List cached verdicts, newest first.")
+        @OptionGroup var configOption: ConfigOption
+        @Option(help: ArgumentHelp("Only this verdict.", valueName: "verdict")) var verdict: String?
+        @Flag(help: "One JSON object per host.") var json = false
+        func run() throws {
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.list(verdict: verdict, json: json) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one host's record.")
+        @OptionGroup var configOption: ConfigOption
+        @Argument(help: ArgumentHelp("The host's IP address.", valueName: "ip")) var ip: String
+        func run() throws {
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.show(ip) }
+        }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a host (it is tested again at its next connection).")
+        @OptionGroup var configOption: ConfigOption
+        @Argument(help: ArgumentHelp("The host's IP address.", valueName: "ip")) var ip: String
+        func run() throws {
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.forget(ip) }
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List or exempt a host by hand: e.g. `set 192.0.2.7 open` or `set 192.0.2.8 closed --ttl 365d`.")
+        @OptionGroup var configOption: ConfigOption
+        @Argument(help: ArgumentHelp("The host's IP address.", valueName: "ip")) var ip: String
+        @Argument(help: ArgumentHelp("The verdict to record.", valueName: "verdict")) var verdict: String
+        @Option(help: ArgumentHelp("How long it holds (30m, 6h, 7d); the verdict's TTL by default.", valueName: "duration")) var ttl: String?
+        func run() throws {
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.set(ip, verdict: verdict, ttl: ttl) }
+        }
+    }
+
+    struct PurgeExpired: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "purge-expired", abstract: "Delete expired records.")
+        @OptionGroup var configOption: ConfigOption
+        func run() throws {
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.purgeExpired() }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print every record as CSV or JSON lines.")
+        @OptionGroup var configOption: ConfigOption
+        @Option(help: "csv or json.") var format: String = "csv"
+        func run() throws {
+            guard let parsed = CacheCommands.ExportFormat(rawValue: format) else {
+                throw ValidationError("--format must be csv or json")
+            }
+            let cache = try Cache.open(configOption)
+            try Cache.perform { try cache.export(parsed) }
+        }
     }
 }

@@ -117,13 +117,13 @@ def test_milter_down_means_tempfail_and_nothing_lost(start_milter, start_postfix
 def test_sighup_reloads_and_a_bad_file_keeps_the_old_config(start_milter, start_postfix, sink):
     milter = start_milter(config_text())
     postfix = start_postfix(milter=milter.postfix_spec)
-    milter.config_path.write_text(config_text(mode="tag-only"))
+    milter.write_config(config_text(mode="tag-only"))
     milter.signal(signal.SIGHUP)
     assert wait_until(lambda: 'msg="config reloaded"' in milter.log())
     assert swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)[0] == 0
     assert wait_until(lambda: "X-Relay-Milter: reject" in sink.text())
 
-    milter.config_path.write_text("[policy]\nmode = \"sometimes\"\n")
+    milter.write_config("[policy]\nmode = \"sometimes\"\n")
     milter.signal(signal.SIGHUP)
     assert wait_until(lambda: 'msg="config reload refused; keeping the running config"' in milter.log())
     assert "relay-milter.toml:2: policy.mode" in milter.log()

@@ -100,3 +100,20 @@ struct ActionTests {
         #expect(ActionRules().resolve(Decision(.deny, .routedAddress, "")).applied == .reject)
     }
 }
+
+struct HostRulesTests {
+    @Test(arguments: [
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .listed(verdict: "open")), Decision.Verdict.deny, ReasonCode.openRelayHost),
+        (HostCheck(clientAddress: Site.trustedClient, standing: .listed(verdict: "open")), .allow, .trustedNetwork),
+        (HostCheck(clientAddress: Site.untrustedClient, authenticatedUser: "alice", standing: .listed(verdict: "open")), .allow, .authenticated),
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .clean(verdict: "closed")), .allow, .hostNotListed),
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .untested), .allow, .hostNotListed),
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .untested, holdUntested: true), .deny, .untestedHost),
+        (HostCheck(clientAddress: nil, standing: .notTested, holdUntested: true), .allow, .hostNotListed),
+    ])
+    func decides(check: HostCheck, verdict: Decision.Verdict, reason: ReasonCode) {
+        let decision = decideHost(check, config: Site.config)
+        #expect(decision.verdict == verdict)
+        #expect(decision.reason == reason)
+    }
+}

@@ -106,11 +106,58 @@ public enum ConfigLoader {
                 config.probe.excludeNetworks = try probe.list("exclude_networks", networkBlock)
             }
             config.probe.allowLoopback = try probe.bool("allow_loopback", default: false)
+            config.probe.maxInFlight = try probe.int("max_in_flight", default: 32, range: 1...10000)
+            config.probe.queueSize = try probe.int("queue_size", default: 1000, range: 1...1_000_000)
+            config.probe.networkIntervalSeconds = try probe.int("network_interval", default: 60, range: 0...86400)
             if let source = try probe.optionalString("source_address") {
                 guard let address = IPAddress(source) else { throw probe.error("source_address", "\"\(source)\" is not an IP address") }
                 config.probe.sourceAddress = address
             }
             try probe.finish()
+        }
+
+        if var cache = try top.section("cache") {
+            config.cache.path = try cache.string("path", default: config.cache.path)
+            guard config.cache.path.hasPrefix("/") else { throw cache.error("path", "expected an absolute path, got \"\(config.cache.path)\"") }
+            if var ttl = try cache.section("ttl") {
+                for verdict in RelayMilterConfig.Cache.defaultTTLs.keys.sorted() where ttl.has(verdict) {
+                    let text = try ttl.string(verdict, default: "")
+                    guard let seconds = Self.duration(text) else {
+                        throw ttl.error(verdict, "expected a duration such as \"30m\", \"6h\" or \"7d\", got \"\(text)\"")
+                    }
+                    config.cache.ttlSeconds[verdict] = seconds
+                }
+                try ttl.finish()
+            }
+            try cache.finish()
+        }
+
+        if var enforcement = try top.section("enforcement") {
+            let verdicts = try enforcement.list("verdicts") { text throws(BadValue) -> String in
+                guard RelayMilterConfig.Cache.defaultTTLs[text] != nil else {
+                    throw BadValue("\"\(text)\" is not a verdict; expected one of \(RelayMilterConfig.Cache.defaultTTLs.keys.sorted().joined(separator: ", "))")
+                }
+                return text
+            }
+            if enforcement.has("verdicts") { config.enforcement.badVerdicts = Set(verdicts) }
+            let action = try enforcement.string("action", default: "reject")
+            guard let parsed = PolicyAction(rawValue: action), parsed != .accept else {
+                throw enforcement.error("action", "expected reject, tempfail or tag, got \"\(action)\"")
+            }
+            config.enforcement.action = parsed
+            let unknown = try enforcement.string("unknown_action", default: "accept")
+            guard let parsedUnknown = PolicyAction(rawValue: unknown), parsedUnknown != .reject else {
+                throw enforcement.error("unknown_action", "expected accept, tag or tempfail, got \"\(unknown)\"")
+            }
+            config.enforcement.unknownAction = parsedUnknown
+            config.enforcement.rejectText = try enforcement.string("reject_text", default: config.enforcement.rejectText)
+            config.enforcement.tempfailText = try enforcement.string("tempfail_text", default: config.enforcement.tempfailText)
+            let header = try enforcement.string("tag_header", default: config.enforcement.tagHeader)
+            guard Self.isHeaderName(header) else {
+                throw enforcement.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
+            }
+            config.enforcement.tagHeader = header
+            try enforcement.finish()
         }
 
         if var actions = try top.section("actions") {
@@ -128,7 +175,7 @@ public enum ConfigLoader {
             config.replies.rejectText = try reply.string("reject_text", default: config.replies.rejectText)
             config.replies.tempfailText = try reply.string("tempfail_text", default: config.replies.tempfailText)
             let header = try reply.string("tag_header", default: config.replies.tagHeader)
-            guard !header.isEmpty, header.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+            guard Self.isHeaderName(header) else {
                 throw reply.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
             }
             config.replies.tagHeader = header
@@ -136,6 +183,19 @@ public enum ConfigLoader {
         }
         try top.finish()
         return config
+    }
+
+    static func isHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+    }
+
+    /// `90`, `90s`, `30m`, `6h`, `7d` in seconds.
+    static func duration(_ text: String) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let last = text.last else { return nil }
+        let (digits, unit) = last.isNumber ? (Substring(text), 1) : (text.dropLast(), units[last] ?? 0)
+        guard unit > 0, let value = Int(digits), value >= 0 else { return nil }
+        return value * unit
     }
 
     private static func domainPattern(_ text: String) throws(BadValue) -> DomainPattern {

@@ -3,6 +3,14 @@ import RelayPolicy
 /// The effective config as TOML, every key spelled out, for `check-config`.
 /// The output loads back to the same config.
 public enum ConfigRenderer {
+    /// Seconds in the largest whole unit: `7d`, `6h`, `30m`, `90s`.
+    static func duration(_ seconds: Int) -> String {
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where seconds > 0 && seconds % size == 0 {
+            return "\(seconds / size)\(unit)"
+        }
+        return "\(seconds)s"
+    }
+
     public static func render(_ config: RelayMilterConfig) -> String {
         func quoted(_ text: String) -> String {
             "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
@@ -47,6 +55,23 @@ public enum ConfigRenderer {
             "exclude_networks = \(list(config.probe.excludeNetworks.map(\.description)))",
             "allow_loopback = \(config.probe.allowLoopback)",
             "source_address = \(quoted(config.probe.sourceAddress.map { "\($0)" } ?? ""))",
+            "max_in_flight = \(config.probe.maxInFlight)",
+            "queue_size = \(config.probe.queueSize)",
+            "network_interval = \(config.probe.networkIntervalSeconds)",
+            "",
+            "[cache]",
+            "path = \(quoted(config.cache.path))",
+            "",
+            "[cache.ttl]",
+        ] + config.cache.ttlSeconds.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \(quoted(duration($0.value)))" } + [
+            "",
+            "[enforcement]",
+            "verdicts = \(list(config.enforcement.badVerdicts.sorted()))",
+            "action = \(quoted(config.enforcement.action.rawValue))",
+            "unknown_action = \(quoted(config.enforcement.unknownAction.rawValue))",
+            "reject_text = \(quoted(config.enforcement.rejectText))",
+            "tempfail_text = \(quoted(config.enforcement.tempfailText))",
+            "tag_header = \(quoted(config.enforcement.tagHeader))",
             "",
             "[actions]",
         ]

@@ -56,6 +56,12 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var allowLoopback: Bool
         /// The local address tests come from (a multi-homed MX); the system chooses when nil.
         public var sourceAddress: IPAddress?
+        /// Tests running at once, at most.
+        public var maxInFlight: Int
+        /// Hosts waiting for a test, at most; more are dropped (and tested at a later connection).
+        public var queueSize: Int
+        /// Seconds between two tests of hosts in the same /24 (IPv4) or /48 (IPv6).
+        public var networkIntervalSeconds: Int
 
         public static let defaultExclusions = [
             "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
@@ -63,14 +69,48 @@ public struct RelayMilterConfig: Sendable, Equatable {
         ].map { try! NetworkBlock(parsing: $0) }
     }
 
+    /// The persistent verdict cache.
+    public struct Cache: Sendable, Equatable {
+        /// The SQLite file; its directory is created if missing.
+        public var path: String
+        /// How long each verdict is trusted, in seconds.
+        public var ttlSeconds: [String: Int]
+
+        public static let defaultTTLs: [String: Int] = [
+            "open": 7 * 86400, "open_unconfirmed": 7 * 86400, "rcpt_only": 30 * 86400, "closed": 30 * 86400,
+            "auth_required": 30 * 86400, "no_smtp": 7 * 86400, "unreachable": 86400, "tempfail": 3600, "error": 86400,
+        ]
+    }
+
+    /// What happens to mail from hosts with a bad verdict, at MAIL FROM.
+    public struct Enforcement: Sendable, Equatable {
+        /// Verdicts that count as an open relay.
+        public var badVerdicts: Set<String>
+        /// For listed hosts: reject, tempfail or tag.
+        public var action: PolicyAction
+        /// For hosts not tested yet: accept (and test in the background), tag, or tempfail until tested.
+        public var unknownAction: PolicyAction
+        /// `{client}`, `{verdict}`, `{tested}`, `{failed}`, `{run}` are filled in.
+        public var rejectText: String
+        public var tempfailText: String
+        public var tagHeader: String
+    }
+
     public var milter: Milter
     public var service: Service
     public var probe: Probe
+    public var cache: Cache
+    public var enforcement: Enforcement
     public var policy: PolicyConfig
     public var rules: ActionRules
     public var replies: Replies
 
     public static let defaultPath = "/etc/relay-milter/relay-milter.toml"
+
+    /// The actions for host decisions, from `[enforcement]`, under the global mode.
+    public var hostRules: ActionRules {
+        ActionRules(actions: [.openRelayHost: enforcement.action, .untestedHost: enforcement.unknownAction], mode: rules.mode)
+    }
 
     public static let defaults = RelayMilterConfig(
         milter: Milter(
@@ -81,7 +121,15 @@ public struct RelayMilterConfig: Sendable, Equatable {
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid", confirmWithData: true,
             connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
-            excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil
+            excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil,
+            maxInFlight: 32, queueSize: 1000, networkIntervalSeconds: 60
+        ),
+        cache: Cache(path: "/var/lib/relay-milter/verdicts.sqlite", ttlSeconds: Cache.defaultTTLs),
+        enforcement: Enforcement(
+            badVerdicts: ["open"], action: .reject, unknownAction: .accept,
+            rejectText: "Your host {client} was found to be an open relay on {tested} ({failed}/{run} relay tests accepted); fix it, then mail postmaster",
+            tempfailText: "Your host {client} has not been tested for open relaying yet; try again later",
+            tagHeader: "X-Relay-Milter-Open-Relay"
         ),
         policy: PolicyConfig(
             trustedNetworks: [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]

@@ -1,6 +1,8 @@
+import Foundation
 import NIOPosix
 import RelayPolicy
 import RelayProbe
+import VerdictStore
 
 /// `relay-milter probe HOST[:PORT]`: runs the relay test battery now.
 public enum ProbeCommand {
@@ -12,7 +14,8 @@ public enum ProbeCommand {
     /// Parses `192.0.2.1`, `192.0.2.1:2525`, `2001:db8::1`, `[2001:db8::1]:2525`.
     public static func target(_ text: String, config: RelayMilterConfig.Probe) throws(BadTarget) -> ProbeTarget {
         let parsed = try target(text, defaultPort: config.port)
-        return ProbeTarget(address: parsed.address, port: parsed.port, sourceAddress: config.sourceAddress.map { "\($0)" })
+        let canonical = IPAddress(parsed.address).map { "\($0)" } ?? parsed.address
+        return ProbeTarget(address: canonical, port: parsed.port, sourceAddress: config.sourceAddress.map { "\($0)" })
     }
 
     static func target(_ text: String, defaultPort: Int) throws(BadTarget) -> ProbeTarget {
@@ -30,6 +33,12 @@ public enum ProbeCommand {
             throw BadTarget(text: text)
         }
         return ProbeTarget(address: String(parts[0]), port: port)
+    }
+
+    /// Writes the report to the verdict cache, as the daemon would.
+    public static func store(_ report: ProbeReport, target: ProbeTarget, config: RelayMilterConfig) throws {
+        let store = try VerdictStore(path: config.cache.path)
+        try store.save(VerdictRecord(report, host: target.address, ttlSeconds: config.cache.ttlSeconds, now: Date()))
     }
 
     /// Runs one test to completion on a private event loop; blocks the calling thread.

@@ -1,6 +1,9 @@
 import Logging
 import MilterKit
+import NIOPosix
 import RelayPolicy
+import RelayProbe
+import VerdictStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,7 +75,12 @@ public struct MilterDaemon {
         logger.logLevel = config.service.logLevel
 
         let store = ConfigStore(config)
-        let factory = RelaySessionFactory(store: store, logger: logger)
+        let index = VerdictIndex()
+        // One event-loop thread carries every open-relay test: they are all
+        // waiting on the network, and NIO multiplexes them.
+        let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger)
+        let factory = RelaySessionFactory(store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler))
         let milter: Milter
         do {
             milter = try Milter(
@@ -93,6 +101,7 @@ public struct MilterDaemon {
                 try Privileges.prepareSocket(path: socketPath, mode: config.milter.socketMode, group: config.milter.socketGroup)
             }
             if let pidFile = config.service.pidFile { try writePIDFile(pidFile) }
+            try Privileges.prepareStateDirectory(for: config.cache.path, user: config.service.user)
             if try Privileges.drop(to: config.service.user, socketPath: socketPath) {
                 logger.info("dropped privileges", metadata: ["service.user": "\(config.service.user ?? "")"])
             }
@@ -100,6 +109,9 @@ public struct MilterDaemon {
             logger.critical("cannot start milter", metadata: ["error": "\(error)"])
             return 71
         }
+        let verdicts = openVerdictStore(config, index: index, logger: logger)
+        if let verdicts { scheduler.writeVerdicts(to: verdicts) }
+        let scheduling = Task { await scheduler.run() }
 
         milter.run { succeeded in
             // 0 is never a signal number: it tells the loop below the milter ended by itself.
@@ -118,6 +130,7 @@ public struct MilterDaemon {
             switch signal {
             case SIGHUP:
                 reload(into: store, logger: logger)
+                if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
             case SIGTERM, SIGINT:
                 logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
                 milter.stop()
@@ -132,11 +145,46 @@ public struct MilterDaemon {
             }
         }
         milter.join()
+        // No new tests start. probeLoops is not shut down: tests in flight end
+        // with the process, and nobody would be there to store their results.
+        scheduler.stop()
+        scheduling.cancel()
         if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
         drain(factory.openSessions, timeoutSeconds: config.service.shutdownTimeoutSeconds, logger: logger)
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
         return exitCode
+    }
+
+    /// Opens the verdict database and loads it into memory. Without it the
+    /// milter still runs: verdicts then live in memory only, and the log says so.
+    private func openVerdictStore(_ config: RelayMilterConfig, index: VerdictIndex, logger: Logger) -> VerdictStore? {
+        do {
+            let store = try VerdictStore(path: config.cache.path)
+            reloadIndex(index, from: store, logger: logger)
+            return store
+        } catch {
+            logger.error("cannot open the verdict database; verdicts are kept in memory only", metadata: [
+                "cache.path": "\(config.cache.path)", "error": "\(error)",
+            ])
+            return nil
+        }
+    }
+
+    /// Reads every verdict into the in-memory index (at start, and at SIGHUP
+    /// so that `relay-milter cache set/forget` reach a running daemon).
+    private func reloadIndex(_ index: VerdictIndex, from store: VerdictStore, logger: Logger) {
+        do {
+            let started = ContinuousClock.now
+            let records = try store.all()
+            index.replaceAll(with: records)
+            logger.info("verdict cache loaded", metadata: [
+                "cache.entries": "\(records.count)", "cache.path": "\(store.path)",
+                "cache.load_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+        } catch {
+            logger.error("cannot read the verdict database; keeping the verdicts in memory", metadata: ["error": "\(error)"])
+        }
     }
 
     private func reload(into store: ConfigStore, logger: Logger) {

@@ -21,6 +21,24 @@ enum Privileges {
         }
     }
 
+    /// Creates the directory of the verdict database if missing and, when we
+    /// are root and will become `user`, gives it to that user so the database
+    /// stays writable after the switch.
+    static func prepareStateDirectory(for databasePath: String, user: String?) throws(Failure) {
+        let directory = String(databasePath[..<(databasePath.lastIndex(of: "/") ?? databasePath.startIndex)])
+        guard !directory.isEmpty else { return }
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            guard mkdir(directory, 0o750) == 0 else {
+                throw Failure(description: "cannot create \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        guard geteuid() == 0, let user, let entry = getpwnam(user) else { return }
+        for path in [directory, databasePath, databasePath + "-wal", databasePath + "-shm"] {
+            _ = chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid)
+        }
+    }
+
     /// When root, becomes `user` (its primary group and supplementary groups).
     /// Returns false when nothing was to be done.
     static func drop(to user: String?, socketPath: String?) throws(Failure) -> Bool {

@@ -1,6 +1,7 @@
 import Logging
 import MilterKit
 import RelayPolicy
+import VerdictStore
 
 /// One MTA connection: collects the client facts, asks the relay rules about
 /// each recipient, logs the decision and turns it into a milter reply.
@@ -13,8 +14,12 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private let config: RelayMilterConfig
     private var logger: Logger
     private let onClose: @Sendable () -> Void
+    private let hostVerdicts: HostVerdicts
 
     private var clientAddress: IPAddress?
+    /// What the open-relay cache said about the client at connect.
+    private var hostStanding = HostStanding.notTested
+    private var hostRecord: VerdictRecord?
     private var message = MessageState()
 
     /// What one message (MAIL FROM to end or abort) has gathered.
@@ -25,9 +30,10 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         var tags: [HeaderField] = []
     }
 
-    init(config: RelayMilterConfig, logger: Logger, onClose: @escaping @Sendable () -> Void) {
+    init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, onClose: @escaping @Sendable () -> Void) {
         self.config = config
         self.logger = logger
+        self.hostVerdicts = hostVerdicts
         self.onClose = onClose
     }
 
@@ -40,6 +46,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         if let daemon = info.macros["{daemon_name}"] {
             logger[metadataKey: "mta.daemon"] = "\(truncatedForLog(daemon, limit: 64))"
         }
+        // Only what is cached counts now; an unknown host is queued for a test.
+        (hostStanding, hostRecord) = hostVerdicts.standing(of: clientAddress, config: config)
         return .continue
     }
 
@@ -54,7 +62,40 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             authenticatedUser: sender.macros["{auth_authen}"],
             queueID: sender.macros["i"]
         )
-        return .continue
+        return checkHost()
+    }
+
+    /// The open-relay verdict applied at MAIL FROM, once authentication is known.
+    private func checkHost() -> MilterResponse {
+        let check = HostCheck(
+            clientAddress: clientAddress, authenticatedUser: message.authenticatedUser, standing: hostStanding,
+            holdUntested: config.enforcement.unknownAction != .accept
+        )
+        let decision = decideHost(check, config: config.policy)
+        guard decision.verdict == .deny else { return .continue }
+        let action = config.hostRules.resolve(decision)
+        var metadata: Logger.Metadata = [
+            "mail.from": "\(truncatedForLog(message.sender))",
+            "decision.verdict": "\(decision.verdict.rawValue)",
+            "decision.reason": "\(decision.reason.rawValue)",
+            "decision.action": "\(action.applied.rawValue)",
+            "policy.mode": "\(config.rules.mode.rawValue)",
+            "host.verdict": "\(hostRecord?.verdict ?? "untested")",
+        ]
+        if action.configured != action.applied { metadata["decision.would"] = "\(action.configured.rawValue)" }
+        logger.notice("host decision", metadata: metadata)
+        let enforcement = config.enforcement
+        switch action.applied {
+        case .accept:
+            return .continue
+        case .tag:
+            message.tags.append(HeaderField(name: enforcement.tagHeader, value: HostReplyTemplate.tagValue(hostRecord)))
+            return .continue
+        case .reject:
+            return .reject(Self.reply(.reject, HostReplyTemplate.render(enforcement.rejectText, client: clientAddress, record: hostRecord)))
+        case .tempfail:
+            return .tempfail(Self.reply(.tempfail, HostReplyTemplate.render(enforcement.tempfailText, client: clientAddress, record: hostRecord)))
+        }
     }
 
     func recipient(_ recipient: EnvelopeAddress) -> MilterResponse {
@@ -148,17 +189,19 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 final class RelaySessionFactory: MilterSessionFactory {
     private let store: ConfigStore
     private let logger: Logger
+    private let hostVerdicts: HostVerdicts
     let openSessions: OpenSessionCounter
 
-    init(store: ConfigStore, logger: Logger) {
+    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts) {
         self.store = store
         self.logger = logger
+        self.hostVerdicts = hostVerdicts
         self.openSessions = OpenSessionCounter()
     }
 
     func makeSession() -> any MilterSession {
         openSessions.opened()
         let counter = openSessions
-        return RelaySession(config: store.snapshot, logger: logger, onClose: { counter.closed() })
+        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, onClose: { counter.closed() })
     }
 }

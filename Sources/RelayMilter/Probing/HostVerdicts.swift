@@ -1,0 +1,46 @@
+import Foundation
+import RelayPolicy
+import VerdictStore
+
+/// The connect path's view of the open-relay cache: what is known about a
+/// host right now, and a background test queued when nothing (fresh) is.
+struct HostVerdicts: Sendable {
+    let index: VerdictIndex
+    let scheduler: ProbeScheduler
+
+    func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictRecord?) {
+        guard let address else { return (.notTested, nil) }
+        switch index.lookup(address, now: now) {
+        case .hit(let record):
+            let bad = config.enforcement.badVerdicts.contains(record.verdict)
+            return (bad ? .listed(verdict: record.verdict) : .clean(verdict: record.verdict), record)
+        case .expired, .miss:
+            switch scheduler.consider(address, config: config) {
+            case .queued, .alreadyPending, .queueFull: return (.untested, nil)
+            case .excluded, .disabled: return (.notTested, nil)
+            }
+        }
+    }
+}
+
+/// The texts that go with a host decision.
+enum HostReplyTemplate {
+    static func render(_ template: String, client: IPAddress?, record: VerdictRecord?) -> String {
+        template
+            .replacing("{client}", with: client.map { "\($0)" } ?? "unknown")
+            .replacing("{verdict}", with: record?.verdict ?? "untested")
+            .replacing("{tested}", with: record.map { timestamp($0.testedAt) } ?? "never")
+            .replacing("{failed}", with: "\(record?.acceptedTests.count ?? 0)")
+            .replacing("{run}", with: "\(record?.testsRun ?? 0)")
+    }
+
+    /// `yes; verdict=open; tested=2026-11-29T17:00:00Z; tests=3/20`, or `untested`.
+    static func tagValue(_ record: VerdictRecord?) -> String {
+        guard let record else { return "untested" }
+        return "yes; verdict=\(record.verdict); tested=\(timestamp(record.testedAt)); tests=\(record.acceptedTests.count)/\(record.testsRun)"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon).timeZone(separator: .omitted))
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import RelayPolicy
+import RelayProbe
+import Synchronization
+import VerdictStore
+
+/// Decides which connecting hosts get an open-relay test, and runs the tests
+/// in the background without ever making a caller wait.
+///
+/// `consider` is called from libmilter's threads: it only takes a lock,
+/// appends to a bounded queue and wakes the worker. The worker (`run`, on
+/// Swift's concurrency pool) starts tests on NIO's event loops, at most
+/// `max_in_flight` at a time, one per host, and one per /24 (IPv4) or /48
+/// (IPv6) per `network_interval`. A finished test updates the in-memory
+/// index at once and is written to the store in the background.
+final class ProbeScheduler: Sendable {
+    enum Admission: Equatable {
+        case queued
+        case alreadyPending
+        case excluded
+        case queueFull
+        case disabled
+    }
+
+    private struct Job: Sendable {
+        let address: IPAddress
+        let settings: RelayMilterConfig.Probe
+        let ttlSeconds: [String: Int]
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var pending: Set<IPAddress> = []
+        var inFlight = 0
+        var lastTestOfNetwork: [NetworkBlock: Date] = [:]
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    private let prober: SMTPProber
+    private let index: VerdictIndex
+    /// Where finished tests are written; set once the daemon has opened it
+    /// (after dropping privileges, which happens after the scheduler exists).
+    private let store = Mutex<VerdictStore?>(nil)
+    private let logger: Logger
+
+    init(prober: SMTPProber, index: VerdictIndex, logger: Logger) {
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.prober = prober
+        self.index = index
+        self.logger = logger
+    }
+
+    func writeVerdicts(to store: VerdictStore) {
+        self.store.withLock { $0 = store }
+    }
+
+    /// Queues a test of `address` if the config allows one. Never blocks.
+    func consider(_ address: IPAddress, config: RelayMilterConfig) -> Admission {
+        let probe = config.probe
+        guard probe.enabled else { return .disabled }
+        if config.policy.isTrusted(address) || Self.isExcluded(address, probe) { return .excluded }
+        let admission: Admission = state.withLock { state in
+            guard !state.stopped else { return .disabled }
+            guard !state.pending.contains(address) else { return .alreadyPending }
+            guard state.queue.count < probe.queueSize else { return .queueFull }
+            state.queue.append(Job(address: address, settings: probe, ttlSeconds: config.cache.ttlSeconds))
+            state.pending.insert(address)
+            return .queued
+        }
+        if admission == .queued { wake.yield() }
+        if admission == .queueFull {
+            logger.warning("open-relay test queue full; test dropped", metadata: ["client.address": "\(address)"])
+        }
+        return admission
+    }
+
+    static func isExcluded(_ address: IPAddress, _ probe: RelayMilterConfig.Probe) -> Bool {
+        let loopback = [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
+        if probe.allowLoopback, loopback.contains(where: { $0.contains(address) }) { return false }
+        return probe.excludeNetworks.contains { $0.contains(address) }
+    }
+
+    /// Runs tests until `stop()`. Call once, from a task.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await _ in wakeups {
+                while let job = nextJob() {
+                    group.addTask { await self.test(job) }
+                }
+            }
+        }
+    }
+
+    /// No more tests start; tests in flight finish on their own.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        wake.finish()
+    }
+
+    /// The next job that may start now, dropping those whose network was tested too recently.
+    private func nextJob() -> Job? {
+        let now = Date()
+        return state.withLock { state -> Job? in
+            while state.inFlight < (state.queue.first?.settings.maxInFlight ?? 0), !state.queue.isEmpty {
+                let job = state.queue.removeFirst()
+                let network = Self.network(of: job.address)
+                if let last = state.lastTestOfNetwork[network],
+                   now.timeIntervalSince(last) < Double(job.settings.networkIntervalSeconds) {
+                    state.pending.remove(job.address) // tested again at a later connection
+                    continue
+                }
+                state.lastTestOfNetwork[network] = now
+                state.inFlight += 1
+                return job
+            }
+            return nil
+        }
+    }
+
+    private func test(_ job: Job) async {
+        let started = ContinuousClock.now
+        let target = ProbeTarget(address: "\(job.address)", port: job.settings.port, sourceAddress: job.settings.sourceAddress.map { "\($0)" })
+        let report = await prober.probe(target, configuration: job.settings.machineConfiguration(for: target), timeouts: job.settings.timeouts)
+        let elapsed = ContinuousClock.now - started
+        let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
+        index.update(record)
+        store.withLock { $0 }?.saveInBackground(record) { [logger] error in
+            if let error { logger.error("cannot write verdict to the cache database", metadata: ["error": "\(error)"]) }
+        }
+        logger.info("open-relay test finished", metadata: [
+            "client.address": "\(job.address)",
+            "probe.verdict": "\(report.verdict.rawValue)",
+            "probe.accepted": "\(report.acceptedTests.count)/\(record.testsRun)",
+            "probe.duration_ms": "\(elapsed.milliseconds)",
+            "probe.detail": "\(truncatedForLog(report.detail, limit: 200))",
+        ])
+        state.withLock { state in
+            state.inFlight -= 1
+            state.pending.remove(job.address)
+        }
+        wake.yield()
+    }
+
+    static func network(of address: IPAddress) -> NetworkBlock {
+        let length = address.bitWidth == 32 ? 24 : 48
+        return NetworkBlock(masking: address, to: length)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for log fields.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+extension VerdictRecord {
+    /// The cache record of a finished test.
+    init(_ report: ProbeReport, host: String, ttlSeconds: [String: Int], now: Date) {
+        let ttl = ttlSeconds[report.verdict.rawValue] ?? 86400
+        self.init(
+            host: host, verdict: report.verdict.rawValue, testedAt: now, expiresAt: now.addingTimeInterval(Double(ttl)),
+            acceptedTests: report.acceptedTests, testsRun: report.outcomes.filter { $0.mailReply != nil }.count,
+            banner: report.banner, detail: report.detail, source: .probe
+        )
+    }
+}

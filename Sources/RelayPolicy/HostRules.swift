@@ -1,0 +1,49 @@
+/// What the open-relay test cache says about the connecting host.
+public enum HostStanding: Sendable, Equatable {
+    /// Tested, with a verdict configured as bad (an open relay).
+    case listed(verdict: String)
+    /// Tested, and the verdict is not a bad one.
+    case clean(verdict: String)
+    /// Not tested yet, or the result expired; a test is queued when allowed.
+    case untested
+    /// Never tested: excluded network, or testing is off.
+    case notTested
+}
+
+/// Everything the host rules look at, at MAIL FROM (when authentication is known).
+public struct HostCheck: Sendable, Equatable {
+    public var clientAddress: IPAddress?
+    public var authenticatedUser: String?
+    public var standing: HostStanding
+    /// Untested hosts are refused or tagged until tested (greylisting-style), rather than accepted.
+    public var holdUntested: Bool
+
+    public init(clientAddress: IPAddress?, authenticatedUser: String? = nil, standing: HostStanding, holdUntested: Bool = false) {
+        self.clientAddress = clientAddress
+        self.authenticatedUser = authenticatedUser
+        self.standing = standing
+        self.holdUntested = holdUntested
+    }
+}
+
+/// The host rules as a pure function: trusted and authenticated clients are
+/// exempt; a host found to be an open relay is denied; an untested one is
+/// denied only when configured to hold untested hosts.
+public func decideHost(_ check: HostCheck, config: PolicyConfig) -> Decision {
+    if let client = check.clientAddress, config.isTrusted(client) {
+        return Decision(.allow, .trustedNetwork, "client \(client) is in trusted networks")
+    }
+    if config.trustAuthenticated, let user = check.authenticatedUser, !user.isEmpty {
+        return Decision(.allow, .authenticated, "client authenticated as \(user)")
+    }
+    switch check.standing {
+    case .listed(let verdict):
+        return Decision(.deny, .openRelayHost, "client was found to be an open relay (verdict \(verdict))")
+    case .untested where check.holdUntested:
+        return Decision(.deny, .untestedHost, "client has not been tested for open relaying yet")
+    case .clean(let verdict):
+        return Decision(.allow, .hostNotListed, "client was tested: \(verdict)")
+    case .untested, .notTested:
+        return Decision(.allow, .hostNotListed, "client is not listed")
+    }
+}
