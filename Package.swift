@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy"]),
+        .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy", "RelayProbe", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+import NIOPosix
+@testable import RelayMilter
+import RelayPolicy
+import RelayProbe
+import Testing
+import VerdictStore
+
+/// Which hosts get queued for a test: no sockets, the worker never runs.
+struct ProbeSchedulerTests {
+    static func scheduler(queueSize: Int = 1000) -> (ProbeScheduler, RelayMilterConfig) {
+        var config = RelayMilterConfig.defaults
+        config.probe.queueSize = queueSize
+        config.policy.trustedNetworks = [try! NetworkBlock(parsing: "198.51.100.0/24")]
+        let scheduler = ProbeScheduler(prober: SMTPProber(group: MultiThreadedEventLoopGroup.singleton), index: VerdictIndex(), logger: Logger(label: "test"))
+        return (scheduler, config)
+    }
+
+    @Test func queuesOncePerHost() {
+        let (scheduler, config) = Self.scheduler()
+        #expect(scheduler.consider(IPAddress("203.0.113.5")!, config: config) == .queued)
+        #expect(scheduler.consider(IPAddress("203.0.113.5")!, config: config) == .alreadyPending)
+        #expect(scheduler.consider(IPAddress("203.0.113.6")!, config: config) == .queued)
+    }
+
+    @Test(arguments: ["198.51.100.9", "10.1.2.3", "192.168.0.1", "127.0.0.1", "::1", "fe80::1", "fd00::5", "169.254.1.1"])
+    func neverTestsTrustedOrExcluded(address: String) {
+        let (scheduler, config) = Self.scheduler()
+        #expect(scheduler.consider(IPAddress(address)!, config: config) == .excluded)
+    }
+
+    @Test func loopbackOnlyWhenAllowed() {
+        var (scheduler, config) = Self.scheduler()
+        config.probe.allowLoopback = true
+        #expect(scheduler.consider(IPAddress("127.0.0.3")!, config: config) == .queued)
+        #expect(scheduler.consider(IPAddress("10.0.0.1")!, config: config) == .excluded)
+    }
+
+    @Test func boundedQueueDropsTheOverflow() {
+        let (scheduler, config) = Self.scheduler(queueSize: 2)
+        #expect(scheduler.consider(IPAddress("203.0.113.1")!, config: config) == .queued)
+        #expect(scheduler.consider(IPAddress("203.0.113.2")!, config: config) == .queued)
+        #expect(scheduler.consider(IPAddress("203.0.113.3")!, config: config) == .queueFull)
+    }
+
+    @Test func disabledOrStoppedQueuesNothing() {
+        var (scheduler, config) = Self.scheduler()
+        config.probe.enabled = false
+        #expect(scheduler.consider(IPAddress("203.0.113.1")!, config: config) == .disabled)
+        config.probe.enabled = true
+        scheduler.stop()
+        #expect(scheduler.consider(IPAddress("203.0.113.1")!, config: config) == .disabled)
+    }
+
+    @Test func networksForRateLimiting() {
+        #expect(ProbeScheduler.network(of: IPAddress("203.0.113.77")!).description == "203.0.113.0/24")
+        #expect(ProbeScheduler.network(of: IPAddress("2001:db8:1:2::5")!).description == "2001:db8:1::/48")
+    }
+}
+
+struct VerdictIndexTests {
+    @Test func hitsExpiresAndMisses() {
+        let index = VerdictIndex()
+        let now = Date()
+        index.replaceAll(with: [
+            VerdictRecord(host: "192.0.2.1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe),
+            VerdictRecord(host: "192.0.2.2", verdict: "closed", testedAt: now, expiresAt: now.addingTimeInterval(-1), source: .probe),
+            VerdictRecord(host: "2001:db8::1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .manual),
+        ])
+        #expect(index.count == 3)
+        guard case .hit(let record) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
+        #expect(record.verdict == "open")
+        guard case .expired = index.lookup(IPAddress("192.0.2.2")!, now: now) else { Issue.record("not expired"); return }
+        #expect(index.lookup(IPAddress("192.0.2.3")!, now: now) == .miss)
+        // IPv6 in another spelling, and IPv4-mapped IPv6, find the same entries.
+        guard case .hit = index.lookup(IPAddress("2001:DB8:0::1")!, now: now) else { Issue.record("v6 miss"); return }
+        guard case .hit = index.lookup(IPAddress("::ffff:192.0.2.1")!, now: now) else { Issue.record("mapped miss"); return }
+    }
+
+    @Test func hostStanding() {
+        let index = VerdictIndex()
+        let now = Date()
+        index.update(VerdictRecord(host: "203.0.113.7", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe))
+        index.update(VerdictRecord(host: "203.0.113.8", verdict: "rcpt_only", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe))
+        let (scheduler, config) = ProbeSchedulerTests.scheduler()
+        let verdicts = HostVerdicts(index: index, scheduler: scheduler)
+        #expect(verdicts.standing(of: IPAddress("203.0.113.7"), config: config, now: now).0 == .listed(verdict: "open"))
+        #expect(verdicts.standing(of: IPAddress("203.0.113.8"), config: config, now: now).0 == .clean(verdict: "rcpt_only"))
+        #expect(verdicts.standing(of: IPAddress("203.0.113.9"), config: config, now: now).0 == .untested)
+        #expect(verdicts.standing(of: IPAddress("10.0.0.9"), config: config, now: now).0 == .notTested)
+        #expect(verdicts.standing(of: nil, config: config, now: now).0 == .notTested)
+    }
+
+    @Test func replyTemplates() {
+        let tested = Date(timeIntervalSince1970: 1_800_000_000)
+        let record = VerdictRecord(host: "203.0.113.7", verdict: "open", testedAt: tested, expiresAt: tested,
+                                   acceptedTests: ["a", "b", "c"], testsRun: 20, source: .probe)
+        #expect(HostReplyTemplate.render("{client} {verdict} {tested} {failed}/{run}", client: IPAddress("203.0.113.7"), record: record)
+            == "203.0.113.7 open 2027-01-15T08:00:00Z 3/20")
+        #expect(HostReplyTemplate.tagValue(record) == "yes; verdict=open; tested=2027-01-15T08:00:00Z; tests=3/20")
+        #expect(HostReplyTemplate.tagValue(nil) == "untested")
+    }
+}
