@@ -65,6 +65,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmarks print figures; they assert nothing about speed.
+        .executableTarget(
+            name: "verdict-cache-bench",
+            dependencies: ["RelayMilter", "RelayPolicy", "VerdictStore"],
+            path: "Benchmarks/VerdictCacheBench"
+        ),
+        .executableTarget(
+            name: "probe-flight-bench",
+            dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/ProbeFlightBench"
+        ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),

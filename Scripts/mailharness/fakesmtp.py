@@ -17,7 +17,7 @@ class FakeServer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, self.port))
-        self.sock.listen(16)
+        self.sock.listen(1024)
         self.stopped = False
         self.connections = 0
         self.after_354 = []  # bytes received after each 354, per connection
@@ -139,3 +139,16 @@ def recording_open_relay(conn, server):
             conn.sendall(reply + b"\r\n")
             if cmd == "QUIT":
                 return
+
+
+def closed_server(conn, server):
+    """Refuses every relay RCPT, like any well-configured MX."""
+    def answer(cmd):
+        if cmd.startswith("EHLO"):
+            return "250 closed.fake.example"
+        if cmd.startswith("RCPT"):
+            return "554 5.7.1 Relay access denied"
+        if cmd == "QUIT":
+            return "221 bye"
+        return "250 ok"
+    smtp_dialogue(conn, answer)

@@ -57,3 +57,29 @@ extension VerdictRecord: FetchableRecord, PersistableRecord {
     public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
     public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
 }
+
+/// The part of a record the milter's connect path needs, small enough to keep
+/// a million of in memory.
+public struct VerdictSummary: Sendable, Equatable {
+    public var verdict: String
+    public var testedAt: Date
+    public var expiresAt: Date
+    public var acceptedCount: Int
+    public var testsRun: Int
+
+    public init(verdict: String, testedAt: Date, expiresAt: Date, acceptedCount: Int, testsRun: Int) {
+        self.verdict = verdict
+        self.testedAt = testedAt
+        self.expiresAt = expiresAt
+        self.acceptedCount = acceptedCount
+        self.testsRun = testsRun
+    }
+
+    public func isExpired(at now: Date) -> Bool { expiresAt <= now }
+}
+
+extension VerdictRecord {
+    public var summary: VerdictSummary {
+        VerdictSummary(verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun)
+    }
+}

@@ -60,17 +60,19 @@ struct ProbeSchedulerTests {
 }
 
 struct VerdictIndexTests {
-    @Test func hitsExpiresAndMisses() {
+    @Test func hitsExpiresAndMisses() throws {
         let index = VerdictIndex()
         let now = Date()
-        index.replaceAll(with: [
-            VerdictRecord(host: "192.0.2.1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe),
+        let store = try VerdictStore(path: FileManager.default.temporaryDirectory.appendingPathComponent("index-\(UUID().uuidString).sqlite").path)
+        try store.saveAll([
+            VerdictRecord(host: "192.0.2.1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), acceptedTests: ["x"], testsRun: 20, source: .probe),
             VerdictRecord(host: "192.0.2.2", verdict: "closed", testedAt: now, expiresAt: now.addingTimeInterval(-1), source: .probe),
             VerdictRecord(host: "2001:db8::1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .manual),
         ])
+        #expect(try index.replaceAll(from: store) == 3)
         #expect(index.count == 3)
-        guard case .hit(let record) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
-        #expect(record.verdict == "open")
+        guard case .hit(let summary) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
+        #expect(summary.verdict == "open" && summary.acceptedCount == 1 && summary.testsRun == 20)
         guard case .expired = index.lookup(IPAddress("192.0.2.2")!, now: now) else { Issue.record("not expired"); return }
         #expect(index.lookup(IPAddress("192.0.2.3")!, now: now) == .miss)
         // IPv6 in another spelling, and IPv4-mapped IPv6, find the same entries.
@@ -94,8 +96,7 @@ struct VerdictIndexTests {
 
     @Test func replyTemplates() {
         let tested = Date(timeIntervalSince1970: 1_800_000_000)
-        let record = VerdictRecord(host: "203.0.113.7", verdict: "open", testedAt: tested, expiresAt: tested,
-                                   acceptedTests: ["a", "b", "c"], testsRun: 20, source: .probe)
+        let record = VerdictSummary(verdict: "open", testedAt: tested, expiresAt: tested, acceptedCount: 3, testsRun: 20)
         #expect(HostReplyTemplate.render("{client} {verdict} {tested} {failed}/{run}", client: IPAddress("203.0.113.7"), record: record)
             == "203.0.113.7 open 2027-01-15T08:00:00Z 3/20")
         #expect(HostReplyTemplate.tagValue(record) == "yes; verdict=open; tested=2027-01-15T08:00:00Z; tests=3/20")

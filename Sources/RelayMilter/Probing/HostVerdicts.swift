@@ -8,7 +8,7 @@ struct HostVerdicts: Sendable {
     let index: VerdictIndex
     let scheduler: ProbeScheduler
 
-    func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictRecord?) {
+    func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictSummary?) {
         guard let address else { return (.notTested, nil) }
         switch index.lookup(address, now: now) {
         case .hit(let record):
@@ -25,19 +25,19 @@ struct HostVerdicts: Sendable {
 
 /// The texts that go with a host decision.
 enum HostReplyTemplate {
-    static func render(_ template: String, client: IPAddress?, record: VerdictRecord?) -> String {
+    static func render(_ template: String, client: IPAddress?, record: VerdictSummary?) -> String {
         template
             .replacing("{client}", with: client.map { "\($0)" } ?? "unknown")
             .replacing("{verdict}", with: record?.verdict ?? "untested")
             .replacing("{tested}", with: record.map { timestamp($0.testedAt) } ?? "never")
-            .replacing("{failed}", with: "\(record?.acceptedTests.count ?? 0)")
+            .replacing("{failed}", with: "\(record?.acceptedCount ?? 0)")
             .replacing("{run}", with: "\(record?.testsRun ?? 0)")
     }
 
     /// `yes; verdict=open; tested=2026-11-29T17:00:00Z; tests=3/20`, or `untested`.
-    static func tagValue(_ record: VerdictRecord?) -> String {
+    static func tagValue(_ record: VerdictSummary?) -> String {
         guard let record else { return "untested" }
-        return "yes; verdict=\(record.verdict); tested=\(timestamp(record.testedAt)); tests=\(record.acceptedTests.count)/\(record.testsRun)"
+        return "yes; verdict=\(record.verdict); tested=\(timestamp(record.testedAt)); tests=\(record.acceptedCount)/\(record.testsRun)"
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -176,10 +176,9 @@ public struct MilterDaemon {
     private func reloadIndex(_ index: VerdictIndex, from store: VerdictStore, logger: Logger) {
         do {
             let started = ContinuousClock.now
-            let records = try store.all()
-            index.replaceAll(with: records)
+            let count = try index.replaceAll(from: store)
             logger.info("verdict cache loaded", metadata: [
-                "cache.entries": "\(records.count)", "cache.path": "\(store.path)",
+                "cache.entries": "\(count)", "cache.path": "\(store.path)",
                 "cache.load_ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
         } catch {

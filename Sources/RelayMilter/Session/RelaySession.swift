@@ -19,7 +19,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private var clientAddress: IPAddress?
     /// What the open-relay cache said about the client at connect.
     private var hostStanding = HostStanding.notTested
-    private var hostRecord: VerdictRecord?
+    private var hostRecord: VerdictSummary?
     private var message = MessageState()
 
     /// What one message (MAIL FROM to end or abort) has gathered.
