@@ -29,3 +29,11 @@ def test_probe_flight_bench_runs_on_loopback_targets():
         pit.stop()
     assert result.returncode == 0, result.stderr
     assert "verdicts: closed=21 unreachable=9" in result.stdout, result.stdout
+
+
+def test_callback_latency_bench_runs():
+    result = subprocess.run([str(REPO / "Benchmarks" / "callback-latency"), "--binary", str(DEBUG / "relay-milter"),
+                             "--tests", "30", "--samples", "50"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^rcpt\s+\d+\s+\d+\s+\d+\s+\d+", result.stdout, re.M), result.stdout
+    assert "verdicts: closed=21 unreachable=9" in result.stdout, result.stdout

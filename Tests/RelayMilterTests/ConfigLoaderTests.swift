@@ -85,3 +85,51 @@ struct RecipientOutcomeTests {
         #expect(outcome.tagValue(client: IPAddress("203.0.113.5")) == "reject; reason=relay.denied; rcpt=<victim@elsewhere.example>; client=203.0.113.5")
     }
 }
+
+struct HostRulesConfigTests {
+    @Test func enforcementAndModeMeetInHostRules() throws {
+        let config = try ConfigLoader.parse("""
+            [policy]
+            mode = "tag-only"
+            [enforcement]
+            action = "reject"
+            unknown_action = "tempfail"
+            verdicts = ["open", "open_unconfirmed"]
+            """, file: "e.toml")
+        #expect(config.enforcement.badVerdicts == ["open", "open_unconfirmed"])
+        let listed = Decision(.deny, .openRelayHost, "")
+        #expect(config.hostRules.resolve(listed) == ResolvedAction(configured: .reject, mode: .tagOnly))
+        #expect(config.hostRules.resolve(listed).applied == .tag)
+        #expect(config.hostRules.resolve(Decision(.deny, .untestedHost, "")).configured == .tempfail)
+    }
+
+    @Test(arguments: [
+        ("[enforcement]\nverdicts = [\"opn\"]\n", 2, "\"opn\" is not a verdict"),
+        ("[enforcement]\nunknown_action = \"reject\"\n", 2, "expected accept, tag or tempfail"),
+        ("[cache.ttl]\nopen = \"7 days\"\n", 2, "expected a duration"),
+        ("[cache]\npath = \"relative.sqlite\"\n", 2, "expected an absolute path"),
+        ("[probe]\ntest_domain = \"bad domain\"\n", 2, "probe.test_domain"),
+        ("[probe]\nsender = \"a@b\"\n", 2, "expected a plain local part"),
+        ("[probe]\nsource_address = \"somewhere\"\n", 2, "is not an IP address"),
+    ])
+    func refusesBadEnforcementAndCacheSettings(source: String, line: Int, fragment: String) {
+        do {
+            _ = try ConfigLoader.parse(source, file: "x.toml")
+            Issue.record("accepted a bad config")
+        } catch {
+            #expect(error.line == line)
+            #expect(error.description.contains(fragment), "\(error.description)")
+        }
+    }
+
+    @Test func durations() {
+        #expect(ConfigLoader.duration("90") == 90)
+        #expect(ConfigLoader.duration("30m") == 1800)
+        #expect(ConfigLoader.duration("6h") == 21600)
+        #expect(ConfigLoader.duration("7d") == 604800)
+        #expect(ConfigLoader.duration("7w") == nil)
+        #expect(ConfigLoader.duration("") == nil)
+        #expect(ConfigRenderer.duration(604800) == "7d")
+        #expect(ConfigRenderer.duration(5400) == "90m")
+    }
+}

@@ -98,6 +98,14 @@ public enum ConfigLoader {
             } catch {
                 throw probe.error("test_domain", "\"\(domain)\": \(error.description)")
             }
+            config.probe.recipientLocalPart = try probe.string("recipient", default: config.probe.recipientLocalPart)
+            config.probe.senderLocalPart = try probe.string("sender", default: config.probe.senderLocalPart)
+            for key in ["recipient", "sender"] {
+                let value = key == "sender" ? config.probe.senderLocalPart : config.probe.recipientLocalPart
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && !"<>@%!\"\\,;:()[] ".utf8.contains($0) }) else {
+                    throw probe.error(key, "expected a plain local part (letters, digits, dots, hyphens), got \"\(value)\"")
+                }
+            }
             config.probe.confirmWithData = try probe.bool("confirm_with_data", default: true)
             config.probe.connectTimeoutSeconds = try probe.int("connect_timeout", default: 10, range: 1...300)
             config.probe.commandTimeoutSeconds = try probe.int("command_timeout", default: 30, range: 1...600)

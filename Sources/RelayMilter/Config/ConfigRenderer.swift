@@ -48,6 +48,8 @@ public enum ConfigRenderer {
             "port = \(config.probe.port)",
             "helo_name = \(quoted(config.probe.heloName))",
             "test_domain = \(quoted(config.probe.testDomain))",
+            "recipient = \(quoted(config.probe.recipientLocalPart))",
+            "sender = \(quoted(config.probe.senderLocalPart))",
             "confirm_with_data = \(config.probe.confirmWithData)",
             "connect_timeout = \(config.probe.connectTimeoutSeconds)",
             "command_timeout = \(config.probe.commandTimeoutSeconds)",

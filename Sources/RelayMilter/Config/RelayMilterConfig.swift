@@ -45,6 +45,10 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var heloName: String
         /// A domain you control, not hosted by the hosts tested: the relay tests' recipient domain.
         public var testDomain: String
+        /// Local part of the relay tests' recipient in `testDomain`.
+        public var recipientLocalPart: String
+        /// Local part of the senders the tests forge at various domains.
+        public var senderLocalPart: String
         /// Send DATA after an accepted RCPT (and close at its 354, sending nothing).
         public var confirmWithData: Bool
         public var connectTimeoutSeconds: Int
@@ -119,7 +123,8 @@ public struct RelayMilterConfig: Sendable, Equatable {
         ),
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
         probe: Probe(
-            enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid", confirmWithData: true,
+            enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
+            recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,
             connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
             excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil,
             maxInFlight: 32, queueSize: 1000, networkIntervalSeconds: 60

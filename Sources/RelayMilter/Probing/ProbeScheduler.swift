@@ -35,6 +35,7 @@ final class ProbeScheduler: Sendable {
         var inFlight = 0
         var lastTestOfNetwork: [NetworkBlock: Date] = [:]
         var stopped = false
+        var droppedForFullQueue = 0
     }
 
     private let state = Mutex(State())
@@ -63,17 +64,23 @@ final class ProbeScheduler: Sendable {
         let probe = config.probe
         guard probe.enabled else { return .disabled }
         if config.policy.isTrusted(address) || Self.isExcluded(address, probe) { return .excluded }
-        let admission: Admission = state.withLock { state in
-            guard !state.stopped else { return .disabled }
-            guard !state.pending.contains(address) else { return .alreadyPending }
-            guard state.queue.count < probe.queueSize else { return .queueFull }
+        let (admission, dropped): (Admission, Int) = state.withLock { state in
+            guard !state.stopped else { return (.disabled, 0) }
+            guard !state.pending.contains(address) else { return (.alreadyPending, 0) }
+            guard state.queue.count < probe.queueSize else {
+                state.droppedForFullQueue += 1
+                return (.queueFull, state.droppedForFullQueue)
+            }
             state.queue.append(Job(address: address, settings: probe, ttlSeconds: config.cache.ttlSeconds))
             state.pending.insert(address)
-            return .queued
+            return (.queued, 0)
         }
         if admission == .queued { wake.yield() }
-        if admission == .queueFull {
-            logger.warning("open-relay test queue full; test dropped", metadata: ["client.address": "\(address)"])
+        // A flood of new hosts must not become a flood of log lines: the first drop, then every 1000th.
+        if admission == .queueFull, dropped % 1000 == 1 {
+            logger.warning("open-relay test queue full; tests dropped", metadata: [
+                "client.address": "\(address)", "probe.dropped_total": "\(dropped)", "probe.queue_size": "\(probe.queueSize)",
+            ])
         }
         return admission
     }

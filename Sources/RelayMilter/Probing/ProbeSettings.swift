@@ -4,7 +4,7 @@ extension RelayMilterConfig.Probe {
     /// The state machine's configuration for one target.
     func machineConfiguration(for target: ProbeTarget) -> ProbeStateMachine.Configuration {
         ProbeStateMachine.Configuration(
-            battery: BatteryParameters(testDomain: testDomain),
+            battery: BatteryParameters(testDomain: testDomain, recipientLocalPart: recipientLocalPart, senderLocalPart: senderLocalPart),
             heloName: heloName,
             confirmWithData: confirmWithData,
             ipLiteral: target.ipLiteral

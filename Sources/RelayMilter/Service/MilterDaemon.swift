@@ -124,26 +124,7 @@ public struct MilterDaemon {
             "config.file": "\(options.configPath)",
         ])
 
-        var exitCode: Int32 = 0
-        loop: while true {
-            let signal = signals.next()
-            switch signal {
-            case SIGHUP:
-                reload(into: store, logger: logger)
-                if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
-            case SIGTERM, SIGINT:
-                logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
-                milter.stop()
-                break loop
-            case 0:
-                logger.notice("milter stopped by libmilter")
-                break loop
-            default:
-                logger.error("milter failed; stopping")
-                exitCode = 1
-                break loop
-            }
-        }
+        let exitCode = serveUntilStopped(signals: signals, milter: milter, store: store, index: index, verdicts: verdicts, logger: logger)
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
         // with the process, and nobody would be there to store their results.
@@ -154,6 +135,31 @@ public struct MilterDaemon {
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
         return exitCode
+    }
+
+    /// Answers signals until one says stop (or the milter ends by itself);
+    /// returns the exit code.
+    private func serveUntilStopped(
+        signals: SignalPipe, milter: Milter, store: ConfigStore, index: VerdictIndex, verdicts: VerdictStore?, logger: Logger
+    ) -> Int32 {
+        while true {
+            let signal = signals.next()
+            switch signal {
+            case SIGHUP:
+                reload(into: store, logger: logger)
+                if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
+            case SIGTERM, SIGINT:
+                logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
+                milter.stop()
+                return 0
+            case 0:
+                logger.notice("milter stopped by libmilter")
+                return 0
+            default:
+                logger.error("milter failed; stopping")
+                return 1
+            }
+        }
     }
 
     /// Opens the verdict database and loads it into memory. Without it the
