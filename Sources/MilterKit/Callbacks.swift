@@ -17,7 +17,8 @@ enum Callbacks {
         // recipients too where the MTA can send them.
         let wantedSkips = MilterFlags.noHeaders | MilterFlags.noBody | MilterFlags.noEndOfHeaders | MilterFlags.noUnknown
         let wantedExtras = MilterFlags.rejectedRecipients
-        actions?.pointee = MilterFlags.addHeaders | (offeredActions & MilterFlags.setSymlist)
+        // Ask only for what the MTA offers; without add-header, tagging is silently skipped.
+        actions?.pointee = (MilterFlags.addHeaders | MilterFlags.setSymlist) & offeredActions
         steps?.pointee = (wantedSkips | wantedExtras) & offeredSteps
         reserved2?.pointee = 0
         reserved3?.pointee = 0

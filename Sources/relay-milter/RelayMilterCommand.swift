@@ -168,20 +168,18 @@ struct Cache: ParsableCommand {
         subcommands: [List.self, Show.self, Forget.self, Set.self, PurgeExpired.self, Export.self]
     )
 
-    static func open(_ option: ConfigOption) throws -> CacheCommands {
+    /// Opens the configured cache and runs `body` on it, printing its output or its error.
+    static func perform(_ option: ConfigOption, _ body: (CacheCommands) throws -> String) throws {
         let config = try option.load()
+        let cache: CacheCommands
         do {
-            return try CacheCommands(config: config)
+            cache = try CacheCommands(config: config)
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode(74)
         }
-    }
-
-    /// Runs a cache command, printing its output or its error.
-    static func perform(_ body: () throws -> String) throws {
         do {
-            print(try body(), terminator: "")
+            print(try body(cache), terminator: "")
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode.failure
@@ -194,8 +192,7 @@ struct Cache: ParsableCommand {
         @Option(help: ArgumentHelp("Only this verdict.", valueName: "verdict")) var verdict: String?
         @Flag(help: "One JSON object per host.") var json = false
         func run() throws {
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.list(verdict: verdict, json: json) }
+            try Cache.perform(configOption) { cache in try cache.list(verdict: verdict, json: json) }
         }
     }
 
@@ -204,8 +201,7 @@ struct Cache: ParsableCommand {
         @OptionGroup var configOption: ConfigOption
         @Argument(help: ArgumentHelp("The host's IP address.", valueName: "ip")) var ip: String
         func run() throws {
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.show(ip) }
+            try Cache.perform(configOption) { cache in try cache.show(ip) }
         }
     }
 
@@ -214,8 +210,7 @@ struct Cache: ParsableCommand {
         @OptionGroup var configOption: ConfigOption
         @Argument(help: ArgumentHelp("The host's IP address.", valueName: "ip")) var ip: String
         func run() throws {
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.forget(ip) }
+            try Cache.perform(configOption) { cache in try cache.forget(ip) }
         }
     }
 
@@ -226,8 +221,7 @@ struct Cache: ParsableCommand {
         @Argument(help: ArgumentHelp("The verdict to record.", valueName: "verdict")) var verdict: String
         @Option(help: ArgumentHelp("How long it holds (30m, 6h, 7d); the verdict's TTL by default.", valueName: "duration")) var ttl: String?
         func run() throws {
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.set(ip, verdict: verdict, ttl: ttl) }
+            try Cache.perform(configOption) { cache in try cache.set(ip, verdict: verdict, ttl: ttl) }
         }
     }
 
@@ -235,8 +229,7 @@ struct Cache: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "purge-expired", abstract: "Delete expired records.")
         @OptionGroup var configOption: ConfigOption
         func run() throws {
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.purgeExpired() }
+            try Cache.perform(configOption) { cache in try cache.purgeExpired() }
         }
     }
 
@@ -248,8 +241,7 @@ struct Cache: ParsableCommand {
             guard let parsed = CacheCommands.ExportFormat(rawValue: format) else {
                 throw ValidationError("--format must be csv or json")
             }
-            let cache = try Cache.open(configOption)
-            try Cache.perform { try cache.export(parsed) }
+            try Cache.perform(configOption) { cache in try cache.export(parsed) }
         }
     }
 }

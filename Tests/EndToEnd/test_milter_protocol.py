@@ -216,3 +216,18 @@ def test_tag_headers_are_added_at_end_of_message(start_milter):
     c.rcpt("<bob@example.test>")
     assert c.eom() == (CONTINUE, [])
     c.close()
+
+
+def test_an_mta_that_offers_no_header_changes_still_gets_decisions(start_milter):
+    milter = start_milter(config_text(mode="tag-only"), name="no-headers")
+    c = MilterClient(milter.address)
+    actions, _ = c.negotiate(actions=SMFIF_SETSYMLIST)
+    assert actions == SMFIF_SETSYMLIST
+    c.connect("client.example", "203.0.113.7")
+    c.mail("<a@b.example>")
+    assert c.rcpt("<x@elsewhere.example>") == CONTINUE
+    assert c.data() == CONTINUE
+    reply, _ = c.eom()
+    assert reply == CONTINUE
+    assert milter.proc.poll() is None
+    c.close()
