@@ -30,9 +30,8 @@ class RelayMilter:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path = self.root / "relay-milter.toml"
         self.database = self.root / "verdicts.sqlite"
-        if "[cache]" not in config:  # never the system's /var/lib/relay-milter
-            config += f'\n[cache]\npath = "{self.database}"\n'
-        self.config_path.write_text(config)
+        self.metrics_port = free_port()
+        self.write_config(config)
         self.port = free_port()
         self.socket = socket or f"inet:{self.port}@127.0.0.1"
         self.log_path = self.root / "relay-milter.log"
@@ -76,10 +75,27 @@ class RelayMilter:
         return self.proc.returncode if self.proc else None
 
     def write_config(self, config):
-        """Replaces the config file (for reload tests), keeping this instance's database."""
+        """Writes the config file, giving this instance its own database (never the
+        system's /var/lib/relay-milter) and its own metrics port, unless set."""
         if "[cache]" not in config:
             config += f'\n[cache]\npath = "{self.database}"\n'
+        if "[metrics]" not in config:
+            config += f'\n[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
         self.config_path.write_text(config)
+
+    def metrics(self):
+        """The /metrics exposition as {(name, frozenset(labels)): value}."""
+        import re
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
+            samples[(m.group(1), labels)] = float(m.group(4))
+        return samples
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -111,6 +111,8 @@ struct HostRulesConfigTests {
         ("[probe]\ntest_domain = \"bad domain\"\n", 2, "probe.test_domain"),
         ("[probe]\nsender = \"a@b\"\n", 2, "expected a plain local part"),
         ("[probe]\nsource_address = \"somewhere\"\n", 2, "is not an IP address"),
+        ("[metrics]\nlisten = \"localhost:9469\"\n", 2, "expected ADDRESS:PORT"),
+        ("[metrics]\nlisten = \"127.0.0.1:99999\"\n", 2, "expected ADDRESS:PORT"),
     ])
     func refusesBadEnforcementAndCacheSettings(source: String, line: Int, fragment: String) {
         do {
@@ -120,6 +122,12 @@ struct HostRulesConfigTests {
             #expect(error.line == line)
             #expect(error.description.contains(fragment), "\(error.description)")
         }
+    }
+
+    @Test func metricsListenAcceptsIPv4AndIPv6() throws {
+        let v6 = try ConfigLoader.parse("[metrics]\nlisten = \"[::1]:9470\"\n", file: "m.toml")
+        #expect(v6.metrics.host == "::1" && v6.metrics.port == 9470)
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(v6), file: "r") == v6)
     }
 
     @Test func durations() {

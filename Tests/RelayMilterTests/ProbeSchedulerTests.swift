@@ -13,7 +13,10 @@ struct ProbeSchedulerTests {
         var config = RelayMilterConfig.defaults
         config.probe.queueSize = queueSize
         config.policy.trustedNetworks = [try! NetworkBlock(parsing: "198.51.100.0/24")]
-        let scheduler = ProbeScheduler(prober: SMTPProber(group: MultiThreadedEventLoopGroup.singleton), index: VerdictIndex(), logger: Logger(label: "test"))
+        let scheduler = ProbeScheduler(
+            prober: SMTPProber(group: MultiThreadedEventLoopGroup.singleton), index: VerdictIndex(), logger: Logger(label: "test"),
+            metrics: RelayMetrics(version: "test")
+        )
         return (scheduler, config)
     }
 
@@ -86,7 +89,7 @@ struct VerdictIndexTests {
         index.update(VerdictRecord(host: "203.0.113.7", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe))
         index.update(VerdictRecord(host: "203.0.113.8", verdict: "rcpt_only", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe))
         let (scheduler, config) = ProbeSchedulerTests.scheduler()
-        let verdicts = HostVerdicts(index: index, scheduler: scheduler)
+        let verdicts = HostVerdicts(index: index, scheduler: scheduler, metrics: RelayMetrics(version: "test"))
         #expect(verdicts.standing(of: IPAddress("203.0.113.7"), config: config, now: now).0 == .listed(verdict: "open"))
         #expect(verdicts.standing(of: IPAddress("203.0.113.8"), config: config, now: now).0 == .clean(verdict: "rcpt_only"))
         #expect(verdicts.standing(of: IPAddress("203.0.113.9"), config: config, now: now).0 == .untested)

@@ -88,6 +88,17 @@ public enum ConfigLoader {
             try policy.finish()
         }
 
+        if var metrics = try top.section("metrics") {
+            config.metrics.enabled = try metrics.bool("enabled", default: true)
+            let listen = try metrics.string("listen", default: "127.0.0.1:9469")
+            guard let (host, port) = Self.hostAndPort(listen) else {
+                throw metrics.error("listen", "expected ADDRESS:PORT such as \"127.0.0.1:9469\" or \"[::1]:9469\", got \"\(listen)\"")
+            }
+            config.metrics.host = host
+            config.metrics.port = port
+            try metrics.finish()
+        }
+
         if var probe = try top.section("probe") {
             config.probe.enabled = try probe.bool("enabled", default: true)
             config.probe.port = try probe.int("port", default: 25, range: 1...65535)
@@ -191,6 +202,23 @@ public enum ConfigLoader {
         }
         try top.finish()
         return config
+    }
+
+    /// `127.0.0.1:9469` or `[::1]:9469`, with an IP address.
+    static func hostAndPort(_ text: String) -> (String, Int)? {
+        let host: Substring, port: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            port = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard IPAddress(host) != nil, let number = Int(port), (1...65535).contains(number) else { return nil }
+        return (String(host), number)
     }
 
     static func isHeaderName(_ name: String) -> Bool {

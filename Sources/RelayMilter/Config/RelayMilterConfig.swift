@@ -100,8 +100,17 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var tagHeader: String
     }
 
+    /// The Prometheus endpoint.
+    public struct Metrics: Sendable, Equatable {
+        public var enabled: Bool
+        /// Address and port of the HTTP listener serving `/metrics`: loopback by default.
+        public var host: String
+        public var port: Int
+    }
+
     public var milter: Milter
     public var service: Service
+    public var metrics: Metrics
     public var probe: Probe
     public var cache: Cache
     public var enforcement: Enforcement
@@ -122,6 +131,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
             socketMode: 0o660, socketGroup: nil, backlog: 128, timeoutSeconds: 30
         ),
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
+        metrics: Metrics(enabled: true, host: "127.0.0.1", port: 9469),
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,
@@ -139,7 +149,8 @@ public struct RelayMilterConfig: Sendable, Equatable {
         policy: PolicyConfig(
             trustedNetworks: [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
         ),
-        rules: ActionRules(),
+        // Every refusal reason spelled out, as check-config prints them.
+        rules: ActionRules(actions: Dictionary(uniqueKeysWithValues: actionKeys.map { ($0.reason, PolicyAction.reject) })),
         replies: Replies(
             rejectText: "<{recipient}>: Relay access denied ({reason})",
             tempfailText: "<{recipient}>: Relay access temporarily refused ({reason})",

@@ -7,10 +7,17 @@ import VerdictStore
 struct HostVerdicts: Sendable {
     let index: VerdictIndex
     let scheduler: ProbeScheduler
+    let metrics: RelayMetrics
 
     func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictSummary?) {
         guard let address else { return (.notTested, nil) }
-        switch index.lookup(address, now: now) {
+        let lookup = index.lookup(address, now: now)
+        switch lookup {
+        case .hit: metrics.cacheLookup("hit")
+        case .expired: metrics.cacheLookup("expired")
+        case .miss: metrics.cacheLookup("miss")
+        }
+        switch lookup {
         case .hit(let record):
             let bad = config.enforcement.badVerdicts.contains(record.verdict)
             return (bad ? .listed(verdict: record.verdict) : .clean(verdict: record.verdict), record)

@@ -47,12 +47,14 @@ final class ProbeScheduler: Sendable {
     /// (after dropping privileges, which happens after the scheduler exists).
     private let store = Mutex<VerdictStore?>(nil)
     private let logger: Logger
+    private let metrics: RelayMetrics
 
-    init(prober: SMTPProber, index: VerdictIndex, logger: Logger) {
+    init(prober: SMTPProber, index: VerdictIndex, logger: Logger, metrics: RelayMetrics) {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.prober = prober
         self.index = index
         self.logger = logger
+        self.metrics = metrics
     }
 
     func writeVerdicts(to store: VerdictStore) {
@@ -64,18 +66,20 @@ final class ProbeScheduler: Sendable {
         let probe = config.probe
         guard probe.enabled else { return .disabled }
         if config.policy.isTrusted(address) || Self.isExcluded(address, probe) { return .excluded }
-        let (admission, dropped): (Admission, Int) = state.withLock { state in
-            guard !state.stopped else { return (.disabled, 0) }
-            guard !state.pending.contains(address) else { return (.alreadyPending, 0) }
+        let (admission, dropped, depth): (Admission, Int, Int) = state.withLock { state in
+            guard !state.stopped else { return (.disabled, 0, state.queue.count) }
+            guard !state.pending.contains(address) else { return (.alreadyPending, 0, state.queue.count) }
             guard state.queue.count < probe.queueSize else {
                 state.droppedForFullQueue += 1
-                return (.queueFull, state.droppedForFullQueue)
+                return (.queueFull, state.droppedForFullQueue, state.queue.count)
             }
             state.queue.append(Job(address: address, settings: probe, ttlSeconds: config.cache.ttlSeconds))
             state.pending.insert(address)
-            return (.queued, 0)
+            return (.queued, 0, state.queue.count)
         }
+        metrics.probeQueue(depth: depth)
         if admission == .queued { wake.yield() }
+        if admission == .queueFull { metrics.probeDropped("queue_full") }
         // A flood of new hosts must not become a flood of log lines: the first drop, then every 1000th.
         if admission == .queueFull, dropped % 1000 == 1 {
             logger.warning("open-relay test queue full; tests dropped", metadata: [
@@ -111,21 +115,26 @@ final class ProbeScheduler: Sendable {
     /// The next job that may start now, dropping those whose network was tested too recently.
     private func nextJob() -> Job? {
         let now = Date()
-        return state.withLock { state -> Job? in
+        let (job, skipped, depth) = state.withLock { state -> (Job?, Int, Int) in
+            var skipped = 0
             while state.inFlight < (state.queue.first?.settings.maxInFlight ?? 0), !state.queue.isEmpty {
                 let job = state.queue.removeFirst()
                 let network = Self.network(of: job.address)
                 if let last = state.lastTestOfNetwork[network],
                    now.timeIntervalSince(last) < Double(job.settings.networkIntervalSeconds) {
                     state.pending.remove(job.address) // tested again at a later connection
+                    skipped += 1
                     continue
                 }
                 state.lastTestOfNetwork[network] = now
                 state.inFlight += 1
-                return job
+                return (job, skipped, state.queue.count)
             }
-            return nil
+            return (nil, skipped, state.queue.count)
         }
+        for _ in 0..<skipped { metrics.probeDropped("network_interval") }
+        metrics.probeQueue(depth: depth)
+        return job
     }
 
     private func test(_ job: Job) async {
@@ -135,6 +144,7 @@ final class ProbeScheduler: Sendable {
         let elapsed = ContinuousClock.now - started
         let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
         index.update(record)
+        metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
         store.withLock { $0 }?.saveInBackground(record) { [logger] error in
             if let error { logger.error("cannot write verdict to the cache database", metadata: ["error": "\(error)"]) }
         }

@@ -76,11 +76,14 @@ public struct MilterDaemon {
 
         let store = ConfigStore(config)
         let index = VerdictIndex()
+        let metrics = RelayMetrics(version: RelayMilterVersion.current)
         // One event-loop thread carries every open-relay test: they are all
         // waiting on the network, and NIO multiplexes them.
         let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger)
-        let factory = RelaySessionFactory(store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler))
+        let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger, metrics: metrics)
+        let factory = RelaySessionFactory(
+            store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics), metrics: metrics
+        )
         let milter: Milter
         do {
             milter = try Milter(
@@ -111,6 +114,7 @@ public struct MilterDaemon {
         }
         let verdicts = openVerdictStore(config, index: index, logger: logger)
         if let verdicts { scheduler.writeVerdicts(to: verdicts) }
+        let metricsServer = startMetricsServer(config.metrics, metrics: metrics, index: index, logger: logger)
         let scheduling = Task { await scheduler.run() }
 
         milter.run { succeeded in
@@ -124,7 +128,10 @@ public struct MilterDaemon {
             "config.file": "\(options.configPath)",
         ])
 
-        let exitCode = serveUntilStopped(signals: signals, milter: milter, store: store, index: index, verdicts: verdicts, logger: logger)
+        let exitCode = serveUntilStopped(
+            signals: signals, milter: milter, store: store, index: index, verdicts: verdicts, metrics: metrics, logger: logger
+        )
+        metricsServer?.close()
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
         // with the process, and nobody would be there to store their results.
@@ -140,13 +147,14 @@ public struct MilterDaemon {
     /// Answers signals until one says stop (or the milter ends by itself);
     /// returns the exit code.
     private func serveUntilStopped(
-        signals: SignalPipe, milter: Milter, store: ConfigStore, index: VerdictIndex, verdicts: VerdictStore?, logger: Logger
+        signals: SignalPipe, milter: Milter, store: ConfigStore, index: VerdictIndex, verdicts: VerdictStore?,
+        metrics: RelayMetrics, logger: Logger
     ) -> Int32 {
         while true {
             let signal = signals.next()
             switch signal {
             case SIGHUP:
-                reload(into: store, logger: logger)
+                metrics.reload(succeeded: reload(into: store, logger: logger))
                 if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
             case SIGTERM, SIGINT:
                 logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
@@ -192,17 +200,37 @@ public struct MilterDaemon {
         }
     }
 
-    private func reload(into store: ConfigStore, logger: Logger) {
+    /// Serves `/metrics` when enabled. A listener that cannot bind is logged and
+    /// skipped: the milter itself matters more than its dashboard.
+    private func startMetricsServer(_ settings: RelayMilterConfig.Metrics, metrics: RelayMetrics, index: VerdictIndex, logger: Logger) -> MetricsServer? {
+        guard settings.enabled else { return nil }
+        do {
+            let server = try MetricsServer(
+                host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
+                beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
+            )
+            logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
+            return server
+        } catch {
+            logger.error("cannot serve metrics; running without", metadata: ["metrics.listen": "\(settings.host):\(settings.port)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    @discardableResult
+    private func reload(into store: ConfigStore, logger: Logger) -> Bool {
         do {
             let fresh = try Self.loadConfig(options)
             let old = store.snapshot
-            if fresh.milter != old.milter || fresh.service.user != old.service.user {
-                logger.warning("reload: [milter] and service.user changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+            if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics {
+                logger.warning("reload: [milter], [metrics] and service.user changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
             logger.info("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])
+            return true
         } catch {
             logger.error("config reload refused; keeping the running config", metadata: ["error": "\(error)"])
+            return false
         }
     }
 

@@ -15,6 +15,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private var logger: Logger
     private let onClose: @Sendable () -> Void
     private let hostVerdicts: HostVerdicts
+    private let metrics: RelayMetrics
 
     private var clientAddress: IPAddress?
     /// What the open-relay cache said about the client at connect.
@@ -30,14 +31,26 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         var tags: [HeaderField] = []
     }
 
-    init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, onClose: @escaping @Sendable () -> Void) {
+    init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, onClose: @escaping @Sendable () -> Void) {
         self.config = config
         self.logger = logger
         self.hostVerdicts = hostVerdicts
+        self.metrics = metrics
         self.onClose = onClose
     }
 
+    /// Runs one callback's work and records how long it took.
+    private func timed<T>(_ stage: RelayMetrics.Stage, _ body: () -> T) -> T {
+        let started = ContinuousClock.now
+        defer { metrics.callback(stage, took: ContinuousClock.now - started) }
+        return body()
+    }
+
     func connect(_ info: ConnectInfo) -> MilterResponse {
+        timed(.connect) { handleConnect(info) }
+    }
+
+    private func handleConnect(_ info: ConnectInfo) -> MilterResponse {
         // Postfix omits {client_addr} unless asked; the sockaddr is the fallback.
         let text = info.macros["{client_addr}"] ?? info.address
         clientAddress = text.flatMap { IPAddress($0) }
@@ -57,6 +70,10 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func mailFrom(_ sender: EnvelopeAddress) -> MilterResponse {
+        timed(.mail) { handleMailFrom(sender) }
+    }
+
+    private func handleMailFrom(_ sender: EnvelopeAddress) -> MilterResponse {
         message = MessageState(
             sender: sender.address,
             authenticatedUser: sender.macros["{auth_authen}"],
@@ -72,8 +89,9 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             holdUntested: config.enforcement.unknownAction != .accept
         )
         let decision = decideHost(check, config: config.policy)
-        guard decision.verdict == .deny else { return .continue }
         let action = config.hostRules.resolve(decision)
+        metrics.decision(stage: .mail, action: action.applied, reason: decision.reason)
+        guard decision.verdict == .deny else { return .continue }
         var metadata: Logger.Metadata = [
             "mail.from": "\(truncatedForLog(message.sender))",
             "decision.verdict": "\(decision.verdict.rawValue)",
@@ -99,6 +117,10 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func recipient(_ recipient: EnvelopeAddress) -> MilterResponse {
+        timed(.rcpt) { handleRecipient(recipient) }
+    }
+
+    private func handleRecipient(_ recipient: EnvelopeAddress) -> MilterResponse {
         // Postfix names the queue file once the first recipient is accepted.
         if let queueID = recipient.macros["i"] { message.queueID = queueID }
         let transaction = RelayTransaction(
@@ -114,6 +136,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         )
         let outcome = RecipientOutcome(transaction, config: config)
         log(outcome, transaction: transaction)
+        metrics.decision(stage: .rcpt, action: outcome.action.applied, reason: outcome.decision.reason)
 
         switch outcome.action.applied {
         case .accept:
@@ -145,8 +168,13 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func endOfMessage(macros: Macros) -> (MilterResponse, [HeaderField]) {
+        timed(.eom) { handleEndOfMessage(macros: macros) }
+    }
+
+    private func handleEndOfMessage(macros: Macros) -> (MilterResponse, [HeaderField]) {
         let tags = message.tags
         if !tags.isEmpty {
+            metrics.messageTagged()
             logger.info("message tagged", metadata: [
                 "queue.id": "\(macros["i"] ?? message.queueID ?? "")",
                 "tag.count": "\(tags.count)",
@@ -161,6 +189,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func close() {
+        metrics.connectionClosed()
         onClose()
     }
 
@@ -190,18 +219,21 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let store: ConfigStore
     private let logger: Logger
     private let hostVerdicts: HostVerdicts
+    private let metrics: RelayMetrics
     let openSessions: OpenSessionCounter
 
-    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts) {
+    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics) {
         self.store = store
         self.logger = logger
         self.hostVerdicts = hostVerdicts
+        self.metrics = metrics
         self.openSessions = OpenSessionCounter()
     }
 
     func makeSession() -> any MilterSession {
         openSessions.opened()
+        metrics.connectionOpened()
         let counter = openSessions
-        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, onClose: { counter.closed() })
+        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, onClose: { counter.closed() })
     }
 }

@@ -1,0 +1,111 @@
+import Prometheus
+import RelayPolicy
+
+/// Every metric relay-milter exports, with help text and fixed label sets
+/// (stage, action, reason, verdict, result): never an address or a domain.
+///
+/// The metrics are registered straight on swift-prometheus's collector
+/// registry rather than through swift-metrics, because only the registry's
+/// API carries the `# HELP` text Prometheus tooling expects, and the registry
+/// refuses the same name registered with and without help.
+public final class RelayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private let connectionsTotal: Counter
+    private let connectionsActive: Gauge
+    private let messagesTagged: Counter
+    private let mtaRejected: Counter
+    private let probeQueueDepth: Gauge
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String) {
+        self.registry = registry
+        connectionsTotal = registry.makeCounter(descriptor: Self.name("connections_total", "MTA connections seen by the milter."))
+        connectionsActive = registry.makeGauge(descriptor: Self.name("connections_active", "MTA connections open now."))
+        messagesTagged = registry.makeCounter(descriptor: Self.name("messages_tagged_total", "Messages that left with a relay-milter tag header."))
+        mtaRejected = registry.makeCounter(descriptor: Self.name(
+            "mta_rejected_recipients_total", "Recipients the MTA refused itself before relay-milter decided (SMFIP_RCPT_REJ)."))
+        probeQueueDepth = registry.makeGauge(descriptor: Self.name("probe_queue_depth", "Hosts waiting for an open-relay test."))
+        registry.makeGauge(descriptor: Self.name("build_info", "relay-milter build; the value is always 1."), labels: [("version", version)]).set(Int64(1))
+    }
+
+    static func name(_ suffix: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "relay_milter", metricName: suffix, helpText: help)
+    }
+
+    // Computed: swift-prometheus's descriptor type is not Sendable, so it cannot be a shared constant.
+    static var decisionsName: MetricNameDescriptor { name("decisions_total", "Relay and host decisions, by stage (rcpt, mail), applied action and reason code.") }
+    static var callbackName: MetricNameDescriptor { name("callback_duration_seconds", "Time relay-milter spends in a milter callback, by stage.") }
+    static var probeTestsName: MetricNameDescriptor { name("probe_tests_total", "Finished open-relay tests, by verdict.") }
+    static var probeDurationName: MetricNameDescriptor { name("probe_duration_seconds", "Duration of open-relay tests.") }
+    static var probeDroppedName: MetricNameDescriptor { name("probe_dropped_total", "Open-relay tests not run, by reason (queue_full, network_interval).") }
+    static var cacheEntriesName: MetricNameDescriptor { name("cache_entries", "Hosts in the verdict cache, by verdict.") }
+    static var cacheLookupsName: MetricNameDescriptor { name("cache_lookups_total", "Verdict cache lookups at connect, by result (hit, miss, expired).") }
+    static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
+
+    static let callbackBuckets: [Duration] = [
+        .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+        .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+    ]
+    static let probeBuckets: [Duration] = [
+        .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+    ]
+
+    public enum Stage: String, Sendable { case connect, helo, mail, rcpt, data, eom }
+
+    func decision(stage: Stage, action: PolicyAction, reason: ReasonCode) {
+        registry.makeCounter(descriptor: Self.decisionsName, labels: [
+            ("stage", stage.rawValue), ("action", action.rawValue), ("reason", reason.rawValue),
+        ]).increment()
+        if reason == .mtaRejected { mtaRejected.increment() }
+    }
+
+    func callback(_ stage: Stage, took duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.callbackName, labels: [("stage", stage.rawValue)], buckets: Self.callbackBuckets)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func connectionOpened() {
+        connectionsTotal.increment()
+        connectionsActive.increment()
+    }
+
+    func connectionClosed() { connectionsActive.decrement() }
+    func messageTagged() { messagesTagged.increment() }
+
+    func probeFinished(verdict: String, took duration: Duration) {
+        registry.makeCounter(descriptor: Self.probeTestsName, labels: [("verdict", verdict)]).increment()
+        registry.makeDurationHistogram(descriptor: Self.probeDurationName, labels: [], buckets: Self.probeBuckets)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func probeDropped(_ reason: String) {
+        registry.makeCounter(descriptor: Self.probeDroppedName, labels: [("reason", reason)]).increment()
+    }
+
+    func probeQueue(depth: Int) { probeQueueDepth.set(Int64(depth)) }
+
+    func cacheLookup(_ result: String) {
+        registry.makeCounter(descriptor: Self.cacheLookupsName, labels: [("result", result)]).increment()
+    }
+
+    func cacheEntries(_ byVerdict: [String: Int]) {
+        for (verdict, count) in byVerdict {
+            registry.makeGauge(descriptor: Self.cacheEntriesName, labels: [("verdict", verdict)]).set(Int64(count))
+        }
+    }
+
+    func reload(succeeded: Bool) {
+        registry.makeCounter(descriptor: Self.reloadsName, labels: [("result", succeeded ? "ok" : "error")]).increment()
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

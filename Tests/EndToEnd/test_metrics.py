@@ -1,0 +1,80 @@
+"""/metrics after a scripted mix of traffic through the real Postfix: the
+exact counts, fixed label sets only, and an exposition promtool accepts."""
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from mailharness.ports import wait_until
+from mailharness.relaymilter import config_text
+from mailharness.swaks import swaks
+
+
+def delta(after, before, name, **labels):
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def test_counts_match_the_traffic_exactly(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    # Postfix itself trusts 127.0.0.1 and 127.0.0.2 only: relaying from 127.0.0.3 it refuses on its own.
+    postfix = start_postfix(milter=milter.postfix_spec, mynetworks="127.0.0.1/32 127.0.0.2/32")
+    # Postfix's start-up check (one bare connection) reaches the milter too; let it settle first.
+    total, active = ("relay_milter_connections_total", frozenset()), ("relay_milter_connections_active", frozenset())
+    before = wait_until(lambda: (m := milter.metrics()).get(total, 0) >= 1 and m.get(active) == 0 and m)
+    assert before
+    for i in range(3):
+        assert swaks(postfix.port, to=f"local{i}@example.test", source="127.0.0.2")[0] == 0
+    for i in range(2):
+        assert "<** 550 5.7.1" in swaks(postfix.port, to=f"victim{i}@elsewhere.example", source="127.0.0.2")[1]
+    for i in range(2):
+        assert "Relay access denied" in swaks(postfix.port, to=f"other{i}@elsewhere.example", source="127.0.0.3")[1]
+    assert swaks(postfix.port, to="friend@elsewhere.example", source="127.0.0.1")[0] == 0
+    assert wait_until(lambda: milter.metrics().get(("relay_milter_connections_active", frozenset()), 1) == 0)
+    after = milter.metrics()
+
+    rcpt = "relay_milter_decisions_total"
+    assert delta(after, before, rcpt, stage="rcpt", action="accept", reason="relay.local_recipient") == 3
+    assert delta(after, before, rcpt, stage="rcpt", action="reject", reason="relay.denied") == 2
+    assert delta(after, before, rcpt, stage="rcpt", action="accept", reason="relay.mta_rejected") == 2
+    assert delta(after, before, rcpt, stage="rcpt", action="accept", reason="relay.trusted_network") == 1
+    assert delta(after, before, "relay_milter_mta_rejected_recipients_total") == 2
+    assert delta(after, before, "relay_milter_connections_total") == 8
+    assert sum(v for (name, labels), v in after.items() if name == "relay_milter_callback_duration_seconds_count"
+               and ("stage", "rcpt") in labels) >= 8
+    assert after[("relay_milter_build_info", frozenset({("version", "0.1.0")}))] == 1
+    # Fixed label sets: no address or domain ever becomes a label value.
+    for (name, labels) in after:
+        for key, value in labels:
+            assert key in {"stage", "action", "reason", "verdict", "result", "version", "le"}, (name, key)
+            assert "@" not in value and "127.0.0" not in value, (name, value)
+
+
+def test_only_metrics_is_served(start_milter):
+    milter = start_milter(config_text())
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"http://127.0.0.1:{milter.metrics_port}/", timeout=5)
+    assert error.value.code == 404
+    body = urllib.request.urlopen(f"http://127.0.0.1:{milter.metrics_port}/metrics", timeout=5).read().decode()
+    assert "# HELP relay_milter_decisions_total" in body or "# HELP relay_milter_connections_total" in body
+
+
+def test_reloads_are_counted(start_milter):
+    import signal
+    milter = start_milter(config_text())
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: milter.metrics().get(("relay_milter_config_reloads_total", frozenset({("result", "ok")}))) == 1)
+    milter.write_config("[policy]\nmode = \"nope\"\n")
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: milter.metrics().get(("relay_milter_config_reloads_total", frozenset({("result", "error")}))) == 1)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
+def test_promtool_accepts_the_exposition(start_milter, start_postfix, sink):
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    swaks(postfix.port, to="victim@elsewhere.example", source="127.0.0.2")
+    body = urllib.request.urlopen(f"http://127.0.0.1:{milter.metrics_port}/metrics", timeout=5).read()
+    result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
