@@ -37,3 +37,10 @@ def test_callback_latency_bench_runs():
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^rcpt\s+\d+\s+\d+\s+\d+\s+\d+", result.stdout, re.M), result.stdout
     assert "verdicts: closed=21 unreachable=9" in result.stdout, result.stdout
+
+
+def test_metrics_overhead_bench_runs():
+    result = subprocess.run([str(REPO / "Benchmarks" / "metrics-overhead"), "--binary", str(DEBUG / "relay-milter"),
+                             "--rounds", "1", "--samples", "20"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^rcpt\s+\d+\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+$", result.stdout, re.M), result.stdout

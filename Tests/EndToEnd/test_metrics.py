@@ -78,3 +78,11 @@ def test_promtool_accepts_the_exposition(start_milter, start_postfix, sink):
     body = urllib.request.urlopen(f"http://127.0.0.1:{milter.metrics_port}/metrics", timeout=5).read()
     result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_disabled_metrics_serve_nothing(start_milter):
+    milter = start_milter(config_text() + "\n[metrics]\nenabled = false\n")
+    import socket
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", milter.metrics_port), timeout=2).close()
+    assert "metrics listening" not in milter.log()

@@ -10,15 +10,24 @@ import RelayPolicy
 /// refuses the same name registered with and without help.
 public final class RelayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// False when `[metrics] enabled = false`: nothing is recorded at all.
+    let recording: Bool
 
     private let connectionsTotal: Counter
     private let connectionsActive: Gauge
     private let messagesTagged: Counter
     private let mtaRejected: Counter
     private let probeQueueDepth: Gauge
+    /// Every series the hot path touches is created once, here, so that
+    /// recording is an atomic add: no registry lock, no label hashing, no
+    /// allocation inside a milter callback.
+    private let decisions: [Counter]
+    private let callbackDurations: [DurationHistogram]
+    private let cacheLookups: [String: Counter]
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String) {
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String, recording: Bool = true) {
         self.registry = registry
+        self.recording = recording
         connectionsTotal = registry.makeCounter(descriptor: Self.name("connections_total", "MTA connections seen by the milter."))
         connectionsActive = registry.makeGauge(descriptor: Self.name("connections_active", "MTA connections open now."))
         messagesTagged = registry.makeCounter(descriptor: Self.name("messages_tagged_total", "Messages that left with a relay-milter tag header."))
@@ -26,7 +35,28 @@ public final class RelayMetrics: Sendable {
             "mta_rejected_recipients_total", "Recipients the MTA refused itself before relay-milter decided (SMFIP_RCPT_REJ)."))
         probeQueueDepth = registry.makeGauge(descriptor: Self.name("probe_queue_depth", "Hosts waiting for an open-relay test."))
         registry.makeGauge(descriptor: Self.name("build_info", "relay-milter build; the value is always 1."), labels: [("version", version)]).set(Int64(1))
+        var decisions: [Counter] = []
+        for stage in Self.decisionStages {
+            for action in PolicyAction.allCases {
+                for reason in ReasonCode.allCases {
+                    decisions.append(registry.makeCounter(descriptor: Self.decisionsName, labels: [
+                        ("stage", stage.rawValue), ("action", action.rawValue), ("reason", reason.rawValue),
+                    ]))
+                }
+            }
+        }
+        self.decisions = decisions
+        callbackDurations = Stage.allCases.map { stage in
+            registry.makeDurationHistogram(descriptor: Self.callbackName, labels: [("stage", stage.rawValue)], buckets: Self.callbackBuckets)
+        }
+        cacheLookups = Dictionary(uniqueKeysWithValues: ["hit", "miss", "expired"].map { result in
+            (result, registry.makeCounter(descriptor: Self.cacheLookupsName, labels: [("result", result)]))
+        })
     }
+
+    static let decisionStages: [Stage] = [.rcpt, .mail]
+    private static let actionIndex = Dictionary(uniqueKeysWithValues: PolicyAction.allCases.enumerated().map { ($1, $0) })
+    private static let reasonIndex = Dictionary(uniqueKeysWithValues: ReasonCode.allCases.enumerated().map { ($1, $0) })
 
     static func name(_ suffix: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "relay_milter", metricName: suffix, helpText: help)
@@ -50,51 +80,57 @@ public final class RelayMetrics: Sendable {
         .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
     ]
 
-    public enum Stage: String, Sendable { case connect, helo, mail, rcpt, data, eom }
+    public enum Stage: String, CaseIterable, Sendable { case connect, helo, mail, rcpt, data, eom }
 
     func decision(stage: Stage, action: PolicyAction, reason: ReasonCode) {
-        registry.makeCounter(descriptor: Self.decisionsName, labels: [
-            ("stage", stage.rawValue), ("action", action.rawValue), ("reason", reason.rawValue),
-        ]).increment()
+        guard recording, let stageIndex = Self.decisionStages.firstIndex(of: stage),
+              let actionIndex = Self.actionIndex[action], let reasonIndex = Self.reasonIndex[reason] else { return }
+        decisions[(stageIndex * PolicyAction.allCases.count + actionIndex) * ReasonCode.allCases.count + reasonIndex].increment()
         if reason == .mtaRejected { mtaRejected.increment() }
     }
 
     func callback(_ stage: Stage, took duration: Duration) {
-        registry.makeDurationHistogram(descriptor: Self.callbackName, labels: [("stage", stage.rawValue)], buckets: Self.callbackBuckets)
-            .recordNanoseconds(duration.nanoseconds)
+        guard recording, let index = Stage.allCases.firstIndex(of: stage) else { return }
+        callbackDurations[index].recordNanoseconds(duration.nanoseconds)
     }
 
     func connectionOpened() {
+        guard recording else { return }
         connectionsTotal.increment()
         connectionsActive.increment()
     }
 
-    func connectionClosed() { connectionsActive.decrement() }
-    func messageTagged() { messagesTagged.increment() }
+    func connectionClosed() { if recording { connectionsActive.decrement() } }
+    func messageTagged() { if recording { messagesTagged.increment() } }
 
     func probeFinished(verdict: String, took duration: Duration) {
+        guard recording else { return }
         registry.makeCounter(descriptor: Self.probeTestsName, labels: [("verdict", verdict)]).increment()
         registry.makeDurationHistogram(descriptor: Self.probeDurationName, labels: [], buckets: Self.probeBuckets)
             .recordNanoseconds(duration.nanoseconds)
     }
 
     func probeDropped(_ reason: String) {
+        guard recording else { return }
         registry.makeCounter(descriptor: Self.probeDroppedName, labels: [("reason", reason)]).increment()
     }
 
-    func probeQueue(depth: Int) { probeQueueDepth.set(Int64(depth)) }
+    func probeQueue(depth: Int) { if recording { probeQueueDepth.set(Int64(depth)) } }
 
     func cacheLookup(_ result: String) {
-        registry.makeCounter(descriptor: Self.cacheLookupsName, labels: [("result", result)]).increment()
+        guard recording else { return }
+        cacheLookups[result]?.increment()
     }
 
     func cacheEntries(_ byVerdict: [String: Int]) {
+        guard recording else { return }
         for (verdict, count) in byVerdict {
             registry.makeGauge(descriptor: Self.cacheEntriesName, labels: [("verdict", verdict)]).set(Int64(count))
         }
     }
 
     func reload(succeeded: Bool) {
+        guard recording else { return }
         registry.makeCounter(descriptor: Self.reloadsName, labels: [("result", succeeded ? "ok" : "error")]).increment()
     }
 

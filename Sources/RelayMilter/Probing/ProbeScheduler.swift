@@ -152,6 +152,8 @@ final class ProbeScheduler: Sendable {
             "client.address": "\(job.address)",
             "probe.verdict": "\(report.verdict.rawValue)",
             "probe.accepted": "\(report.acceptedTests.count)/\(record.testsRun)",
+            "probe.accepted_tests": "\(truncatedForLog(report.acceptedTests.joined(separator: ","), limit: 600))",
+            "probe.port": "\(job.settings.port)",
             "probe.duration_ms": "\(elapsed.milliseconds)",
             "probe.detail": "\(truncatedForLog(report.detail, limit: 200))",
         ])

@@ -76,7 +76,7 @@ public struct MilterDaemon {
 
         let store = ConfigStore(config)
         let index = VerdictIndex()
-        let metrics = RelayMetrics(version: RelayMilterVersion.current)
+        let metrics = RelayMetrics(version: RelayMilterVersion.current, recording: config.metrics.enabled)
         // One event-loop thread carries every open-relay test: they are all
         // waiting on the network, and NIO multiplexes them.
         let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
