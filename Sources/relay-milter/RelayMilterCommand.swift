@@ -7,7 +7,7 @@ struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
-        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self],
+        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self, Stats.self],
         defaultSubcommand: Run.self
     )
 }
@@ -242,6 +242,31 @@ struct Cache: ParsableCommand {
                 throw ValidationError("--format must be csv or json")
             }
             try Cache.perform(configOption) { cache in try cache.export(parsed) }
+        }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask the running daemon what it refused and why: totals, rates, refusals per hour, top clients and destinations."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: ArgumentHelp("The window: 30m, 1h, 24h (the daemon keeps one day in memory).", valueName: "duration"))
+    var since: String = "1h"
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let config = try configOption.load()
+        do {
+            let report = try StatsClient.fetch(config: config, since: since)
+            print(json ? StatsClient.json(report) : StatsFormatter.text(report), terminator: "")
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(69)
         }
     }
 }

@@ -86,3 +86,38 @@ def test_disabled_metrics_serve_nothing(start_milter):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", milter.metrics_port), timeout=2).close()
     assert "metrics listening" not in milter.log()
+
+
+def test_stats_command_asks_the_running_daemon(start_milter, start_postfix, sink):
+    import json as jsonlib
+    from mailharness.relaymilter import binary
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    for i in range(4):
+        swaks(postfix.port, to=f"victim{i}@elsewhere.example", source="127.0.0.2")
+    swaks(postfix.port, to="x@other.example", source="127.0.0.2")
+    swaks(postfix.port, to="bob@example.test", source="127.0.0.2")
+    result = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--since", "1h", "--json"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    report = jsonlib.loads(result.stdout)
+    counts = {(c["action"], c["reason"]): c["count"] for c in report["window"]}
+    assert counts[("reject", "relay.denied")] == 5
+    assert counts[("accept", "relay.local_recipient")] == 1
+    assert report["topClients"][0] == {"key": "127.0.0.2", "count": 5, "overcount": 0}
+    assert report["topNetworks"][0]["key"] == "127.0.0.0/24"
+    assert [d["key"] for d in report["topDomains"]] == ["elsewhere.example", "other.example"]
+    assert report["refusedPerHour"] == [5]
+    text = subprocess.run([binary(), "stats", "--config", str(milter.config_path)], capture_output=True, text=True).stdout
+    assert "reject   relay.denied" in text and "refused per hour (oldest first, max 5): █" in text
+    assert "127.0.0.2" in text and "elsewhere.example" in text
+
+
+def test_stats_without_a_daemon_says_so(workdir):
+    from mailharness.relaymilter import binary
+    from mailharness.ports import free_port
+    config = workdir / "c.toml"
+    config.write_text(config_text() + f'\n[metrics]\nlisten = "127.0.0.1:{free_port()}"\n')
+    result = subprocess.run([binary(), "stats", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 69
+    assert "cannot reach relay-milter at http://127.0.0.1:" in result.stderr and "is it running?" in result.stderr

@@ -1,21 +1,23 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
 /// The HTTP listener that serves `GET /metrics` (Prometheus text format) and
-/// nothing else. It runs on its own event-loop thread, far from the milter's
+/// `GET /stats?since=SECONDS` (JSON, for `relay-milter stats`), nothing else. It runs on its own event-loop thread, far from the milter's
 /// callbacks; a scrape reads the registry under its own lock.
 final class MetricsServer: Sendable {
     private let channel: any Channel
 
     /// Binds `host:port` and starts serving; throws if the address is taken.
-    init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, beforeScrape: @escaping @Sendable () -> Void) throws {
+    init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, stats: StatsCollector,
+         beforeScrape: @escaping @Sendable () -> Void) throws {
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, beforeScrape: beforeScrape))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, stats: stats, beforeScrape: beforeScrape))
                 }
             }
             .bind(host: host, port: port)
@@ -34,11 +36,13 @@ private final class MetricsHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let metrics: RelayMetrics
+    let stats: StatsCollector
     let beforeScrape: @Sendable () -> Void
     var request: HTTPRequestHead?
 
-    init(metrics: RelayMetrics, beforeScrape: @escaping @Sendable () -> Void) {
+    init(metrics: RelayMetrics, stats: StatsCollector, beforeScrape: @escaping @Sendable () -> Void) {
         self.metrics = metrics
+        self.stats = stats
         self.beforeScrape = beforeScrape
     }
 
@@ -51,12 +55,19 @@ private final class MetricsHandler: ChannelInboundHandler {
         case .end:
             guard let head = request else { return }
             request = nil
-            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            let parts = head.uri.split(separator: "?", maxSplits: 1)
+            let path = parts.first.map(String.init) ?? head.uri
             if head.method == .GET, path == "/metrics" {
                 beforeScrape()
                 respond(context, head, .ok, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
+            } else if head.method == .GET, path == "/stats" {
+                let query = parts.count > 1 ? parts[1] : ""
+                let since = query.split(separator: "&").first { $0.hasPrefix("since=") }.flatMap { Int($0.dropFirst(6)) } ?? 3600
+                let report = stats.report(sinceSeconds: max(60, since))
+                let body = (try? JSONEncoder().encode(report)).map { Array($0) } ?? Array("{}".utf8)
+                respond(context, head, .ok, "application/json", body)
             } else {
-                respond(context, head, .notFound, "text/plain; charset=utf-8", Array("only GET /metrics is served here\n".utf8))
+                respond(context, head, .notFound, "text/plain; charset=utf-8", Array("only GET /metrics and GET /stats are served here\n".utf8))
             }
         }
     }

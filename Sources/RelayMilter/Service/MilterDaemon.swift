@@ -77,12 +77,14 @@ public struct MilterDaemon {
         let store = ConfigStore(config)
         let index = VerdictIndex()
         let metrics = RelayMetrics(version: RelayMilterVersion.current, recording: config.metrics.enabled)
+        let stats = StatsCollector()
         // One event-loop thread carries every open-relay test: they are all
         // waiting on the network, and NIO multiplexes them.
         let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger, metrics: metrics)
         let factory = RelaySessionFactory(
-            store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics), metrics: metrics
+            store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics),
+            metrics: metrics, stats: stats
         )
         let milter: Milter
         do {
@@ -114,7 +116,7 @@ public struct MilterDaemon {
         }
         let verdicts = openVerdictStore(config, index: index, logger: logger)
         if let verdicts { scheduler.writeVerdicts(to: verdicts) }
-        let metricsServer = startMetricsServer(config.metrics, metrics: metrics, index: index, logger: logger)
+        let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
         let scheduling = Task { await scheduler.run() }
 
         milter.run { succeeded in
@@ -202,12 +204,14 @@ public struct MilterDaemon {
 
     /// Serves `/metrics` when enabled. A listener that cannot bind is logged and
     /// skipped: the milter itself matters more than its dashboard.
-    private func startMetricsServer(_ settings: RelayMilterConfig.Metrics, metrics: RelayMetrics, index: VerdictIndex, logger: Logger) -> MetricsServer? {
+    private func startMetricsServer(
+        _ settings: RelayMilterConfig.Metrics, metrics: RelayMetrics, stats: StatsCollector, index: VerdictIndex, logger: Logger
+    ) -> MetricsServer? {
         guard settings.enabled else { return nil }
         do {
             let server = try MetricsServer(
                 host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
-                beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
+                stats: stats, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
             )
             logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
             return server

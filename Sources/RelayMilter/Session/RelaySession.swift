@@ -16,6 +16,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private let onClose: @Sendable () -> Void
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
+    private let stats: StatsCollector
 
     private var clientAddress: IPAddress?
     /// What the open-relay cache said about the client at connect.
@@ -31,11 +32,13 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         var tags: [HeaderField] = []
     }
 
-    init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, onClose: @escaping @Sendable () -> Void) {
+    init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector,
+         onClose: @escaping @Sendable () -> Void) {
         self.config = config
         self.logger = logger
         self.hostVerdicts = hostVerdicts
         self.metrics = metrics
+        self.stats = stats
         self.onClose = onClose
     }
 
@@ -92,6 +95,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         let action = config.hostRules.resolve(decision)
         metrics.decision(stage: .mail, action: action.applied, reason: decision.reason)
         guard decision.verdict == .deny else { return .continue }
+        stats.record(action: action.applied, reason: decision.reason, client: clientAddress, recipient: nil)
         var metadata: Logger.Metadata = [
             "mail.from": "\(truncatedForLog(message.sender))",
             "decision.verdict": "\(decision.verdict.rawValue)",
@@ -137,6 +141,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         let outcome = RecipientOutcome(transaction, config: config)
         log(outcome, transaction: transaction)
         metrics.decision(stage: .rcpt, action: outcome.action.applied, reason: outcome.decision.reason)
+        stats.record(action: outcome.action.applied, reason: outcome.decision.reason, client: clientAddress, recipient: recipient.address)
 
         switch outcome.action.applied {
         case .accept:
@@ -220,13 +225,15 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let logger: Logger
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
+    private let stats: StatsCollector
     let openSessions: OpenSessionCounter
 
-    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics) {
+    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector) {
         self.store = store
         self.logger = logger
         self.hostVerdicts = hostVerdicts
         self.metrics = metrics
+        self.stats = stats
         self.openSessions = OpenSessionCounter()
     }
 
@@ -234,6 +241,6 @@ final class RelaySessionFactory: MilterSessionFactory {
         openSessions.opened()
         metrics.connectionOpened()
         let counter = openSessions
-        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, onClose: { counter.closed() })
+        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats, onClose: { counter.closed() })
     }
 }

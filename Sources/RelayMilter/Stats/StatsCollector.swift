@@ -1,0 +1,125 @@
+import Foundation
+import RelayPolicy
+import Synchronization
+
+/// What `relay-milter stats` shows, gathered in memory as decisions are made:
+/// per-minute counts by action and reason for the last day, and bounded
+/// top-N lists of refused clients, their /24 (or /48) networks and the
+/// destination domains they tried. Recording is one short lock on the
+/// callback path; no I/O.
+public final class StatsCollector: Sendable {
+    static let topCapacity = 100
+    static let retainedMinutes = 24 * 60
+
+    private struct State {
+        /// minute since the epoch -> "action reason" -> count
+        var minutes: [Int: [String: Int]] = [:]
+        var totals: [String: Int] = [:]
+        var clients = TopK<String>(capacity: StatsCollector.topCapacity)
+        var networks = TopK<String>(capacity: StatsCollector.topCapacity)
+        var domains = TopK<String>(capacity: StatsCollector.topCapacity)
+        var started = Date()
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Counts one decision; refusals also feed the top lists.
+    public func record(action: PolicyAction, reason: ReasonCode, client: IPAddress?, recipient: String?, at now: Date = Date()) {
+        let key = "\(action.rawValue) \(reason.rawValue)"
+        let minute = Int(now.timeIntervalSince1970 / 60)
+        let refused = action == .reject || action == .tempfail
+        let domain = refused ? recipient.flatMap(Self.domain(of:)) : nil
+        state.withLock { state in
+            state.minutes[minute, default: [:]][key, default: 0] += 1
+            state.totals[key, default: 0] += 1
+            if refused, let client {
+                state.clients.add("\(client)")
+                state.networks.add(ProbeScheduler.network(of: client).description)
+            }
+            if let domain { state.domains.add(domain) }
+            if state.minutes.count > Self.retainedMinutes + 5 {
+                let oldest = minute - Self.retainedMinutes
+                state.minutes = state.minutes.filter { $0.key > oldest }
+            }
+        }
+    }
+
+    static func domain(of recipient: String) -> String? {
+        guard let address = try? MailAddress(parsing: recipient), case .name(let name)? = address.domain else { return nil }
+        return name.text
+    }
+
+    /// A report over the last `seconds` (at most a day), as JSON-ready values.
+    public func report(sinceSeconds seconds: Int, now: Date = Date(), top n: Int = 10) -> StatsReport {
+        let nowMinute = Int(now.timeIntervalSince1970 / 60)
+        let window = min(seconds / 60, Self.retainedMinutes)
+        return state.withLock { state in
+            func sum(lastMinutes count: Int, refusedOnly: Bool = false) -> Int {
+                (nowMinute - count + 1...nowMinute).reduce(0) { total, minute in
+                    total + (state.minutes[minute] ?? [:]).filter { !refusedOnly || Self.isRefusal($0.key) }.values.reduce(0, +)
+                }
+            }
+            var inWindow: [String: Int] = [:]
+            for minute in (nowMinute - window + 1)...nowMinute {
+                for (key, count) in state.minutes[minute] ?? [:] { inWindow[key, default: 0] += count }
+            }
+            let hours = max(1, (window + 59) / 60)
+            let perHour = (0..<hours).reversed().map { hoursAgo -> Int in
+                let end = nowMinute - hoursAgo * 60
+                return (end - 59...end).reduce(0) { $0 + (state.minutes[$1] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +) }
+            }
+            return StatsReport(
+                sinceSeconds: window * 60,
+                uptimeSeconds: Int(now.timeIntervalSince(state.started)),
+                window: inWindow.map { StatsReport.Count(action: String($0.key.split(separator: " ")[0]), reason: String($0.key.split(separator: " ")[1]), count: $0.value) }
+                    .sorted { $0.count > $1.count },
+                ratesPerMinute: StatsReport.Rates(
+                    lastMinute: Double(sum(lastMinutes: 1)), lastHour: Double(sum(lastMinutes: 60)) / 60,
+                    lastDay: Double(sum(lastMinutes: Self.retainedMinutes)) / Double(Self.retainedMinutes)
+                ),
+                refusedPerHour: perHour,
+                topClients: state.clients.top(n).map { .init(key: $0.key, count: $0.count, overcount: $0.overcount) },
+                topNetworks: state.networks.top(n).map { .init(key: $0.key, count: $0.count, overcount: $0.overcount) },
+                topDomains: state.domains.top(n).map { .init(key: $0.key, count: $0.count, overcount: $0.overcount) }
+            )
+        }
+    }
+
+    static func isRefusal(_ key: String) -> Bool { key.hasPrefix("reject ") || key.hasPrefix("tempfail ") }
+}
+
+/// The `/stats` answer and `relay-milter stats --json` output.
+public struct StatsReport: Codable, Sendable, Equatable {
+    public struct Count: Codable, Sendable, Equatable {
+        public let action: String
+        public let reason: String
+        public let count: Int
+    }
+
+    public struct Rates: Codable, Sendable, Equatable {
+        public let lastMinute: Double
+        public let lastHour: Double
+        public let lastDay: Double
+    }
+
+    public struct Ranked: Codable, Sendable, Equatable {
+        public let key: String
+        public let count: Int
+        public let overcount: Int
+    }
+
+    public let sinceSeconds: Int
+    public let uptimeSeconds: Int
+    /// Decisions in the window, by action and reason.
+    public let window: [Count]
+    /// Decisions per minute, averaged over the last minute, hour and day.
+    public let ratesPerMinute: Rates
+    /// Refusals per hour across the window, oldest first (the sparkline).
+    public let refusedPerHour: [Int]
+    /// Since the daemon started, bounded to the 100 most frequent of each.
+    public let topClients: [Ranked]
+    public let topNetworks: [Ranked]
+    public let topDomains: [Ranked]
+}

@@ -1,0 +1,42 @@
+/// `relay-milter stats` as text: totals, rates, a sparkline of refusals per hour, top lists.
+public enum StatsFormatter {
+    static let bars = Array("▁▂▃▄▅▆▇█")
+
+    public static func sparkline(_ values: [Int]) -> String {
+        guard let top = values.max(), top > 0 else { return String(repeating: bars[0], count: values.count) }
+        return String(values.map { bars[min(bars.count - 1, $0 * (bars.count - 1) / top)] })
+    }
+
+    public static func text(_ report: StatsReport) -> String {
+        var out = "relay-milter statistics for the last \(duration(report.sinceSeconds)) (up \(duration(report.uptimeSeconds)))\n\n"
+        out += "decisions by action and reason:\n"
+        if report.window.isEmpty { out += "  (none)\n" }
+        for count in report.window {
+            out += "  " + count.action.padding(9) + count.reason.padding(28) + String(count.count).leftPadding(8) + "\n"
+        }
+        let r = report.ratesPerMinute
+        out += "\nper minute: last minute \(format(r.lastMinute)), last hour \(format(r.lastHour)), last day \(format(r.lastDay))\n"
+        out += "refused per hour (oldest first, max \(report.refusedPerHour.max() ?? 0)): \(sparkline(report.refusedPerHour))\n"
+        for (title, list) in [("refused clients", report.topClients), ("refused networks", report.topNetworks),
+                              ("attempted relay destinations", report.topDomains)] {
+            out += "\ntop \(title) (since start):\n"
+            if list.isEmpty { out += "  (none)\n" }
+            for entry in list {
+                out += "  " + entry.key.padding(40) + String(entry.count).leftPadding(8)
+                out += entry.overcount > 0 ? "  (±\(entry.overcount))\n" : "\n"
+            }
+        }
+        return out
+    }
+
+    static func format(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        seconds >= 86400 && seconds % 86400 == 0 ? "\(seconds / 86400)d"
+            : seconds >= 3600 && seconds % 3600 == 0 ? "\(seconds / 3600)h"
+            : seconds >= 60 ? "\(seconds / 60)m" : "\(seconds)s"
+    }
+}

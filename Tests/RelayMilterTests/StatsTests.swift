@@ -1,0 +1,59 @@
+import Foundation
+@testable import RelayMilter
+import RelayPolicy
+import Testing
+
+struct TopKTests {
+    @Test func staysBoundedAndKeepsTheHeavyHitters() {
+        var top = TopK<String>(capacity: 100)
+        // 100 k distinct clients once each, and three that come back more often
+        // than total/capacity (~1,090) times: those the algorithm guarantees to keep.
+        for i in 0..<100_000 {
+            top.add("client-\(i)")
+            if i % 20 == 0 { top.add("heavy-a") }
+            if i % 40 == 0 { top.add("heavy-b") }
+            if i % 80 == 0 { top.add("heavy-c") }
+        }
+        #expect(top.count == 100)
+        #expect(top.top(3).map(\.key) == ["heavy-a", "heavy-b", "heavy-c"])
+        let a = top.top(1)[0]
+        #expect(a.count >= 5000 && a.count - a.overcount <= 5000)
+    }
+
+    @Test func exactWhileUnderCapacity() {
+        var top = TopK<String>(capacity: 10)
+        for (key, n) in [("x", 5), ("y", 3), ("z", 1)] { top.add(key, n) }
+        #expect(top.top(10) == [.init(key: "x", count: 5, overcount: 0), .init(key: "y", count: 3, overcount: 0),
+                                .init(key: "z", count: 1, overcount: 0)])
+    }
+}
+
+struct StatsCollectorTests {
+    @Test func countsWindowsAndTopLists() {
+        let stats = StatsCollector()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let client = IPAddress("203.0.113.9")
+        for i in 0..<5 {
+            stats.record(action: .reject, reason: .denied, client: client, recipient: "<v\(i)@Elsewhere.Example>", at: now)
+        }
+        stats.record(action: .accept, reason: .localRecipient, client: client, recipient: "<bob@example.test>", at: now)
+        stats.record(action: .reject, reason: .denied, client: IPAddress("203.0.113.10"), recipient: "<x@other.example>",
+                     at: now.addingTimeInterval(-7200))
+        let hour = stats.report(sinceSeconds: 3600, now: now)
+        #expect(hour.window == [.init(action: "reject", reason: "relay.denied", count: 5), .init(action: "accept", reason: "relay.local_recipient", count: 1)])
+        #expect(hour.refusedPerHour == [5])
+        #expect(hour.ratesPerMinute.lastMinute == 6)
+        #expect(hour.topClients.map(\.key) == ["203.0.113.9", "203.0.113.10"])
+        #expect(hour.topNetworks == [.init(key: "203.0.113.0/24", count: 6, overcount: 0)])
+        #expect(hour.topDomains.map(\.key) == ["elsewhere.example", "other.example"])
+        let day = stats.report(sinceSeconds: 86400, now: now)
+        #expect(day.refusedPerHour.count == 24)
+        #expect(day.refusedPerHour.suffix(3) == [1, 0, 5])
+        #expect(day.window.first { $0.reason == "relay.denied" }?.count == 6)
+    }
+
+    @Test func sparkline() {
+        #expect(StatsFormatter.sparkline([0, 1, 2, 4, 8]) == "▁▁▂▄█")
+        #expect(StatsFormatter.sparkline([0, 0]) == "▁▁")
+    }
+}
