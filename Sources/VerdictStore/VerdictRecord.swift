@@ -83,3 +83,25 @@ extension VerdictRecord {
         VerdictSummary(verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun)
     }
 }
+
+/// A count of decisions with one action and reason in one minute or hour.
+public struct RollupRow: Sendable, Equatable {
+    public enum Granularity: String, Sendable {
+        case minute, hour
+    }
+
+    public var granularity: Granularity
+    /// Minutes or hours since the Unix epoch.
+    public var period: Int
+    public var action: String
+    public var reason: String
+    public var count: Int
+
+    public init(granularity: Granularity, period: Int, action: String, reason: String, count: Int) {
+        self.granularity = granularity
+        self.period = period
+        self.action = action
+        self.reason = reason
+        self.count = count
+    }
+}

@@ -34,7 +34,58 @@ public final class VerdictStore: Sendable {
                 t.column("source", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: statistics rollups") { db in
+            try db.create(table: "stats_rollup") { t in
+                t.column("granularity", .text).notNull()
+                t.column("period", .integer).notNull()
+                t.column("action", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("count", .integer).notNull()
+                t.primaryKey(["granularity", "period", "action", "reason"])
+            }
+        }
         return migrator
+    }
+
+    /// Adds counts to the rollups (minute or hour periods since the epoch); rows add up.
+    public func addRollups(_ rows: [RollupRow]) throws {
+        try pool.write { db in try Self.add(rows, db) }
+    }
+
+    /// The same without waiting, on the writer's queue.
+    public func addRollupsInBackground(_ rows: [RollupRow], completion: @escaping @Sendable ((any Error)?) -> Void = { _ in }) {
+        guard !rows.isEmpty else { return completion(nil) }
+        pool.asyncWrite({ db in try Self.add(rows, db) }, completion: { _, result in
+            if case .failure(let error) = result { completion(error) } else { completion(nil) }
+        })
+    }
+
+    private static func add(_ rows: [RollupRow], _ db: Database) throws {
+        for row in rows {
+            try db.execute(sql: """
+                INSERT INTO stats_rollup (granularity, period, action, reason, count) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (granularity, period, action, reason) DO UPDATE SET count = count + excluded.count
+                """, arguments: [row.granularity.rawValue, row.period, row.action, row.reason, row.count])
+        }
+    }
+
+    public func rollups(_ granularity: RollupRow.Granularity, since period: Int) throws -> [RollupRow] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT period, action, reason, count FROM stats_rollup WHERE granularity = ? AND period >= ? ORDER BY period
+                """, arguments: [granularity.rawValue, period]).map {
+                RollupRow(granularity: granularity, period: $0[0], action: $0[1], reason: $0[2], count: $0[3])
+            }
+        }
+    }
+
+    /// Deletes rollups older than `period`; returns how many rows went.
+    @discardableResult
+    public func pruneRollups(_ granularity: RollupRow.Granularity, before period: Int) throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM stats_rollup WHERE granularity = ? AND period < ?", arguments: [granularity.rawValue, period])
+            return db.changesCount
+        }
     }
 
     public func all() throws -> [VerdictRecord] {

@@ -121,3 +121,23 @@ def test_stats_without_a_daemon_says_so(workdir):
     result = subprocess.run([binary(), "stats", "--config", str(config)], capture_output=True, text=True)
     assert result.returncode == 69
     assert "cannot reach relay-milter at http://127.0.0.1:" in result.stderr and "is it running?" in result.stderr
+
+
+def test_stats_history_survives_a_restart(start_milter, start_postfix, sink):
+    import json as jsonlib
+    from mailharness.relaymilter import binary
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    for i in range(3):
+        swaks(postfix.port, to=f"victim{i}@elsewhere.example", source="127.0.0.2")
+    assert milter.stop() == 0
+    milter.start()
+    assert 'msg="statistics history loaded"' in milter.log()
+
+    def counts(since):
+        out = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--since", since, "--json"],
+                             capture_output=True, text=True, timeout=30).stdout
+        return {(c["action"], c["reason"]): c["count"] for c in jsonlib.loads(out)["window"]}
+
+    assert counts("1h")[("reject", "relay.denied")] == 3
+    assert counts("7d")[("reject", "relay.denied")] == 3

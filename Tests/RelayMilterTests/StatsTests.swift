@@ -2,6 +2,7 @@ import Foundation
 @testable import RelayMilter
 import RelayPolicy
 import Testing
+import VerdictStore
 
 struct TopKTests {
     @Test func staysBoundedAndKeepsTheHeavyHitters() {
@@ -55,5 +56,39 @@ struct StatsCollectorTests {
     @Test func sparkline() {
         #expect(StatsFormatter.sparkline([0, 1, 2, 4, 8]) == "▁▁▂▄█")
         #expect(StatsFormatter.sparkline([0, 0]) == "▁▁")
+    }
+}
+
+struct StatsHistoryTests {
+    @Test func unwrittenCountsAreHandedOverOnceAsMinuteAndHourRows() {
+        let stats = StatsCollector()
+        let now = Date(timeIntervalSince1970: 1_800_000_000) // minute 30_000_000
+        stats.record(action: .reject, reason: .denied, client: nil, recipient: nil, at: now.addingTimeInterval(-60))
+        stats.record(action: .reject, reason: .denied, client: nil, recipient: nil, at: now)
+        let minute = 30_000_000
+        let first = stats.takeUnwritten(through: minute - 1)
+        #expect(first == [
+            RollupRow(granularity: .minute, period: minute - 1, action: "reject", reason: "relay.denied", count: 1),
+            RollupRow(granularity: .hour, period: (minute - 1) / 60, action: "reject", reason: "relay.denied", count: 1),
+        ])
+        #expect(stats.takeUnwritten(through: minute - 1).isEmpty)
+        #expect(stats.takeUnwritten(through: Int.max).map(\.period) == [minute, minute / 60])
+    }
+
+    @Test func loadedHistoryCountsInReportsBeyondADay() {
+        let stats = StatsCollector(retentionHours: 7 * 24)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let hour = 30_000_000 / 60
+        stats.load([
+            RollupRow(granularity: .hour, period: hour - 48, action: "reject", reason: "relay.denied", count: 7),
+            RollupRow(granularity: .minute, period: 30_000_000 - 5, action: "reject", reason: "relay.routed_address", count: 2),
+            RollupRow(granularity: .hour, period: hour, action: "reject", reason: "relay.routed_address", count: 2),
+        ])
+        let week = stats.report(sinceSeconds: 7 * 86400, now: now)
+        #expect(week.window.first { $0.reason == "relay.denied" }?.count == 7)
+        #expect(week.refusedPerHour.count == 168)
+        #expect(week.refusedPerHour.reduce(0, +) == 9)
+        let hourReport = stats.report(sinceSeconds: 3600, now: now)
+        #expect(hourReport.window == [.init(action: "reject", reason: "relay.routed_address", count: 2)])
     }
 }

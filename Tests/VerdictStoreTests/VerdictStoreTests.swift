@@ -75,3 +75,27 @@ struct VerdictStoreTests {
         #expect(throws: (any Error).self) { try VerdictStore(path: "/nonexistent/dir/verdicts.sqlite") }
     }
 }
+
+struct RollupTests {
+    @Test func rollupsAddUpSurviveReopeningAndPrune() throws {
+        let path = VerdictStoreTests.freshPath()
+        do {
+            let store = try VerdictStore(path: path)
+            try store.addRollups([
+                RollupRow(granularity: .minute, period: 100, action: "reject", reason: "relay.denied", count: 2),
+                RollupRow(granularity: .minute, period: 101, action: "accept", reason: "relay.local_recipient", count: 1),
+                RollupRow(granularity: .hour, period: 1, action: "reject", reason: "relay.denied", count: 2),
+            ])
+            try store.addRollups([RollupRow(granularity: .minute, period: 100, action: "reject", reason: "relay.denied", count: 3)])
+        }
+        let store = try VerdictStore(path: path)
+        #expect(try store.rollups(.minute, since: 0) == [
+            RollupRow(granularity: .minute, period: 100, action: "reject", reason: "relay.denied", count: 5),
+            RollupRow(granularity: .minute, period: 101, action: "accept", reason: "relay.local_recipient", count: 1),
+        ])
+        #expect(try store.rollups(.minute, since: 101).count == 1)
+        #expect(try store.rollups(.hour, since: 0).map(\.count) == [2])
+        #expect(try store.pruneRollups(.minute, before: 101) == 1)
+        #expect(try store.rollups(.minute, since: 0).map(\.period) == [101])
+    }
+}

@@ -99,6 +99,15 @@ public enum ConfigLoader {
             try metrics.finish()
         }
 
+        if var stats = try top.section("stats") {
+            let text = try stats.string("retention", default: "30d")
+            guard let seconds = Self.duration(text), seconds >= 86400, seconds % 3600 == 0 else {
+                throw stats.error("retention", "expected whole hours of at least a day, such as \"7d\" or \"30d\", got \"\(text)\"")
+            }
+            config.stats.retentionHours = seconds / 3600
+            try stats.finish()
+        }
+
         if var probe = try top.section("probe") {
             config.probe.enabled = try probe.bool("enabled", default: true)
             config.probe.port = try probe.int("port", default: 25, range: 1...65535)

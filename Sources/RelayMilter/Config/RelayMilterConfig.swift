@@ -108,9 +108,16 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var port: Int
     }
 
+    /// Statistics history (`relay-milter stats`).
+    public struct Stats: Sendable, Equatable {
+        /// How long hourly rollups stay in the database; minute rollups stay one day.
+        public var retentionHours: Int
+    }
+
     public var milter: Milter
     public var service: Service
     public var metrics: Metrics
+    public var stats: Stats
     public var probe: Probe
     public var cache: Cache
     public var enforcement: Enforcement
@@ -132,6 +139,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         ),
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
         metrics: Metrics(enabled: true, host: "127.0.0.1", port: 9469),
+        stats: Stats(retentionHours: 30 * 24),
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,

@@ -77,7 +77,7 @@ public struct MilterDaemon {
         let store = ConfigStore(config)
         let index = VerdictIndex()
         let metrics = RelayMetrics(version: RelayMilterVersion.current, recording: config.metrics.enabled)
-        let stats = StatsCollector()
+        let stats = StatsCollector(retentionHours: config.stats.retentionHours)
         // One event-loop thread carries every open-relay test: they are all
         // waiting on the network, and NIO multiplexes them.
         let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -116,6 +116,9 @@ public struct MilterDaemon {
         }
         let verdicts = openVerdictStore(config, index: index, logger: logger)
         if let verdicts { scheduler.writeVerdicts(to: verdicts) }
+        let history = verdicts.map { StatsHistory(stats: stats, store: $0, logger: logger) }
+        history?.load()
+        let historyWriting = Task { await history?.writeEveryMinute() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
         let scheduling = Task { await scheduler.run() }
 
@@ -134,6 +137,8 @@ public struct MilterDaemon {
             signals: signals, milter: milter, store: store, index: index, verdicts: verdicts, metrics: metrics, logger: logger
         )
         metricsServer?.close()
+        historyWriting.cancel()
+        history?.writeAll() // a clean stop keeps the current minute too
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
         // with the process, and nobody would be there to store their results.

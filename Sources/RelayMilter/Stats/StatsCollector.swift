@@ -1,9 +1,12 @@
 import Foundation
 import RelayPolicy
 import Synchronization
+import VerdictStore
 
 /// What `relay-milter stats` shows, gathered in memory as decisions are made:
-/// per-minute counts by action and reason for the last day, and bounded
+/// per-minute counts by action and reason for the last day, per-hour counts
+/// for the retention period (both written to the database every minute and
+/// read back at start, so history survives restarts), and bounded
 /// top-N lists of refused clients, their /24 (or /48) networks and the
 /// destination domains they tried. Recording is one short lock on the
 /// callback path; no I/O.
@@ -12,9 +15,12 @@ public final class StatsCollector: Sendable {
     static let retainedMinutes = 24 * 60
 
     private struct State {
-        /// minute since the epoch -> "action reason" -> count
+        /// minute since the epoch -> "action reason" -> count, for the last day
         var minutes: [Int: [String: Int]] = [:]
-        var totals: [String: Int] = [:]
+        /// hour since the epoch -> "action reason" -> count, for `retentionHours`
+        var hours: [Int: [String: Int]] = [:]
+        /// Counts not yet written to the database, by minute.
+        var unwritten: [Int: [String: Int]] = [:]
         var clients = TopK<String>(capacity: StatsCollector.topCapacity)
         var networks = TopK<String>(capacity: StatsCollector.topCapacity)
         var domains = TopK<String>(capacity: StatsCollector.topCapacity)
@@ -22,8 +28,11 @@ public final class StatsCollector: Sendable {
     }
 
     private let state = Mutex(State())
+    let retentionHours: Int
 
-    public init() {}
+    public init(retentionHours: Int = 30 * 24) {
+        self.retentionHours = retentionHours
+    }
 
     /// Counts one decision; refusals also feed the top lists.
     public func record(action: PolicyAction, reason: ReasonCode, client: IPAddress?, recipient: String?, at now: Date = Date()) {
@@ -33,7 +42,8 @@ public final class StatsCollector: Sendable {
         let domain = refused ? recipient.flatMap(Self.domain(of:)) : nil
         state.withLock { state in
             state.minutes[minute, default: [:]][key, default: 0] += 1
-            state.totals[key, default: 0] += 1
+            state.hours[minute / 60, default: [:]][key, default: 0] += 1
+            state.unwritten[minute, default: [:]][key, default: 0] += 1
             if refused, let client {
                 state.clients.add("\(client)")
                 state.networks.add(ProbeScheduler.network(of: client).description)
@@ -42,8 +52,42 @@ public final class StatsCollector: Sendable {
             if state.minutes.count > Self.retainedMinutes + 5 {
                 let oldest = minute - Self.retainedMinutes
                 state.minutes = state.minutes.filter { $0.key > oldest }
+                let oldestHour = minute / 60 - retentionHours
+                state.hours = state.hours.filter { $0.key > oldestHour }
             }
         }
+    }
+
+    /// Puts history read back from the database in place (at start).
+    public func load(_ rows: [RollupRow]) {
+        state.withLock { state in
+            for row in rows {
+                let key = "\(row.action) \(row.reason)"
+                switch row.granularity {
+                case .minute: state.minutes[row.period, default: [:]][key, default: 0] += row.count
+                case .hour: state.hours[row.period, default: [:]][key, default: 0] += row.count
+                }
+            }
+        }
+    }
+
+    /// Hands over the counts of every minute up to `minute` not written yet, as
+    /// minute and hour rollup rows (the database adds them up).
+    public func takeUnwritten(through minute: Int) -> [RollupRow] {
+        let taken = state.withLock { state -> [Int: [String: Int]] in
+            let due = state.unwritten.filter { $0.key <= minute }
+            for key in due.keys { state.unwritten.removeValue(forKey: key) }
+            return due
+        }
+        var rows: [RollupRow] = []
+        for (period, counts) in taken.sorted(by: { $0.key < $1.key }) {
+            for (key, count) in counts {
+                let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
+                rows.append(RollupRow(granularity: .minute, period: period, action: parts[0], reason: parts[1], count: count))
+                rows.append(RollupRow(granularity: .hour, period: period / 60, action: parts[0], reason: parts[1], count: count))
+            }
+        }
+        return rows
     }
 
     static func domain(of recipient: String) -> String? {
@@ -54,7 +98,7 @@ public final class StatsCollector: Sendable {
     /// A report over the last `seconds` (at most a day), as JSON-ready values.
     public func report(sinceSeconds seconds: Int, now: Date = Date(), top n: Int = 10) -> StatsReport {
         let nowMinute = Int(now.timeIntervalSince1970 / 60)
-        let window = min(seconds / 60, Self.retainedMinutes)
+        let window = min(seconds / 60, retentionHours * 60)
         return state.withLock { state in
             func sum(lastMinutes count: Int, refusedOnly: Bool = false) -> Int {
                 (nowMinute - count + 1...nowMinute).reduce(0) { total, minute in
@@ -62,13 +106,25 @@ public final class StatsCollector: Sendable {
                 }
             }
             var inWindow: [String: Int] = [:]
-            for minute in (nowMinute - window + 1)...nowMinute {
-                for (key, count) in state.minutes[minute] ?? [:] { inWindow[key, default: 0] += count }
-            }
             let hours = max(1, (window + 59) / 60)
-            let perHour = (0..<hours).reversed().map { hoursAgo -> Int in
-                let end = nowMinute - hoursAgo * 60
-                return (end - 59...end).reduce(0) { $0 + (state.minutes[$1] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +) }
+            let perHour: [Int]
+            if window <= Self.retainedMinutes {
+                for minute in (nowMinute - window + 1)...nowMinute {
+                    for (key, count) in state.minutes[minute] ?? [:] { inWindow[key, default: 0] += count }
+                }
+                perHour = (0..<hours).reversed().map { hoursAgo -> Int in
+                    let end = nowMinute - hoursAgo * 60
+                    return (end - 59...end).reduce(0) { $0 + (state.minutes[$1] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +) }
+                }
+            } else {
+                // Beyond a day, whole hours from the hourly rollups.
+                let nowHour = nowMinute / 60
+                for hour in (nowHour - hours + 1)...nowHour {
+                    for (key, count) in state.hours[hour] ?? [:] { inWindow[key, default: 0] += count }
+                }
+                perHour = (0..<hours).reversed().map { hoursAgo in
+                    (state.hours[nowHour - hoursAgo] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +)
+                }
             }
             return StatsReport(
                 sinceSeconds: window * 60,
