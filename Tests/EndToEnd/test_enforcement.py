@@ -58,6 +58,9 @@ def test_open_relay_is_found_then_refused_and_stays_refused_after_restart(start_
     # The prober sent no message: the open relay delivered nothing anywhere.
     assert sink.recipients() == [] and "status=sent" not in suspect.log()
 
+    # stats reports the cache by verdict.
+    stats = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--json"], capture_output=True, text=True)
+    assert json.loads(stats.stdout)["cacheByVerdict"] == {"open": 1}
     # The CLI sees the same record.
     result = subprocess.run([binary(), "cache", "list", "--config", str(milter.config_path), "--json"],
                             capture_output=True, text=True)

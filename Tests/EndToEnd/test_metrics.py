@@ -111,6 +111,8 @@ def test_stats_command_asks_the_running_daemon(start_milter, start_postfix, sink
     text = subprocess.run([binary(), "stats", "--config", str(milter.config_path)], capture_output=True, text=True).stdout
     assert "reject   relay.denied" in text and "refused per hour (oldest first, max 5): █" in text
     assert "127.0.0.2" in text and "elsewhere.example" in text
+    assert text.rstrip().endswith("verdict cache: 0 host(s)")
+    assert report["cacheByVerdict"] == {}
 
 
 def test_stats_without_a_daemon_says_so(workdir):

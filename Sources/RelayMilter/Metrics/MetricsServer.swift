@@ -11,13 +11,13 @@ final class MetricsServer: Sendable {
 
     /// Binds `host:port` and starts serving; throws if the address is taken.
     init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, stats: StatsCollector,
-         beforeScrape: @escaping @Sendable () -> Void) throws {
+         cacheByVerdict: @escaping @Sendable () -> [String: Int], beforeScrape: @escaping @Sendable () -> Void) throws {
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, stats: stats, beforeScrape: beforeScrape))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, stats: stats, cacheByVerdict: cacheByVerdict, beforeScrape: beforeScrape))
                 }
             }
             .bind(host: host, port: port)
@@ -37,12 +37,15 @@ private final class MetricsHandler: ChannelInboundHandler {
 
     let metrics: RelayMetrics
     let stats: StatsCollector
+    let cacheByVerdict: @Sendable () -> [String: Int]
     let beforeScrape: @Sendable () -> Void
     var request: HTTPRequestHead?
 
-    init(metrics: RelayMetrics, stats: StatsCollector, beforeScrape: @escaping @Sendable () -> Void) {
+    init(metrics: RelayMetrics, stats: StatsCollector, cacheByVerdict: @escaping @Sendable () -> [String: Int],
+         beforeScrape: @escaping @Sendable () -> Void) {
         self.metrics = metrics
         self.stats = stats
+        self.cacheByVerdict = cacheByVerdict
         self.beforeScrape = beforeScrape
     }
 
@@ -63,7 +66,8 @@ private final class MetricsHandler: ChannelInboundHandler {
             } else if head.method == .GET, path == "/stats" {
                 let query = parts.count > 1 ? parts[1] : ""
                 let since = query.split(separator: "&").first { $0.hasPrefix("since=") }.flatMap { Int($0.dropFirst(6)) } ?? 3600
-                let report = stats.report(sinceSeconds: max(60, since))
+                var report = stats.report(sinceSeconds: max(60, since))
+                report.cacheByVerdict = cacheByVerdict().filter { $0.value > 0 }
                 let body = (try? JSONEncoder().encode(report)).map { Array($0) } ?? Array("{}".utf8)
                 respond(context, head, .ok, "application/json", body)
             } else {

@@ -216,7 +216,7 @@ public struct MilterDaemon {
         do {
             let server = try MetricsServer(
                 host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
-                stats: stats, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
+                stats: stats, cacheByVerdict: { index.countByVerdict }, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
             )
             logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
             return server

@@ -178,4 +178,6 @@ public struct StatsReport: Codable, Sendable, Equatable {
     public let topClients: [Ranked]
     public let topNetworks: [Ranked]
     public let topDomains: [Ranked]
+    /// Hosts in the open-relay verdict cache, by verdict (filled in by the daemon).
+    public var cacheByVerdict: [String: Int] = [:]
 }

@@ -26,7 +26,12 @@ public enum StatsFormatter {
                 out += entry.overcount > 0 ? "  (±\(entry.overcount))\n" : "\n"
             }
         }
-        return out
+        let cached = report.cacheByVerdict.values.reduce(0, +)
+        out += "\nverdict cache: \(cached) host(s)"
+        if cached > 0 {
+            out += " (" + report.cacheByVerdict.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+        }
+        return out + "\n"
     }
 
     static func format(_ value: Double) -> String {
