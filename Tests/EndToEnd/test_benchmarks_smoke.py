@@ -44,3 +44,11 @@ def test_metrics_overhead_bench_runs():
                              "--rounds", "1", "--samples", "20"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^rcpt\s+\d+\s+\d+\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+$", result.stdout, re.M), result.stdout
+
+
+def test_postfix_throughput_bench_runs():
+    result = subprocess.run([str(REPO / "Benchmarks" / "postfix-throughput"), "--binary", str(DEBUG / "relay-milter"),
+                             "--rounds", "1", "--messages", "20"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^metrics off\s+\d+\s+median\s+\d+\s+vs no milter\s+[\d.]+$", result.stdout, re.M), result.stdout
+    assert "metrics on / off (medians):" in result.stdout
