@@ -89,8 +89,9 @@ final class ProbeScheduler: Sendable {
         return admission
     }
 
+    private static let loopback = [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
+
     static func isExcluded(_ address: IPAddress, _ probe: RelayMilterConfig.Probe) -> Bool {
-        let loopback = [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
         if probe.allowLoopback, loopback.contains(where: { $0.contains(address) }) { return false }
         return probe.excludeNetworks.contains { $0.contains(address) }
     }
