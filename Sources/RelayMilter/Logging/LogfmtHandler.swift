@@ -1,9 +1,11 @@
+import Foundation
 import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Writes one logfmt line per event to stderr:
+/// Formats one logfmt line per event and hands it to the `LogWriter`, which
+/// writes it to stderr off the caller's thread:
 /// `ts=2026-11-29T17:00:00Z level=info msg="relay decision" client.address=192.0.2.1 ...`.
 /// Keys are dotted metadata keys, sorted; values are quoted when they contain
 /// spaces, quotes or `=`, and control characters are escaped, so that any
@@ -30,8 +32,8 @@ public struct LogfmtHandler: LogHandler {
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             line += " \(key)=\(Self.quoted(value.description))"
         }
-        // One write(2) per line, so lines from libmilter's threads never interleave.
-        printToStandardError(line)
+        // Formatting happens here; the write(2) happens on the log writer's thread.
+        LogWriter.shared.enqueue(line)
     }
 
     static func quoted(_ value: String) -> String {

@@ -97,6 +97,7 @@ public struct MilterDaemon {
             )
         } catch {
             logger.critical("cannot start milter", metadata: ["error": "\(error)", "milter.socket": "\(config.milter.socket)"])
+            LogWriter.shared.flush()
             return 71
         }
         var socketPath: String?
@@ -112,6 +113,7 @@ public struct MilterDaemon {
             }
         } catch {
             logger.critical("cannot start milter", metadata: ["error": "\(error)"])
+            LogWriter.shared.flush()
             return 71
         }
         let verdicts = openVerdictStore(config, index: index, logger: logger)
@@ -148,6 +150,7 @@ public struct MilterDaemon {
         drain(factory.openSessions, timeoutSeconds: config.service.shutdownTimeoutSeconds, logger: logger)
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
+        LogWriter.shared.flush()
         return exitCode
     }
 

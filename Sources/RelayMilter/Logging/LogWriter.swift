@@ -1,0 +1,88 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Takes finished log lines off the milter's callback threads and writes them
+/// to stderr on a thread of its own, so that a slow reader of stderr (a full
+/// pipe to journald, say) can never stall a callback, and so the MTA never
+/// waits on our logging. The buffer is bounded: past `capacity` lines, new
+/// lines are dropped and counted, and the count is written once there is room.
+final class LogWriter: Sendable {
+    static let shared = LogWriter(capacity: 50_000)
+
+    private struct Buffer {
+        var lines: [String] = []
+        var dropped = 0
+        var writing = false
+    }
+
+    private let buffer = Mutex(Buffer())
+    private let wakeup = Wakeup()
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        let thread = Thread { [self] in self.drainForever() }
+        thread.start()
+    }
+
+    /// Queues one line; never blocks on I/O.
+    func enqueue(_ line: String) {
+        let queued = buffer.withLock { buffer -> Bool in
+            guard buffer.lines.count < capacity else {
+                buffer.dropped += 1
+                return false
+            }
+            buffer.lines.append(line)
+            return true
+        }
+        if queued { wakeup.signal() }
+    }
+
+    /// Writes everything queued so far before returning (at exit).
+    func flush() {
+        while buffer.withLock({ !$0.lines.isEmpty || $0.writing }) {
+            wakeup.signal()
+            usleep(1_000)
+        }
+    }
+
+    private func drainForever() {
+        while true {
+            wakeup.wait()
+            while true {
+                let (lines, dropped) = buffer.withLock { buffer -> ([String], Int) in
+                    let taken = (buffer.lines, buffer.dropped)
+                    buffer.lines.removeAll(keepingCapacity: true)
+                    buffer.dropped = 0
+                    buffer.writing = !taken.0.isEmpty || taken.1 > 0
+                    return taken
+                }
+                if lines.isEmpty, dropped == 0 { break }
+                for line in lines { printToStandardError(line) }
+                if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
+                buffer.withLock { $0.writing = false }
+            }
+        }
+    }
+}
+
+/// A counting wake-up for one waiting thread (a POSIX semaphore).
+///
+/// `@unchecked Sendable`: `sem_t` is designed to be shared between threads;
+/// it is allocated once and never freed (the writer lives as long as the process).
+private final class Wakeup: @unchecked Sendable {
+    private let semaphore: UnsafeMutablePointer<sem_t> = {
+        let pointer = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        sem_init(pointer, 0, 0)
+        return pointer
+    }()
+
+    func signal() { sem_post(semaphore) }
+
+    func wait() {
+        while sem_wait(semaphore) != 0 && errno == EINTR {}
+    }
+}
