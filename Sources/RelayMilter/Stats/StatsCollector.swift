@@ -14,13 +14,20 @@ public final class StatsCollector: Sendable {
     static let topCapacity = 100
     static let retainedMinutes = 24 * 60
 
+    /// What a count is of: no strings, so counting allocates nothing.
+    struct Key: Hashable, Sendable {
+        let action: PolicyAction
+        let reason: ReasonCode
+        var isRefusal: Bool { action == .reject || action == .tempfail }
+    }
+
     private struct State {
-        /// minute since the epoch -> "action reason" -> count, for the last day
-        var minutes: [Int: [String: Int]] = [:]
-        /// hour since the epoch -> "action reason" -> count, for `retentionHours`
-        var hours: [Int: [String: Int]] = [:]
+        /// minute since the epoch -> counts, for the last day
+        var minutes: [Int: [Key: Int]] = [:]
+        /// hour since the epoch -> counts, for `retentionHours`
+        var hours: [Int: [Key: Int]] = [:]
         /// Counts not yet written to the database, by minute.
-        var unwritten: [Int: [String: Int]] = [:]
+        var unwritten: [Int: [Key: Int]] = [:]
         var clients = TopK<String>(capacity: StatsCollector.topCapacity)
         var networks = TopK<String>(capacity: StatsCollector.topCapacity)
         var domains = TopK<String>(capacity: StatsCollector.topCapacity)
@@ -36,9 +43,9 @@ public final class StatsCollector: Sendable {
 
     /// Counts one decision; refusals also feed the top lists.
     public func record(action: PolicyAction, reason: ReasonCode, client: IPAddress?, recipient: String?, at now: Date = Date()) {
-        let key = "\(action.rawValue) \(reason.rawValue)"
+        let key = Key(action: action, reason: reason)
         let minute = Int(now.timeIntervalSince1970 / 60)
-        let refused = action == .reject || action == .tempfail
+        let refused = key.isRefusal
         let domain = refused ? recipient.flatMap(Self.domain(of:)) : nil
         state.withLock { state in
             state.minutes[minute, default: [:]][key, default: 0] += 1
@@ -62,7 +69,9 @@ public final class StatsCollector: Sendable {
     public func load(_ rows: [RollupRow]) {
         state.withLock { state in
             for row in rows {
-                let key = "\(row.action) \(row.reason)"
+                // Rows from another version with codes this one does not know are skipped.
+                guard let action = PolicyAction(rawValue: row.action), let reason = ReasonCode(rawValue: row.reason) else { continue }
+                let key = Key(action: action, reason: reason)
                 switch row.granularity {
                 case .minute: state.minutes[row.period, default: [:]][key, default: 0] += row.count
                 case .hour: state.hours[row.period, default: [:]][key, default: 0] += row.count
@@ -74,7 +83,7 @@ public final class StatsCollector: Sendable {
     /// Hands over the counts of every minute up to `minute` not written yet, as
     /// minute and hour rollup rows (the database adds them up).
     public func takeUnwritten(through minute: Int) -> [RollupRow] {
-        let taken = state.withLock { state -> [Int: [String: Int]] in
+        let taken = state.withLock { state -> [Int: [Key: Int]] in
             let due = state.unwritten.filter { $0.key <= minute }
             for key in due.keys { state.unwritten.removeValue(forKey: key) }
             return due
@@ -82,9 +91,9 @@ public final class StatsCollector: Sendable {
         var rows: [RollupRow] = []
         for (period, counts) in taken.sorted(by: { $0.key < $1.key }) {
             for (key, count) in counts {
-                let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
-                rows.append(RollupRow(granularity: .minute, period: period, action: parts[0], reason: parts[1], count: count))
-                rows.append(RollupRow(granularity: .hour, period: period / 60, action: parts[0], reason: parts[1], count: count))
+                let (action, reason) = (key.action.rawValue, key.reason.rawValue)
+                rows.append(RollupRow(granularity: .minute, period: period, action: action, reason: reason, count: count))
+                rows.append(RollupRow(granularity: .hour, period: period / 60, action: action, reason: reason, count: count))
             }
         }
         return rows
@@ -100,12 +109,12 @@ public final class StatsCollector: Sendable {
         let nowMinute = Int(now.timeIntervalSince1970 / 60)
         let window = min(seconds / 60, retentionHours * 60)
         return state.withLock { state in
-            func sum(lastMinutes count: Int, refusedOnly: Bool = false) -> Int {
+            func sum(lastMinutes count: Int) -> Int {
                 (nowMinute - count + 1...nowMinute).reduce(0) { total, minute in
-                    total + (state.minutes[minute] ?? [:]).filter { !refusedOnly || Self.isRefusal($0.key) }.values.reduce(0, +)
+                    total + (state.minutes[minute] ?? [:]).values.reduce(0, +)
                 }
             }
-            var inWindow: [String: Int] = [:]
+            var inWindow: [Key: Int] = [:]
             let hours = max(1, (window + 59) / 60)
             let perHour: [Int]
             if window <= Self.retainedMinutes {
@@ -114,7 +123,7 @@ public final class StatsCollector: Sendable {
                 }
                 perHour = (0..<hours).reversed().map { hoursAgo -> Int in
                     let end = nowMinute - hoursAgo * 60
-                    return (end - 59...end).reduce(0) { $0 + (state.minutes[$1] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +) }
+                    return (end - 59...end).reduce(0) { $0 + (state.minutes[$1] ?? [:]).filter { $0.key.isRefusal }.values.reduce(0, +) }
                 }
             } else {
                 // Beyond a day, whole hours from the hourly rollups.
@@ -123,13 +132,13 @@ public final class StatsCollector: Sendable {
                     for (key, count) in state.hours[hour] ?? [:] { inWindow[key, default: 0] += count }
                 }
                 perHour = (0..<hours).reversed().map { hoursAgo in
-                    (state.hours[nowHour - hoursAgo] ?? [:]).filter { Self.isRefusal($0.key) }.values.reduce(0, +)
+                    (state.hours[nowHour - hoursAgo] ?? [:]).filter { $0.key.isRefusal }.values.reduce(0, +)
                 }
             }
             return StatsReport(
                 sinceSeconds: window * 60,
                 uptimeSeconds: Int(now.timeIntervalSince(state.started)),
-                window: inWindow.map { StatsReport.Count(action: String($0.key.split(separator: " ")[0]), reason: String($0.key.split(separator: " ")[1]), count: $0.value) }
+                window: inWindow.map { StatsReport.Count(action: $0.key.action.rawValue, reason: $0.key.reason.rawValue, count: $0.value) }
                     .sorted { $0.count > $1.count },
                 ratesPerMinute: StatsReport.Rates(
                     lastMinute: Double(sum(lastMinutes: 1)), lastHour: Double(sum(lastMinutes: 60)) / 60,
@@ -143,7 +152,6 @@ public final class StatsCollector: Sendable {
         }
     }
 
-    static func isRefusal(_ key: String) -> Bool { key.hasPrefix("reject ") || key.hasPrefix("tempfail ") }
 }
 
 /// The `/stats` answer and `relay-milter stats --json` output.
