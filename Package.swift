@@ -75,9 +75,9 @@ let package = Package(
             path: "Benchmarks/VerdictCacheBench"
         ),
         .executableTarget(
-            name: "probe-flight-bench",
-            dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")],
-            path: "Benchmarks/ProbeFlightBench"
+            name: "milter-load",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/MilterLoad"
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),

@@ -2,6 +2,7 @@
 // lookup latency (p50/p99) at 10 k, 100 k and 1 M cached hosts, beside a plain
 // unlocked Dictionary of the same keys as the baseline. Prints a table; asserts
 // nothing. Usage: verdict-cache-bench [--sizes 10000,100000,1000000] [--lookups N]
+//                                     [--keep DIR]  (keep each database as DIR/vSIZE.sqlite)
 import Foundation
 import RelayMilter
 import RelayPolicy
@@ -25,20 +26,23 @@ func address(_ i: Int) -> IPAddress {
 
 var sizes = [10_000, 100_000, 1_000_000]
 var lookups = 200_000
+var keep: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--sizes": sizes = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--lookups": lookups = Int(arguments.next() ?? "") ?? lookups
+    case "--keep": keep = arguments.next()
     default: print("unknown argument \(argument)"); exit(2)
     }
 }
 
 print("verdict cache: \(lookups) lookups per size (half hits, half misses), times in nanoseconds")
 print("hosts      load_s  rss_mb  index_p50  index_p99  dict_p50  dict_p99  p50_ratio")
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-bench-\(getpid())")
+let directory = keep.map { URL(fileURLWithPath: $0) }
+    ?? FileManager.default.temporaryDirectory.appendingPathComponent("verdict-bench-\(getpid())")
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: directory) }
+defer { if keep == nil { try? FileManager.default.removeItem(at: directory) } }
 
 for size in sizes {
     let path = directory.appendingPathComponent("v\(size).sqlite").path

@@ -1,0 +1,70 @@
+"""1. Milter-protocol load with no MTA: relay-milter against the no-op C
+milter, unix and inet sockets, alternating rounds in one run."""
+from .processes import NoopMilter, load, relay_milter, stage
+from .report import median, ratio, table, target
+
+STAGES = ("open", "connect", "helo", "mail", "rcpt", "data", "eom", "transaction")
+
+
+def run(build, root, settings):
+    rows, stage_rows, outcome_lines, notes = [], [], [], []
+    ratios = {}
+    for transport in ("unix", "inet"):
+        milters = {
+            "no-op C milter": NoopMilter(build, root / f"noop-{transport}", transport).start(),
+            "relay-milter": relay_milter(build, root / f"relay-{transport}", transport).start(),
+        }
+        rates = {name: [] for name in milters}
+        reports = {name: [] for name in milters}
+        try:
+            for round_ in range(settings.rounds):
+                # Swap who goes first each round so both see the same machine noise.
+                order = list(milters.items()) if round_ % 2 == 0 else list(reversed(milters.items()))
+                for name, milter in order:
+                    report = load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions,
+                                  recipients=settings.recipients, seed=round_ + 1)
+                    rates[name].append(report["transactionsPerSecond"])
+                    reports[name].append(report)
+        finally:
+            for milter in milters.values():
+                milter.stop()
+        base = median(rates["no-op C milter"])
+        for name, values in rates.items():
+            ratios[(transport, name)] = ratio(median(values), base)
+            rows.append([transport, name, " ".join(f"{v:.0f}" for v in values), f"{median(values):.0f}",
+                         f"{ratio(median(values), base):.2f}", f"0x{reports[name][-1]['negotiatedSteps']}"])
+            cells = []
+            for name_ in STAGES:
+                pairs = [stage(r, name_) for r in reports[name]]
+                pairs = [p for p in pairs if p]
+                cells.append(f"{median([p[0] for p in pairs]):.0f} / {median([p[1] for p in pairs]):.0f}" if pairs else "skipped")
+            stage_rows.append([transport, name] + cells)
+            outcome_lines.append(f"- {transport}, {name}: " + "; ".join(
+                f"{kind} " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                for kind, counts in sorted(reports[name][-1]["outcomes"].items())))
+    for transport in ("unix", "inet"):
+        value = ratios[(transport, "relay-milter")]
+        notes.append(target(value >= 0.95, f"{transport}: relay-milter at {value:.2f}x the no-op C milter (target >= 0.95x)"))
+    text = "\n".join([
+        "## 1. Milter protocol, no MTA",
+        "",
+        f"`milter-load`: {settings.sessions} concurrent sessions, one milter connection per SMTP session, "
+        f"{settings.recipients} recipient(s) per message, mix local=70 relay=20 trusted=10, "
+        f"{settings.rounds} alternating rounds of {settings.seconds:g} s (after {settings.warmup:g} s warm-up).",
+        "",
+        table(["socket", "milter", "transactions/s per round", "median", "vs no-op", "steps negotiated"], rows),
+        "",
+        "Round-trip latency per stage, median over rounds of p50 / p99, microseconds "
+        "(`open` = socket connect + option negotiation; `transaction` = MAIL through end of message):",
+        "",
+        table(["socket", "milter"] + list(STAGES), stage_rows),
+        "",
+        "What each milter answered in the last round (relay attempts must be refused by relay-milter and pass the no-op):",
+        "",
+        *outcome_lines,
+        "",
+        "Targets:",
+        "",
+        *notes,
+    ])
+    return text, {"ratios": {f"{t} {n}": v for (t, n), v in ratios.items()}}
