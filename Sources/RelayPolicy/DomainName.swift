@@ -21,8 +21,12 @@ public struct DomainName: Hashable, Sendable, CustomStringConvertible {
     /// and checks each label is 1-63 letters, digits or hyphens (underscores tolerated).
     public init(parsing raw: some StringProtocol) throws(ParseError) {
         var raw = Substring(raw)
-        if raw.hasSuffix(".") { raw = raw.dropLast() }
+        if raw.utf8.last == UInt8(ascii: ".") { raw = raw[..<raw.utf8.index(before: raw.endIndex)] }
         guard !raw.isEmpty else { throw .empty }
+        if let text = Self.validASCII(raw) {
+            self.text = text
+            return
+        }
         var labels: [String] = []
         for label in raw.split(separator: ".", omittingEmptySubsequences: false) {
             let folded = label.lowercased()
@@ -43,9 +47,35 @@ public struct DomainName: Hashable, Sendable, CustomStringConvertible {
         self.text = text
     }
 
+    /// The common case in one pass over the bytes: an ASCII name whose labels are
+    /// all valid, folded to lower case. Nil sends anything else (IDN, or an error
+    /// to report precisely) through the label-by-label path.
+    private static func validASCII(_ raw: Substring) -> String? {
+        var folded: [UInt8] = []
+        folded.reserveCapacity(raw.utf8.count)
+        var labelLength = 0
+        var previous: UInt8 = UInt8(ascii: ".")
+        for byte in raw.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard labelLength > 0, previous != UInt8(ascii: "-") else { return nil }
+                labelLength = 0
+                folded.append(byte)
+            } else {
+                let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+                guard isLabelByte(lower), !(labelLength == 0 && lower == UInt8(ascii: "-")) else { return nil }
+                labelLength += 1
+                guard labelLength <= 63 else { return nil }
+                folded.append(lower)
+            }
+            previous = byte
+        }
+        guard labelLength > 0, previous != UInt8(ascii: "-"), folded.count <= 253 else { return nil }
+        return String(decoding: folded, as: UTF8.self)
+    }
+
     /// True when every label is numeric, e.g. `192.0.2.1` written without brackets.
     public var looksLikeIPv4: Bool {
-        text.split(separator: ".").allSatisfy { $0.allSatisfy(\.isASCIIDigit) }
+        text.utf8.allSatisfy { $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
     /// True when `self` is `other` or a subdomain of it, matching whole labels only

@@ -27,7 +27,8 @@ public struct MailAddress: Hashable, Sendable {
     /// routed onwards by whoever delivers it, whatever the local settings,
     /// "because we can't know how the next MX host is set up" (Postfix).
     public var routingCharacter: Character? {
-        localPart.first { $0 == "@" || $0 == "%" || $0 == "!" }
+        localPart.utf8.first { $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "!") }
+            .map { Character(Unicode.Scalar($0)) }
     }
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
@@ -56,8 +57,16 @@ public struct MailAddress: Hashable, Sendable {
         }
     }
 
-    /// Characters that RFC 5321 allows in an address only inside quotes.
-    private static let unquotedSpecials: Set<Character> = [" ", "\t", "(", ")", "<", ">", ",", ";"]
+    /// Characters that RFC 5321 allows in an address only inside quotes. Every
+    /// character the parser looks for is ASCII, so it scans UTF-8 bytes, as
+    /// Postfix does; other bytes are only ever copied.
+    private static func isUnquotedSpecial(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "("), UInt8(ascii: ")"),
+             UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ","), UInt8(ascii: ";"): true
+        default: false
+        }
+    }
 
     public init(localPart: String, domain: Domain?) {
         self.localPart = localPart
@@ -66,9 +75,11 @@ public struct MailAddress: Hashable, Sendable {
 
     public init(parsing raw: String) throws(ParseError) {
         var text = Substring(raw).trimmingASCIIWhitespace()
-        if text.first == "<" || text.last == ">" {
-            guard text.count >= 2, text.first == "<", text.last == ">" else { throw .unbalancedBrackets }
-            text = text.dropFirst().dropLast().trimmingASCIIWhitespace()
+        if text.utf8.first == UInt8(ascii: "<") || text.utf8.last == UInt8(ascii: ">") {
+            guard text.utf8.count >= 2, text.utf8.first == UInt8(ascii: "<"), text.utf8.last == UInt8(ascii: ">") else {
+                throw .unbalancedBrackets
+            }
+            text = text[text.utf8.index(after: text.startIndex)..<text.utf8.index(before: text.endIndex)].trimmingASCIIWhitespace()
         }
         if text.isEmpty {
             self.init(localPart: "", domain: nil)
@@ -79,36 +90,37 @@ public struct MailAddress: Hashable, Sendable {
         // Find the last '@' outside quotes, brackets and backslash escapes.
         var splitAt: Substring.Index?
         var inQuotes = false, inBrackets = false, escaped = false
-        for index in text.indices {
-            let c = text[index]
+        let bytes = text.utf8
+        for index in bytes.indices {
+            let c = bytes[index]
             if escaped { escaped = false; continue }
             switch c {
-            case "\\": escaped = true
-            case "\"" where !inBrackets: inQuotes.toggle()
-            case "[" where !inQuotes: inBrackets = true
-            case "]" where !inQuotes: inBrackets = false
-            case "@" where !inQuotes && !inBrackets: splitAt = index
+            case UInt8(ascii: "\\"): escaped = true
+            case UInt8(ascii: "\"") where !inBrackets: inQuotes.toggle()
+            case UInt8(ascii: "[") where !inQuotes: inBrackets = true
+            case UInt8(ascii: "]") where !inQuotes: inBrackets = false
+            case UInt8(ascii: "@") where !inQuotes && !inBrackets: splitAt = index
             default:
-                if !inQuotes, !inBrackets, Self.unquotedSpecials.contains(c) { throw .unquotedSpecial(c) }
+                if !inQuotes, !inBrackets, Self.isUnquotedSpecial(c) { throw .unquotedSpecial(Character(Unicode.Scalar(c))) }
             }
         }
         guard !inQuotes, !escaped else { throw .unbalancedQuote }
 
         let rawLocal = splitAt.map { text[..<$0] } ?? text
-        let localPart = try Self.dequoted(rawLocal)
+        let localPart = Self.dequoted(rawLocal)
         guard !localPart.isEmpty else { throw .emptyLocalPart }
         guard let splitAt else {
             self.init(localPart: localPart, domain: nil)
             return
         }
-        let rawDomain = text[text.index(after: splitAt)...]
+        let rawDomain = text[text.utf8.index(after: splitAt)...]
         self.init(localPart: localPart, domain: try Self.parseDomain(rawDomain))
     }
 
     /// `@a,@b:user@c` becomes `user@c`; RFC 5321 says to ignore source routes and
     /// Postfix does. The route must be a list of `@domain`s ending in a colon.
     private static func strippingSourceRoute(_ text: Substring) throws(ParseError) -> Substring {
-        guard text.first == "@" else { return text }
+        guard text.utf8.first == UInt8(ascii: "@") else { return text }
         guard let colon = text.firstIndex(of: ":") else { throw .badSourceRoute }
         let route = text[..<colon]
         for hop in route.split(separator: ",", omittingEmptySubsequences: false) {
@@ -120,20 +132,23 @@ public struct MailAddress: Hashable, Sendable {
         return rest
     }
 
-    private static func dequoted(_ raw: Substring) throws(ParseError) -> String {
-        var result = ""
+    private static func dequoted(_ raw: Substring) -> String {
+        let backslash = UInt8(ascii: "\\"), quote = UInt8(ascii: "\"")
+        guard raw.utf8.contains(where: { $0 == backslash || $0 == quote }) else { return String(raw) }
+        var result: [UInt8] = []
+        result.reserveCapacity(raw.utf8.count)
         var escaped = false
-        for c in raw {
+        for c in raw.utf8 {
             if escaped {
                 result.append(c)
                 escaped = false
-            } else if c == "\\" {
+            } else if c == backslash {
                 escaped = true
-            } else if c != "\"" {
+            } else if c != quote {
                 result.append(c)
             }
         }
-        return result
+        return String(decoding: result, as: UTF8.self)
     }
 
     private static func parseDomain(_ raw: Substring) throws(ParseError) -> Domain {
@@ -161,9 +176,9 @@ public struct MailAddress: Hashable, Sendable {
 
 extension Substring {
     func trimmingASCIIWhitespace() -> Substring {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        guard let first = firstIndex(where: { !isSpace($0) }),
-              let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }),
+              let last = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
         return self[first...last]
     }
 }

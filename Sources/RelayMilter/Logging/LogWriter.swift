@@ -13,7 +13,7 @@ final class LogWriter: Sendable {
     static let shared = LogWriter(capacity: 50_000)
 
     private struct Buffer {
-        var lines: [String] = []
+        var lines: [[UInt8]] = []
         var dropped = 0
         var writing = false
     }
@@ -28,17 +28,18 @@ final class LogWriter: Sendable {
         thread.start()
     }
 
-    /// Queues one line; never blocks on I/O.
-    func enqueue(_ line: String) {
-        let queued = buffer.withLock { buffer -> Bool in
+    /// Queues one line (UTF-8, without its newline); never blocks on I/O.
+    func enqueue(_ line: [UInt8]) {
+        let first = buffer.withLock { buffer -> Bool in
             guard buffer.lines.count < capacity else {
                 buffer.dropped += 1
                 return false
             }
             buffer.lines.append(line)
-            return true
+            return buffer.lines.count == 1
         }
-        if queued { wakeup.signal() }
+        // Lines already waiting mean the writer has been woken and will take this one too.
+        if first { wakeup.signal() }
     }
 
     /// Writes everything queued so far before returning (at exit).
@@ -53,7 +54,7 @@ final class LogWriter: Sendable {
         while true {
             wakeup.wait()
             while true {
-                let (lines, dropped) = buffer.withLock { buffer -> ([String], Int) in
+                let (lines, dropped) = buffer.withLock { buffer -> ([[UInt8]], Int) in
                     let taken = (buffer.lines, buffer.dropped)
                     buffer.lines.removeAll(keepingCapacity: true)
                     buffer.dropped = 0
@@ -61,9 +62,33 @@ final class LogWriter: Sendable {
                     return taken
                 }
                 if lines.isEmpty, dropped == 0 { break }
-                for line in lines { printToStandardError(line) }
+                // One write(2) per batch, not per line.
+                var batch: [UInt8] = []
+                batch.reserveCapacity(lines.reduce(0) { $0 + $1.count + 1 })
+                for line in lines {
+                    batch += line
+                    batch.append(UInt8(ascii: "\n"))
+                }
+                writeAll(batch)
                 if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
                 buffer.withLock { $0.writing = false }
+            }
+        }
+    }
+}
+
+/// Writes every byte to stderr, retrying short writes and EINTR; gives up on other errors.
+private func writeAll(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let written = write(STDERR_FILENO, raw.baseAddress! + offset, raw.count - offset)
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                return
             }
         }
     }

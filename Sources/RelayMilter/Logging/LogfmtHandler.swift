@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,49 +27,100 @@ public struct LogfmtHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "ts=\(Self.timestamp()) level=\(event.level.rawValue) msg=\(Self.quoted(event.message.description))"
-        var merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        if let error = event.error { merged["error"] = "\(error)" }
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            line += " \(key)=\(Self.quoted(value.description))"
+        // Built as bytes: this runs on a milter callback for every decision.
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
+        line += "ts=".utf8
+        Self.appendTimestamp(to: &line)
+        line += " level=".utf8
+        line += event.level.rawValue.utf8
+        line += " msg=".utf8
+        Self.appendQuoted(event.message.description, to: &line)
+        var fields: [(key: String, value: Logger.MetadataValue)]
+        switch (metadata.isEmpty, event.metadata?.isEmpty ?? true) {
+        case (true, _): fields = event.metadata.map(Array.init) ?? []
+        case (false, true): fields = Array(metadata)
+        case (false, false): fields = Array(metadata.merging(event.metadata!) { $1 })
+        }
+        if let error = event.error { fields.append((key: "error", value: "\(error)")) }
+        fields.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        for (key, value) in fields {
+            line.append(UInt8(ascii: " "))
+            line += key.utf8
+            line.append(UInt8(ascii: "="))
+            Self.appendQuoted(value.description, to: &line)
         }
         // Formatting happens here; the write(2) happens on the log writer's thread.
         LogWriter.shared.enqueue(line)
     }
 
     static func quoted(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.value < 0x20 || $0 == "\\" }
-        guard needsQuotes else { return value }
-        var result = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\x" + String(scalar.value, radix: 16)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        var bytes: [UInt8] = []
+        appendQuoted(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Appends `value`, in quotes with escapes when it holds a space, a quote, `=`,
+    /// a backslash or a control character; as it is otherwise.
+    static func appendQuoted(_ value: String, to line: inout [UInt8]) {
+        let needsQuotes = value.isEmpty || value.utf8.contains {
+            $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 < 0x20 || $0 == UInt8(ascii: "\\") || $0 == 0x7F
+        }
+        guard needsQuotes else {
+            line += value.utf8
+            return
+        }
+        line.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): line += #"\""#.utf8
+            case UInt8(ascii: "\\"): line += #"\\"#.utf8
+            case UInt8(ascii: "\n"): line += #"\n"#.utf8
+            case 0..<0x20, 0x7F: line += "\\x\(String(byte, radix: 16))".utf8
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\""))
+    }
+
+    /// `2026-11-29T17:00:00.123Z`, now.
     static func timestamp() -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the timestamp; the date part is formatted once per second.
+    static func appendTimestamp(to line: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
+        line += secondStamp(now.tv_sec)
+        let millis = Int(now.tv_nsec / 1_000_000)
+        line.append(UInt8(ascii: "."))
+        line.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        line.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        line.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        line.append(UInt8(ascii: "Z"))
+    }
+
+    private static let lastSecond = Mutex<(second: Int, text: [UInt8])>((-1, []))
+
+    private static func secondStamp(_ second: Int) -> [UInt8] {
+        if let cached = lastSecond.withLock({ $0.second == second ? $0.text : nil }) { return cached }
         var parts = tm()
-        var seconds = now.tv_sec
+        var seconds = second
         gmtime_r(&seconds, &parts)
         var buffer = [CChar](repeating: 0, count: 32)
         let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let millis = Int(now.tv_nsec / 1_000_000)
-        let base = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let fraction = String(millis)
-        return base + "." + String(repeating: "0", count: 3 - fraction.count) + fraction + "Z"
+        let text = buffer[..<count].map { UInt8(bitPattern: $0) }
+        lastSecond.withLock { $0 = (second, text) }
+        return text
     }
 }
 
 /// Untrusted text (addresses, HELO names) cut to a length that keeps a log line readable.
 func truncatedForLog(_ text: String, limit: Int = 256) -> String {
-    guard text.count > limit else { return text }
+    // No more bytes than the limit means no more characters either.
+    guard text.utf8.count > limit, text.count > limit else { return text }
     return String(text.prefix(limit)) + "...(\(text.utf8.count) bytes)"
 }
