@@ -16,6 +16,8 @@ SMFIP_NOHDRS = 0x20
 SMFIP_NOEOH = 0x40
 SMFIP_NOUNKNOWN = 0x100
 SMFIP_RCPT_REJ = 0x800
+# Steps whose reply the milter may waive (SMFIP_NR_*): the client then does not wait.
+NO_REPLY_FLAGS = {"C": 0x1000, "H": 0x2000, "T": 0x10000}
 ALL_STEPS = 0x1FFFFF  # every step the v6 protocol lets an MTA offer to skip
 
 STAGES = {0: "connect", 1: "helo", 2: "mail", 3: "rcpt", 4: "data", 5: "eom", 6: "eoh"}
@@ -61,7 +63,11 @@ class MilterClient:
             self.buf += chunk
 
     def ask(self, cmd, data=b""):
+        """Sends a command and returns the reply, or None where the milter
+        negotiated not to reply at that step."""
         self.send(cmd, data)
+        if self.steps & NO_REPLY_FLAGS.get(cmd, 0):
+            return None
         return self.recv()
 
     # --- commands ----------------------------------------------------------

@@ -12,14 +12,16 @@ enum Callbacks {
         UnsafeMutablePointer<UInt>?, UnsafeMutablePointer<UInt>?, UnsafeMutablePointer<UInt>?, UnsafeMutablePointer<UInt>?
     ) -> sfsistat = { ctx, offeredActions, offeredSteps, _, _, actions, steps, reserved2, reserved3 in
         guard let registration = Registration.current else { return SMFIStatus.reject.rawValue }
-        _ = ConnectionContext.attached(to: ctx, registration: registration)
+        let context = ConnectionContext.attached(to: ctx, registration: registration)
         // Skip every step the relay policy never looks at; ask for refused
         // recipients too where the MTA can send them.
         let wantedSkips = MilterFlags.noHeaders | MilterFlags.noBody | MilterFlags.noEndOfHeaders | MilterFlags.noUnknown
         let wantedExtras = MilterFlags.rejectedRecipients
         // Ask only for what the MTA offers; without add-header, tagging is silently skipped.
         actions?.pointee = (MilterFlags.addHeaders | MilterFlags.setSymlist) & offeredActions
-        steps?.pointee = (wantedSkips | wantedExtras) & offeredSteps
+        let agreed = (wantedSkips | wantedExtras | registration.noReplySteps) & offeredSteps
+        steps?.pointee = agreed
+        context.noReplySteps = agreed & registration.noReplySteps
         reserved2?.pointee = 0
         reserved3?.pointee = 0
         if offeredActions & MilterFlags.setSymlist != 0 {
@@ -41,12 +43,12 @@ enum Callbacks {
             address: ip, port: port,
             macros: context.readMacros(ctx, .connect)
         )
-        return reply(ctx, context.session.connect(info))
+        return reply(ctx, context.session.connect(info), at: .connect, context)
     }
 
     static let helo: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?) -> sfsistat = { ctx, name in
         guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
-        return reply(ctx, context.session.helo(name.map { String(cString: $0) } ?? "", macros: context.readMacros(ctx, .helo)))
+        return reply(ctx, context.session.helo(name.map { String(cString: $0) } ?? "", macros: context.readMacros(ctx, .helo)), at: .helo, context)
     }
 
     static let envfrom: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> sfsistat = { ctx, argv in
@@ -63,11 +65,12 @@ enum Callbacks {
     }
 
     /// Registered although the policy needs nothing at DATA: Postfix sends a
-    /// DATA-stage packet either way, and without a reply to wait for, its
-    /// next write meets Nagle and delayed ACKs (see CMilterShim_opensocket).
+    /// DATA-stage packet either way, and over TCP, without a reply to wait for,
+    /// its next write meets Nagle and delayed ACKs (see CMilterShim_opensocket).
+    /// Over a unix socket it is a no-reply stage.
     static let data: @convention(c) (OpaquePointer?) -> sfsistat = { ctx in
         guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
-        return reply(ctx, context.session.data(macros: context.readMacros(ctx, .data)))
+        return reply(ctx, context.session.data(macros: context.readMacros(ctx, .data)), at: .data, context)
     }
 
     static let eom: @convention(c) (OpaquePointer?) -> sfsistat = { ctx in
@@ -101,6 +104,14 @@ enum Callbacks {
             index += 1
         }
         return (values.first ?? "", Array(values.dropFirst()))
+    }
+
+    /// At a stage the MTA agreed not to wait on, libmilter must be told so;
+    /// only quiet stages (which always continue) are ever negotiated that way.
+    private static func reply(_ ctx: OpaquePointer?, _ response: MilterResponse, at stage: MilterStage,
+                              _ context: ConnectionContext) -> sfsistat {
+        if let flag = stage.noReplyFlag, context.noReplySteps & flag != 0 { return SMFIStatus.noReply.rawValue }
+        return reply(ctx, response)
     }
 
     private static func reply(_ ctx: OpaquePointer?, _ response: MilterResponse) -> sfsistat {

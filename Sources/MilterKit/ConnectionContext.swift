@@ -17,6 +17,9 @@ final class ConnectionContext: @unchecked Sendable {
     let session: any MilterSession
     let macros: MacroRequest
     var messageOpen = false
+    /// The `SMFIP_NR_*` flags the MTA agreed to: libmilter must be told
+    /// `SMFIS_NOREPLY` at those stages, whatever the session answered.
+    var noReplySteps: UInt = 0
 
     init(session: any MilterSession, macros: MacroRequest) {
         self.session = session

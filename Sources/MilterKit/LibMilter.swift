@@ -37,6 +37,22 @@ enum MilterFlags {
     static let noEndOfHeaders: UInt = 0x0000_0040 // SMFIP_NOEOH
     static let noUnknown: UInt = 0x0000_0100 // SMFIP_NOUNKNOWN
     static let rejectedRecipients: UInt = 0x0000_0800 // SMFIP_RCPT_REJ
+    static let noReplyConnect: UInt = 0x0000_1000 // SMFIP_NR_CONN
+    static let noReplyHelo: UInt = 0x0000_2000 // SMFIP_NR_HELO
+    static let noReplyData: UInt = 0x0001_0000 // SMFIP_NR_DATA
+}
+
+extension MilterStage {
+    /// The `SMFIP_NR_*` flag that tells the MTA not to wait for this stage's reply;
+    /// nil where relay-milter never offers one (its decisions are made there).
+    var noReplyFlag: UInt? {
+        switch self {
+        case .connect: MilterFlags.noReplyConnect
+        case .helo: MilterFlags.noReplyHelo
+        case .data: MilterFlags.noReplyData
+        case .mail, .rcpt, .eom: nil
+        }
+    }
 }
 
 let miSuccess: CInt = 0 // MI_SUCCESS

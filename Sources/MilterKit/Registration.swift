@@ -5,6 +5,8 @@ import Synchronization
 struct Registration: Sendable {
     let factory: any MilterSessionFactory
     let macros: MacroRequest
+    /// `SMFIP_NR_*` flags to ask for (see `MilterSettings.quietStages`).
+    let noReplySteps: UInt
 
     private static let slot = Mutex<Registration?>(nil)
 

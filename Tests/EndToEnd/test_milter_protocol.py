@@ -231,3 +231,45 @@ def test_an_mta_that_offers_no_header_changes_still_gets_decisions(start_milter)
     assert reply == CONTINUE
     assert milter.proc.poll() is None
     c.close()
+
+
+def test_unix_socket_waives_replies_where_the_policy_only_records(start_milter, workdir):
+    # Over a unix socket the MTA need not wait at CONNECT, HELO and DATA (SMFIP_NR_*),
+    # where relay-milter only records; MAIL, RCPT and end of message still answer.
+    milter = start_milter(config_text(), name="unix", socket=f"unix:{workdir / 'unix' / 'milter.sock'}")
+    c = MilterClient(milter.address)
+    _, steps = c.negotiate()
+    assert steps & 0x1000 and steps & 0x2000 and steps & 0x10000, hex(steps)
+    assert c.connect("client.example", "203.0.113.7") is None
+    assert c.helo("client.example") is None
+    assert c.mail("<a@outside.example>") == CONTINUE
+    assert c.rcpt("<x@elsewhere.example>")[0] == "y"  # refused: still answered
+    assert c.rcpt("<bob@example.test>") == CONTINUE
+    assert c.data() is None
+    assert c.eom()[0] == CONTINUE
+    # Unknown address family and out-of-order steps at no-reply stages: no reply, no crash.
+    assert c.connect("odd", None) is None
+    assert c.mail("<a@outside.example>") == CONTINUE
+    c.close()
+    assert milter.proc.poll() is None
+    assert "decision.reason=relay.denied" in milter.decisions()[0]
+
+
+def test_an_mta_that_offers_no_reply_waivers_gets_every_reply(start_milter, workdir):
+    milter = start_milter(config_text(), name="unix", socket=f"unix:{workdir / 'unix' / 'milter.sock'}")
+    c = MilterClient(milter.address)
+    _, steps = c.negotiate(steps=0x1FFFFF & ~(0x1000 | 0x2000 | 0x10000))
+    assert not steps & (0x1000 | 0x2000 | 0x10000)
+    assert c.connect("client.example", "203.0.113.7") == CONTINUE
+    assert c.helo("client.example") == CONTINUE
+    assert c.mail("<a@outside.example>") == CONTINUE
+    assert c.rcpt("<bob@example.test>") == CONTINUE
+    assert c.data() == CONTINUE
+    c.close()
+
+
+def test_tcp_socket_answers_every_stage(client):
+    # Over TCP an unanswered packet would leave the MTA's next write to Nagle.
+    assert not client.steps & (0x1000 | 0x2000 | 0x10000), hex(client.steps)
+    assert client.connect("client.example", "203.0.113.7") == CONTINUE
+    assert client.helo("client.example") == CONTINUE

@@ -91,7 +91,8 @@ public struct MilterDaemon {
             milter = try Milter(
                 settings: MilterSettings(
                     name: "relay-milter", socket: config.milter.socket, backlog: config.milter.backlog,
-                    timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros
+                    timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros,
+                    quietStages: RelaySession.quietStages
                 ),
                 factory: factory
             )

@@ -49,6 +49,11 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         return body()
     }
 
+    /// The stages at which this session only records and always continues
+    /// (host verdicts are enforced at MAIL FROM, relay policy at RCPT TO), so
+    /// the MTA may be told not to wait for their reply.
+    static let quietStages: Set<MilterStage> = [.connect, .helo, .data]
+
     func connect(_ info: ConnectInfo) -> MilterResponse {
         timed(.connect) { handleConnect(info) }
     }
