@@ -29,7 +29,7 @@ def run(build, root, settings):
     for row in rows:
         size = int(row[0])
         seconds, rss = daemon[size]
-        table_rows.append([f"{size:,}", row[1], row[2], row[3], row[4], row[5], row[6], row[7], f"{seconds:.2f}", f"{rss:.0f}"])
+        table_rows.append([f"{size:,}", row[1], row[2], row[3], row[4], row[5], row[6], f"{seconds:.2f}", f"{rss:.0f}"])
     largest = rows[-1]
     largest_rss = daemon[int(largest[0])][1]
     text = "\n".join([
@@ -38,12 +38,12 @@ def run(build, root, settings):
         f"`verdict-cache-bench`: {settings.cache_lookups:,} lookups per size (half hits, half misses), timed one by one "
         "beside a plain unlocked `Dictionary` of the same keys; then a relay-milter daemon started on each database.",
         "",
-        table(["hosts", "index load s", "index RSS MB", "lookup p50 ns", "lookup p99 ns", "Dictionary p50 ns",
+        table(["hosts", "index load s", "lookup p50 ns", "lookup p99 ns", "Dictionary p50 ns",
                "Dictionary p99 ns", "p50 vs Dictionary", "daemon start s", "daemon RSS MB"], table_rows),
         "",
         "Targets:",
         "",
-        target(float(largest[4]) <= 5000, f"lookup p99 {largest[4]} ns at {int(largest[0]):,} hosts (target <= 5 us)"),
+        target(float(largest[3]) <= 5000, f"lookup p99 {largest[3]} ns at {int(largest[0]):,} hosts (target <= 5 us)"),
         target(largest_rss <= 150, f"daemon RSS {largest_rss:.0f} MB at {int(largest[0]):,} hosts (target <= 150 MB)"),
     ])
     return text, {}

@@ -115,6 +115,12 @@ def stage(report, name):
     return None
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far, from /proc/PID/stat."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_status(pid, field):
     """A field of /proc/PID/status, e.g. VmRSS (kB) or Threads."""
     for line in open(f"/proc/{pid}/status"):

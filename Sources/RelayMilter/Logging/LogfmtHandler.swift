@@ -36,14 +36,17 @@ public struct LogfmtHandler: LogHandler {
         line += event.level.rawValue.utf8
         line += " msg=".utf8
         Self.appendQuoted(event.message.description, to: &line)
-        var fields: [(key: String, value: Logger.MetadataValue)]
-        switch (metadata.isEmpty, event.metadata?.isEmpty ?? true) {
-        case (true, _): fields = event.metadata.map(Array.init) ?? []
-        case (false, true): fields = Array(metadata)
-        case (false, false): fields = Array(metadata.merging(event.metadata!) { $1 })
+        // The event's fields, then the handler's that the event does not override.
+        var fields: [(key: String, value: Logger.MetadataValue)] = []
+        fields.reserveCapacity(metadata.count + (event.metadata?.count ?? 0) + 1)
+        if let own = event.metadata {
+            fields += own.lazy.map { (key: $0.key, value: $0.value) }
+            fields += metadata.lazy.filter { own[$0.key] == nil }.map { (key: $0.key, value: $0.value) }
+        } else {
+            fields += metadata.lazy.map { (key: $0.key, value: $0.value) }
         }
         if let error = event.error { fields.append((key: "error", value: "\(error)")) }
-        fields.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        fields.sort { $0.key < $1.key }
         for (key, value) in fields {
             line.append(UInt8(ascii: " "))
             line += key.utf8

@@ -4,8 +4,12 @@ import Synchronization
 import VerdictStore
 
 /// Every cached verdict, in memory, for the milter's connect path: a lookup is
-/// one lock-protected dictionary read, never disk or network. It keeps only
-/// summaries (no banners, no test names), so a million hosts fit comfortably.
+/// one lock-protected dictionary read, never disk or network.
+///
+/// It keeps only what the connect path needs, packed: a verdict code, two
+/// counts and two whole-second times, 12 bytes per host, keyed by a plain
+/// integer (IPv4 and IPv6 apart), so a million hosts take tens of megabytes,
+/// not hundreds (see BENCHMARKS.md, "Verdict cache").
 public final class VerdictIndex: Sendable {
     public enum Lookup: Equatable, Sendable {
         case hit(VerdictSummary)
@@ -13,10 +17,67 @@ public final class VerdictIndex: Sendable {
         case miss
     }
 
+    /// A summary in 12 bytes. Times are seconds since 1970, rounded down and
+    /// clamped to what 32 bits hold (until 2106); counts saturate at 255.
+    private struct Packed {
+        var testedAt: UInt32
+        var expiresAt: UInt32
+        var verdictCode: UInt16
+        var acceptedCount: UInt8
+        var testsRun: UInt8
+    }
+
     private struct Entries {
-        var byAddress: [IPAddress: VerdictSummary] = [:]
+        var v4: [UInt32: Packed] = [:]
+        var v6: [UInt128: Packed] = [:]
+        /// Verdict names by code; there are a handful ("open", "closed", ...).
+        var verdictNames: [String] = []
+        var verdictCodes: [String: UInt16] = [:]
         /// Kept up to date on every change, so a metrics scrape never walks the index.
         var countByVerdict: [String: Int] = [:]
+
+        /// Nil once 65,535 distinct names exist, which only a damaged database could
+        /// hold: such a host is left out of the index, so it counts as untested.
+        mutating func code(for verdict: String) -> UInt16? {
+            if let code = verdictCodes[verdict] { return code }
+            guard verdictNames.count < Int(UInt16.max) else { return nil }
+            let code = UInt16(verdictNames.count)
+            verdictNames.append(verdict)
+            verdictCodes[verdict] = code
+            return code
+        }
+
+        mutating func pack(_ summary: VerdictSummary) -> Packed? {
+            guard let code = code(for: summary.verdict) else { return nil }
+            return Packed(testedAt: Self.seconds(summary.testedAt), expiresAt: Self.seconds(summary.expiresAt),
+                          verdictCode: code, acceptedCount: UInt8(clamping: summary.acceptedCount),
+                          testsRun: UInt8(clamping: summary.testsRun))
+        }
+
+        func unpack(_ packed: Packed) -> VerdictSummary {
+            VerdictSummary(
+                verdict: verdictNames[Int(packed.verdictCode)],
+                testedAt: Date(timeIntervalSince1970: TimeInterval(packed.testedAt)),
+                expiresAt: Date(timeIntervalSince1970: TimeInterval(packed.expiresAt)),
+                acceptedCount: Int(packed.acceptedCount), testsRun: Int(packed.testsRun)
+            )
+        }
+
+        mutating func set(_ summary: VerdictSummary, for address: IPAddress) {
+            guard let packed = pack(summary) else { return }
+            let old: Packed?
+            switch address {
+            case .v4(let key): old = v4.updateValue(packed, forKey: key)
+            case .v6(let key): old = v6.updateValue(packed, forKey: key)
+            }
+            if let old { countByVerdict[verdictNames[Int(old.verdictCode)], default: 0] -= 1 }
+            countByVerdict[summary.verdict, default: 0] += 1
+        }
+
+        private static func seconds(_ date: Date) -> UInt32 {
+            let value = date.timeIntervalSince1970.rounded(.down)
+            return value <= 0 ? 0 : value >= Double(UInt32.max) ? UInt32.max : UInt32(value)
+        }
     }
 
     private let entries = Mutex(Entries())
@@ -30,30 +91,31 @@ public final class VerdictIndex: Sendable {
         var fresh = Entries()
         try store.forEachSummary { host, summary in
             guard let address = IPAddress(host) else { return }
-            if let old = fresh.byAddress.updateValue(summary, forKey: address) { fresh.countByVerdict[old.verdict, default: 0] -= 1 }
-            fresh.countByVerdict[summary.verdict, default: 0] += 1
+            fresh.set(summary, for: address)
         }
-        let count = fresh.byAddress.count
+        let count = fresh.v4.count + fresh.v6.count
         entries.withLock { $0 = fresh }
         return count
     }
 
     public func lookup(_ address: IPAddress, now: Date) -> Lookup {
-        guard let summary = entries.withLock({ $0.byAddress[address] }) else { return .miss }
+        guard let summary = entries.withLock({ entries -> VerdictSummary? in
+            let packed: Packed?
+            switch address {
+            case .v4(let key): packed = entries.v4[key]
+            case .v6(let key): packed = entries.v6[key]
+            }
+            return packed.map(entries.unpack)
+        }) else { return .miss }
         return summary.isExpired(at: now) ? .expired(summary) : .hit(summary)
     }
 
     public func update(_ record: VerdictRecord) {
         guard let address = IPAddress(record.host) else { return }
-        entries.withLock { entries in
-            if let old = entries.byAddress.updateValue(record.summary, forKey: address) {
-                entries.countByVerdict[old.verdict, default: 0] -= 1
-            }
-            entries.countByVerdict[record.verdict, default: 0] += 1
-        }
+        entries.withLock { $0.set(record.summary, for: address) }
     }
 
-    public var count: Int { entries.withLock { $0.byAddress.count } }
+    public var count: Int { entries.withLock { $0.v4.count + $0.v6.count } }
 
     /// How many hosts hold each verdict.
     public var countByVerdict: [String: Int] { entries.withLock { $0.countByVerdict } }

@@ -51,8 +51,11 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 
     /// The stages at which this session only records and always continues
     /// (host verdicts are enforced at MAIL FROM, relay policy at RCPT TO), so
-    /// the MTA may be told not to wait for their reply.
-    static let quietStages: Set<MilterStage> = [.connect, .helo, .data]
+    /// the MTA may be told not to wait for their reply. Not CONNECT, though it
+    /// too always continues: libmilter drops commands it has not read yet when
+    /// the MTA hangs up, so without a reply to wait for, a client that
+    /// disconnects at once would never reach `connect` and never be tested.
+    static let quietStages: Set<MilterStage> = [.helo, .data]
 
     func connect(_ info: ConnectInfo) -> MilterResponse {
         timed(.connect) { handleConnect(info) }
