@@ -52,8 +52,17 @@ final class LoadWorker {
     }
 
     /// Runs sessions until `deadline` (monotonic ns); counts only what ends after `recordFrom`.
-    func run(recordFrom: UInt64, deadline: UInt64) {
+    /// With `interval` (ns) each session starts on a fixed schedule, as mail
+    /// arrives at an MX, rather than as soon as the last one ended; a worker
+    /// that falls behind starts the next one at once.
+    func run(recordFrom: UInt64, deadline: UInt64, interval: UInt64?, firstStart: UInt64) {
+        var nextStart = firstStart
         while monotonicNanoseconds() < deadline {
+            if let interval {
+                let now = monotonicNanoseconds()
+                if nextStart > now { sleepNanoseconds(nextStart - now) }
+                nextStart += interval
+            }
             let recording = monotonicNanoseconds() >= recordFrom
             do {
                 var times = StageTimes()

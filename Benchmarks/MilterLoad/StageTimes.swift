@@ -11,6 +11,12 @@ enum Stage: String, CaseIterable, Codable {
     case transaction
 }
 
+func sleepNanoseconds(_ duration: UInt64) {
+    var request = timespec(tv_sec: Int(duration / 1_000_000_000), tv_nsec: Int(duration % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
 func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)

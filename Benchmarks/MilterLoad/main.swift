@@ -39,6 +39,9 @@ struct MilterLoad: ParsableCommand {
     @Option(help: "Seed of the mix, so runs against two milters send the same sequence.")
     var seed: UInt64 = 1
 
+    @Option(help: "Transactions per second in all, on a fixed schedule (0: as fast as the milter answers).")
+    var rate = 0.0
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -46,6 +49,7 @@ struct MilterLoad: ParsableCommand {
         guard MilterEndpoint(socket) != nil else { throw ValidationError("--socket must be unix:/path or inet:PORT@127.x.x.x") }
         guard MessageMix(mix) != nil else { throw ValidationError("--mix must look like local=70,relay=20,trusted=10") }
         guard (1...65_000).contains(clients) else { throw ValidationError("--clients must be 1...65000") }
+        guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
         guard sessions >= 1, recipients >= 1, messagesPerSession >= 1, duration > 0, warmup >= 0 else {
             throw ValidationError("--sessions, --recipients and --messages-per-session must be at least 1, --duration positive")
         }
@@ -60,11 +64,15 @@ struct MilterLoad: ParsableCommand {
         let begin = monotonicNanoseconds()
         let recordFrom = begin + UInt64(warmup * 1e9)
         let deadline = recordFrom + UInt64(duration * 1e9)
+        // Paced: each session thread starts one SMTP session every `interval`,
+        // the threads staggered evenly so arrivals are spread, not bunched.
+        let interval = rate > 0 ? UInt64(Double(sessions) / rate * 1e9) : nil
         for index in 0..<sessions {
             finished.enter()
+            let firstStart = begin + (interval ?? 0) * UInt64(index) / UInt64(sessions)
             let thread = Thread {
                 let worker = LoadWorker(index: index, settings: settings, endpoint: endpoint, mix: mix)
-                worker.run(recordFrom: recordFrom, deadline: deadline)
+                worker.run(recordFrom: recordFrom, deadline: deadline, interval: interval, firstStart: firstStart)
                 let result = worker.result
                 results.withLock { $0.append(result) }
                 finished.leave()

@@ -96,11 +96,11 @@ def relay_milter(build: Build, root: Path, transport: str, sections: str = ""):
 
 
 def load(build: Build, socket: str, seconds: float, warmup: float, sessions: int, recipients: int = 1, seed: int = 1,
-         clients: int = 10000):
-    """One milter-load run; returns its JSON report."""
+         clients: int = 10000, rate: float = 0):
+    """One milter-load run; returns its JSON report. `rate` paces it (transactions/s)."""
     result = subprocess.run([str(build.milter_load), "--socket", socket, "--duration", str(seconds), "--warmup", str(warmup),
                              "--sessions", str(sessions), "--recipients", str(recipients), "--seed", str(seed),
-                             "--clients", str(clients), "--json"],
+                             "--clients", str(clients), "--rate", str(rate), "--json"],
                             capture_output=True, text=True, timeout=seconds + warmup + 120)
     if result.returncode != 0:
         raise RuntimeError(f"milter-load against {socket} failed:\n{result.stdout}{result.stderr}")

@@ -81,6 +81,9 @@ public struct MilterDaemon {
         // One event-loop thread carries every open-relay test: they are all
         // waiting on the network, and NIO multiplexes them.
         let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // A burst of tests (a thousand hosts connecting at once) must not slow
+        // the callbacks the MTA is waiting on (BENCHMARKS.md, section 4).
+        ThreadPriority.lower(probeLoops)
         let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger, metrics: metrics)
         let factory = RelaySessionFactory(
             store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics),
@@ -123,7 +126,9 @@ public struct MilterDaemon {
         history?.load()
         let historyWriting = Task { await history?.writeEveryMinute() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
-        let scheduling = Task { await scheduler.run() }
+        // Tests run at low priority (Dispatch gives such tasks low-priority
+        // threads): the milter's callbacks come first.
+        let scheduling = Task(priority: .background) { await scheduler.run() }
 
         milter.run { succeeded in
             // 0 is never a signal number: it tells the loop below the milter ended by itself.
