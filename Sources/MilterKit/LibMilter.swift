@@ -43,8 +43,8 @@ enum MilterFlags {
 }
 
 extension MilterStage {
-    /// The `SMFIP_NR_*` flag that tells the MTA not to wait for this stage's reply;
-    /// nil where relay-milter never offers one (its decisions are made there).
+    /// The `SMFIP_NR_*` flag that tells the MTA not to wait for this stage's
+    /// reply; nil for the stages where a milter's answer is its decision.
     var noReplyFlag: UInt? {
         switch self {
         case .connect: MilterFlags.noReplyConnect

@@ -15,9 +15,10 @@ public struct MilterSettings: Sendable, Equatable {
     public var macros: MacroRequest
     /// Stages whose callbacks always answer "continue". Over a unix socket the
     /// MTA is told not to wait for their reply (`SMFIP_NR_*`), which saves it a
-    /// round trip per stage. A no-reply stage may be lost if the MTA hangs up
-    /// right after it (libmilter does not read what is left on a closed socket). Over TCP it still waits: an MTA that writes its next
-    /// command after an unanswered one meets Nagle and delayed ACKs (40 ms).
+    /// round trip per stage. Over TCP it still waits: an MTA that writes its
+    /// next command after an unanswered one meets Nagle and delayed ACKs
+    /// (~40 ms). A no-reply stage may be lost if the MTA hangs up right after
+    /// it: libmilter does not read what is left on a socket the peer closed.
     public var quietStages: Set<MilterStage>
 
     public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest,

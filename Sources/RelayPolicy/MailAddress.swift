@@ -179,6 +179,8 @@ extension Substring {
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
         guard let first = utf8.firstIndex(where: { !isSpace($0) }),
               let last = utf8.lastIndex(where: { !isSpace($0) }) else { return "" }
-        return self[first...last]
+        // `last` may be inside a multi-byte character; the index after it is
+        // whitespace or the end, so always a character boundary.
+        return self[first..<utf8.index(after: last)]
     }
 }

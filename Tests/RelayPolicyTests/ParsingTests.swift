@@ -41,6 +41,18 @@ struct MailAddressTests {
         #expect(double.routingCharacter == "@")
     }
 
+    /// The parser scans bytes; multi-byte characters next to the ASCII
+    /// delimiters it looks for must come through whole.
+    @Test func keepsMultiByteCharactersWhole() throws {
+        let address = try MailAddress(parsing: "  <josé@bücher.example>\t")
+        #expect(address.localPart == "josé")
+        #expect(address.domain?.description == "xn--bcher-kva.example")
+        #expect(try MailAddress(parsing: "\"ünïcødé\\\"q\"@Example.ORG").localPart == "ünïcødé\"q")
+        #expect(try MailAddress(parsing: "é").localPart == "é")
+        #expect(try MailAddress(parsing: "x@EXAMPLE.org.").domain?.description == "example.org")
+        #expect(throws: MailAddress.ParseError.unquotedSpecial(" ")) { try MailAddress(parsing: "a é@example.org") }
+    }
+
     @Test func dequotesLocalParts() throws {
         #expect(try MailAddress(parsing: "<\"a b\"@example.org>").localPart == "a b")
         #expect(try MailAddress(parsing: "<\"x%y\"@example.org>").routingCharacter == "%")
