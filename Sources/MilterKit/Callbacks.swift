@@ -25,10 +25,8 @@ enum Callbacks {
         reserved2?.pointee = 0
         reserved3?.pointee = 0
         if offeredActions & MilterFlags.setSymlist != 0 {
-            for stage in MilterStage.allCases {
-                let names = registration.macros[stage]
-                guard !names.isEmpty, let where_ = stage.symlistStage else { continue }
-                _ = CMilterShim_setsymlist(ctx, where_, names.joined(separator: " "))
+            for (stage, names) in registration.symbolLists {
+                _ = CMilterShim_setsymlist(ctx, stage, names)
             }
         }
         return SMFIStatus.continue.rawValue

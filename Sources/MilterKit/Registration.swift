@@ -7,6 +7,19 @@ struct Registration: Sendable {
     let macros: MacroRequest
     /// `SMFIP_NR_*` flags to ask for (see `MilterSettings.quietStages`).
     let noReplySteps: UInt
+    /// The `smfi_setsymlist` arguments, joined once rather than at every negotiation.
+    let symbolLists: [(stage: CInt, names: String)]
+
+    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt) {
+        self.factory = factory
+        self.macros = macros
+        self.noReplySteps = noReplySteps
+        symbolLists = MilterStage.allCases.compactMap { stage in
+            let names = macros[stage]
+            guard !names.isEmpty, let symlistStage = stage.symlistStage else { return nil }
+            return (symlistStage, names.joined(separator: " "))
+        }
+    }
 
     private static let slot = Mutex<Registration?>(nil)
 
