@@ -37,17 +37,30 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Dotted quad, strictly: four decimal octets, no leading zeros (which some
+    /// resolvers read as octal), nothing else. One pass over the bytes.
     static func parseIPv4(_ text: Substring) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
-        for part in parts {
-            guard (1...3).contains(part.count), part.allSatisfy(\.isASCIIDigit),
-                  part.count == 1 || part.first != "0",
-                  let octet = UInt32(part), octet <= 255 else { return nil }
-            value = value << 8 | octet
+        var octet: UInt32 = 0
+        var digits = 0
+        var firstDigit: UInt8 = 0
+        var dots = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                (octet, digits, dots) = (0, 0, dots + 1)
+            } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+                if digits == 0 { firstDigit = byte }
+                digits += 1
+                octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+                guard digits <= 3, octet <= 255, !(digits > 1 && firstDigit == UInt8(ascii: "0")) else { return nil }
+            } else {
+                return nil
+            }
         }
-        return value
+        guard dots == 3, digits > 0 else { return nil }
+        return value << 8 | octet
     }
 
     static func parseIPv6(_ text: String) -> UInt128? {
