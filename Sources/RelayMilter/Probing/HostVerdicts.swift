@@ -33,12 +33,16 @@ struct HostVerdicts: Sendable {
 /// The texts that go with a host decision.
 enum HostReplyTemplate {
     static func render(_ template: String, client: IPAddress?, record: VerdictSummary?) -> String {
-        template
-            .replacing("{client}", with: client.map { "\($0)" } ?? "unknown")
-            .replacing("{verdict}", with: record?.verdict ?? "untested")
-            .replacing("{tested}", with: record.map { timestamp($0.testedAt) } ?? "never")
-            .replacing("{failed}", with: "\(record?.acceptedCount ?? 0)")
-            .replacing("{run}", with: "\(record?.testsRun ?? 0)")
+        Placeholders.fill(template) { name in
+            switch name {
+            case "client": client.map { "\($0)" } ?? "unknown"
+            case "verdict": record?.verdict ?? "untested"
+            case "tested": record.map { timestamp($0.testedAt) } ?? "never"
+            case "failed": "\(record?.acceptedCount ?? 0)"
+            case "run": "\(record?.testsRun ?? 0)"
+            default: nil
+            }
+        }
     }
 
     /// `yes; verdict=open; tested=2026-11-29T17:00:00Z; tests=3/20`, or `untested`.

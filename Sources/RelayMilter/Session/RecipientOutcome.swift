@@ -57,10 +57,14 @@ public struct RecipientOutcome: Sendable, Equatable {
 
 enum ReplyTemplate {
     static func render(_ template: String, recipient: String, client: IPAddress?, reason: ReasonCode) -> String {
-        template
-            .replacing("{recipient}", with: bare(recipient))
-            .replacing("{client}", with: client.map { "\($0)" } ?? "unknown")
-            .replacing("{reason}", with: reason.rawValue)
+        Placeholders.fill(template) { name in
+            switch name {
+            case "recipient": bare(recipient)
+            case "client": client.map { "\($0)" } ?? "unknown"
+            case "reason": reason.rawValue
+            default: nil
+            }
+        }
     }
 
     /// The address without its angle brackets, cut to a sane length.
