@@ -69,7 +69,9 @@ def main():
     build = Build(Path(args.build_dir), Path(args.noop_milter))
     root = Path(tempfile.mkdtemp(prefix="relay-milter-bench-"))
     root.chmod(0o755)  # Postfix's daemons must reach their directories below it
-    command = "Scripts/bench " + " ".join(sys.argv[1:][sys.argv[1:].index("--noop-milter") + 2:] if "--noop-milter" in sys.argv else [])
+    # Scripts/bench passes --build-dir and --noop-milter first; what follows is the user's.
+    user_arguments = sys.argv[sys.argv.index("--noop-milter") + 2:]
+    command = " ".join(["Scripts/bench", *user_arguments])
     parts = [
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC with `{command.strip()}`"
         f" ({'smoke: tiny counts, figures mean nothing' if args.smoke else 'release build'}).",
@@ -80,7 +82,7 @@ def main():
     for name in chosen:
         section_started = time.monotonic()
         try:
-            text, _ = SECTIONS[name].run(build, root, settings)
+            text = SECTIONS[name].run(build, root, settings)
         except Exception:
             print(f"section {name} failed; its files (logs, Postfix maillogs) are kept in {root}", file=sys.stderr)
             raise

@@ -2,10 +2,8 @@
 // its own milter connection, in the order Postfix's smtpd sends the commands.
 
 struct LoadSettings: Sendable {
-    let endpoint: String
     let recipients: Int
     let messagesPerSession: Int
-    let mix: String
     let seed: UInt64
     /// How many distinct outside client addresses the sessions come from.
     let clients: Int

@@ -58,7 +58,7 @@ struct MilterLoad: ParsableCommand {
     func run() throws {
         let endpoint = MilterEndpoint(socket)!
         let mix = MessageMix(mix)!
-        let settings = LoadSettings(endpoint: socket, recipients: recipients, messagesPerSession: messagesPerSession, mix: mix.description, seed: seed, clients: clients)
+        let settings = LoadSettings(recipients: recipients, messagesPerSession: messagesPerSession, seed: seed, clients: clients)
         let results = Mutex<[WorkerResult]>([])
         let finished = DispatchGroup()
         let begin = monotonicNanoseconds()

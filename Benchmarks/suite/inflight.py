@@ -116,4 +116,4 @@ def run(build, root, settings):
         "",
         target(p99_ratio <= 1.1, f"transaction p99 with tests in flight at {p99_ratio:.2f}x idle (target <= 1.1x)"),
     ])
-    return text, {}
+    return text

@@ -42,4 +42,4 @@ def run(build, root, settings):
         "",
         target(rate["on"] >= 0.95 * rate["off"], f"throughput with metrics at {ratio(rate['on'], rate['off']):.2f}x without (goal >= 0.95x)"),
     ])
-    return text, {}
+    return text

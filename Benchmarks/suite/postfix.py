@@ -66,4 +66,4 @@ def run(build, root, settings):
         "",
         *notes,
     ])
-    return text, {}
+    return text

@@ -78,4 +78,4 @@ def run(build, root, settings):
         "",
         *notes,
     ])
-    return text, {"ratios": {f"{t} {n}": v for (t, n), v in ratios.items()}}
+    return text
