@@ -49,7 +49,7 @@ final class LoadWorker {
         serial = UInt64(index) << 40
     }
 
-    /// Runs sessions until `deadline` (monotonic ns); counts only what ends after `recordFrom`.
+    /// Runs sessions until `deadline` (monotonic ns); counts only those started after `recordFrom`.
     /// With `interval` (ns) each session starts on a fixed schedule, as mail
     /// arrives at an MX, rather than as soon as the last one ended; a worker
     /// that falls behind starts the next one at once.
