@@ -26,7 +26,6 @@ struct Outcomes: Codable, Sendable {
 
 struct WorkerResult: Sendable {
     var transactions = 0
-    var sessions = 0
     var times = StageTimes()
     var outcomes = Outcomes()
     var negotiatedSteps: UInt32 = 0
@@ -70,7 +69,6 @@ final class LoadWorker {
                     result.times.merge(times)
                     result.outcomes.merge(outcomes)
                     result.transactions += transactions
-                    result.sessions += 1
                 }
             } catch {
                 result.error = "\(error)"

@@ -28,6 +28,11 @@ enum MilterStep {
     static let allActions: UInt32 = 0x1FF
 }
 
+/// A 32-bit big-endian number, as the protocol writes lengths and flags.
+func bigEndianUInt32(_ bytes: some Collection<UInt8>) -> UInt32 {
+    bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
+}
+
 /// One framed packet: a 4-byte big-endian length, a command byte, a payload.
 struct MilterPacket: Equatable {
     var command: UInt8
@@ -96,9 +101,7 @@ struct NegotiatedOptions {
 
     init?(_ packet: MilterPacket) {
         guard packet.commandCharacter == "O", packet.payload.count >= 12 else { return nil }
-        func word(_ at: Int) -> UInt32 {
-            packet.payload[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) }
-        }
+        func word(_ at: Int) -> UInt32 { bigEndianUInt32(packet.payload[at..<at + 4]) }
         version = word(0)
         actions = word(4)
         steps = word(8)
@@ -136,7 +139,7 @@ struct PacketDecoder {
 
     mutating func next() throws -> MilterPacket? {
         guard buffer.count - start >= 5 else { return nil }
-        let length = Int(buffer[start..<start + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        let length = Int(bigEndianUInt32(buffer[start..<start + 4]))
         guard length >= 1, length <= Self.maximumLength else { throw Failure.badLength(length) }
         guard buffer.count - start >= 4 + length else { return nil }
         let packet = MilterPacket(command: buffer[start + 4], payload: Array(buffer[start + 5..<start + 4 + length]))

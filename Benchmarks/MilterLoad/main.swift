@@ -87,7 +87,6 @@ struct MilterLoad: ParsableCommand {
         var errors: [String] = []
         for result in results.withLock({ $0 }) {
             merged.transactions += result.transactions
-            merged.sessions += result.sessions
             merged.times.merge(result.times)
             merged.outcomes.merge(result.outcomes)
             merged.negotiatedSteps = result.negotiatedSteps
