@@ -10,6 +10,8 @@ public enum Destination: Hashable, Sendable {
     case remoteTransport(String)
     /// Routing syntax left in the local part; never local.
     case routed(Character)
+    /// A source route (`@hop:user@domain`); never local, whatever the final domain.
+    case sourceRouted
     /// Not a usable address.
     case invalid(String)
 
@@ -22,10 +24,12 @@ public enum Destination: Hashable, Sendable {
 
     /// Classifies `address` against the configured domains and literals.
     /// Order matters: invalid before routed before the domain lookup, so that
-    /// `a%b@local.example` is routed even though its domain is local.
+    /// `a%b@local.example` and `@hop:a@local.example` are routed even though
+    /// their domain is local.
     public static func classify(_ address: MailAddress, config: PolicyConfig) -> Destination {
         if address.isNull { return .invalid("null recipient") }
         if let routing = address.routingCharacter { return .routed(routing) }
+        if address.hadSourceRoute { return .sourceRouted }
         switch address.domain {
         case nil:
             // RFC 5321 requires `postmaster` without a domain to reach this host;

@@ -1,7 +1,7 @@
 /// An envelope address taken apart the way Postfix's resolver sees it
-/// (`trivial-rewrite/resolve.c`): source route stripped, split at the last
-/// unquoted `@`, local part dequoted so that routing characters hidden in
-/// quotes or behind backslashes are visible.
+/// (`trivial-rewrite/resolve.c`): source route stripped but remembered, split
+/// at the last unquoted `@`, local part dequoted so that routing characters
+/// hidden in quotes or behind backslashes are visible.
 public struct MailAddress: Hashable, Sendable {
     public enum Domain: Hashable, Sendable, CustomStringConvertible {
         case name(DomainName)
@@ -20,8 +20,15 @@ public struct MailAddress: Hashable, Sendable {
     public let localPart: String
     /// Nil for an unqualified address (`postmaster`, `host!user`).
     public let domain: Domain?
+    /// True when the address came with a source route (`@hop,@hop:user@domain`).
+    /// The route is ignored for delivery, as RFC 5321 says, but like Postfix's
+    /// resolver (`RESOLVE_FLAG_ROUTED`) we never count such an address as local.
+    public let hadSourceRoute: Bool
     /// True for the null address `<>`.
     public var isNull: Bool { localPart.isEmpty && domain == nil }
+    /// True when the address carries routing of any kind: a source route, or a
+    /// routing character in the local part.
+    public var isRouted: Bool { hadSourceRoute || routingCharacter != nil }
 
     /// The first of `@`, `%`, `!` left in the local part: such an address is
     /// routed onwards by whoever delivers it, whatever the local settings,
@@ -68,9 +75,10 @@ public struct MailAddress: Hashable, Sendable {
         }
     }
 
-    public init(localPart: String, domain: Domain?) {
+    public init(localPart: String, domain: Domain?, hadSourceRoute: Bool = false) {
         self.localPart = localPart
         self.domain = domain
+        self.hadSourceRoute = hadSourceRoute
     }
 
     public init(parsing raw: String) throws(ParseError) {
@@ -85,6 +93,7 @@ public struct MailAddress: Hashable, Sendable {
             self.init(localPart: "", domain: nil)
             return
         }
+        let hadSourceRoute = text.utf8.first == UInt8(ascii: "@")
         text = try Self.strippingSourceRoute(text)
 
         // Find the last '@' outside quotes, brackets and backslash escapes.
@@ -110,11 +119,11 @@ public struct MailAddress: Hashable, Sendable {
         let localPart = Self.dequoted(rawLocal)
         guard !localPart.isEmpty else { throw .emptyLocalPart }
         guard let splitAt else {
-            self.init(localPart: localPart, domain: nil)
+            self.init(localPart: localPart, domain: nil, hadSourceRoute: hadSourceRoute)
             return
         }
         let rawDomain = text[text.utf8.index(after: splitAt)...]
-        self.init(localPart: localPart, domain: try Self.parseDomain(rawDomain))
+        self.init(localPart: localPart, domain: try Self.parseDomain(rawDomain), hadSourceRoute: hadSourceRoute)
     }
 
     /// `@a,@b:user@c` becomes `user@c`; RFC 5321 says to ignore source routes and

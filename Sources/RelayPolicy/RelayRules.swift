@@ -29,6 +29,8 @@ public func decide(_ transaction: RelayTransaction, config: PolicyConfig) -> Dec
         return Decision(.deny, .mtaRemoteTransport, "the MTA routes this recipient through non-local transport \"\(transport)\"")
     case .routed(let character):
         return Decision(.deny, .routedAddress, "local part contains routing character \"\(character)\"")
+    case .sourceRouted:
+        return Decision(.deny, .routedAddress, "address has a source route")
     case .invalid(let why):
         return Decision(.deny, .invalidAddress, "invalid recipient address: \(why)")
     }
@@ -62,7 +64,7 @@ private func senderCheck(_ transaction: RelayTransaction, config: PolicyConfig) 
         return Decision(.deny, .senderNotLocal, "sender address is invalid")
     }
     if sender.isNull { return nil }
-    if sender.routingCharacter == nil, case .name(let domain)? = sender.domain, config.isLocal(domain) {
+    if !sender.isRouted, case .name(let domain)? = sender.domain, config.isLocal(domain) {
         return nil
     }
     return Decision(.deny, .senderNotLocal, "sender is not in a local domain")

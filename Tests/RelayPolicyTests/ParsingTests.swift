@@ -38,6 +38,8 @@ struct MailAddressTests {
         let address = try MailAddress(parsing: "<@a.example,@b.example:user@c.example>")
         #expect(address.localPart == "user")
         #expect(address.domain?.description == "c.example")
+        #expect(address.hadSourceRoute && address.isRouted)
+        #expect(try !MailAddress(parsing: "<user@c.example>").isRouted)
         let double = try MailAddress(parsing: "a@b@c.example")
         #expect(double.localPart == "a@b")
         #expect(double.routingCharacter == "@")
