@@ -20,6 +20,27 @@ def test_check_config_prints_the_effective_config():
     assert 'local_domains = ["example.test"]' in result.stdout
 
 
+def test_every_shipped_config_passes_check_config():
+    shipped = sorted((REPO / "Config").rglob("*.toml"))
+    assert shipped, "no TOML files under Config/"
+    for path in shipped:
+        result = run("check-config", "--config", str(path))
+        assert result.returncode == 0, f"{path}: {result.stderr}"
+        assert result.stdout.startswith(f"# {path}: OK\n"), result.stdout[:200]
+
+
+def test_a_config_writable_by_others_is_refused(workdir):
+    config = workdir / "relay-milter.toml"
+    config.write_text(config_text())
+    os.chmod(config, 0o666)
+    for args in (("check-config",), ("run", "--socket", "inet:1@127.0.0.1")):
+        result = run(*args, "--config", str(config))
+        assert result.returncode == 78, result.stderr
+        assert f"{config}: writable by other users (mode 0666); run chmod o-w on it" in result.stderr
+    os.chmod(config, 0o664)  # group-writable is the admin's choice
+    assert run("check-config", "--config", str(config)).returncode == 0
+
+
 def test_check_config_names_file_and_line(workdir):
     bad = workdir / "bad.toml"
     bad.write_text('[policy]\nmode = "enforce"\n\ntrusted_networks = ["10.1.2.3/8"]\n')

@@ -10,10 +10,7 @@ import Glibc
 /// Unknown keys and bad values are errors naming the file, the line and what was expected.
 public enum ConfigLoader {
     public static func load(path: String) throws(ConfigError) -> RelayMilterConfig {
-        guard let source = readFile(path) else {
-            throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
-        }
-        return try parse(source, file: path)
+        try parse(try readFile(path), file: path)
     }
 
     public static func parse(_ source: String, file: String) throws(ConfigError) -> RelayMilterConfig {
@@ -251,9 +248,18 @@ public enum ConfigLoader {
         do { return try NetworkBlock(parsing: text) } catch { throw BadValue(error.description) }
     }
 
-    private static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
+    private static func readFile(_ path: String) throws(ConfigError) -> String {
+        guard let file = fopen(path, "r") else {
+            throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
+        }
         defer { fclose(file) }
+        // Whoever can write this file decides what we relay. Checked on the
+        // open file, so the file checked is the file read.
+        var status = stat()
+        if fstat(fileno(file), &status) == 0, status.st_mode & S_IWOTH != 0 {
+            let mode = String(status.st_mode & 0o7777, radix: 8)
+            throw ConfigError(file: path, line: nil, message: "writable by other users (mode 0\(mode)); run chmod o-w on it")
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -261,7 +267,9 @@ public enum ConfigLoader {
             if count > 0 { bytes += buffer[..<count] }
             if count < buffer.count { break }
         }
-        guard ferror(file) == 0 else { return nil }
+        guard ferror(file) == 0 else {
+            throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
