@@ -121,6 +121,9 @@ class PostfixInstance:
             "local_recipient_maps": "",
             "relayhost": f"[127.0.0.1]:{self.sink_port}",
             "smtp_dns_support_level": "disabled",
+            # No reverse lookups of loopback clients: they would leave loopback
+            # for the system resolver, and stall a session when it times out.
+            "smtpd_peername_lookup": "no",
             "smtp_host_lookup": "native",
             "virtual_mailbox_domains": self.local_domain,
             "virtual_mailbox_base": self.mail_dir,

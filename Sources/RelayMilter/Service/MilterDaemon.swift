@@ -142,7 +142,8 @@ public struct MilterDaemon {
         ])
 
         let exitCode = serveUntilStopped(
-            signals: signals, milter: milter, store: store, index: index, verdicts: verdicts, metrics: metrics, logger: logger
+            signals: signals, milter: milter, factory: factory, store: store, index: index, verdicts: verdicts, metrics: metrics,
+            logger: logger
         )
         metricsServer?.close()
         historyWriting.cancel()
@@ -153,7 +154,6 @@ public struct MilterDaemon {
         scheduler.stop()
         scheduling.cancel()
         if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
-        drain(factory.openSessions, timeoutSeconds: config.service.shutdownTimeoutSeconds, logger: logger)
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
         LogWriter.shared.flush()
@@ -163,8 +163,8 @@ public struct MilterDaemon {
     /// Answers signals until one says stop (or the milter ends by itself);
     /// returns the exit code.
     private func serveUntilStopped(
-        signals: SignalPipe, milter: Milter, store: ConfigStore, index: VerdictIndex, verdicts: VerdictStore?,
-        metrics: RelayMetrics, logger: Logger
+        signals: SignalPipe, milter: Milter, factory: RelaySessionFactory, store: ConfigStore, index: VerdictIndex,
+        verdicts: VerdictStore?, metrics: RelayMetrics, logger: Logger
     ) -> Int32 {
         while true {
             let signal = signals.next()
@@ -174,6 +174,10 @@ public struct MilterDaemon {
                 if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
             case SIGTERM, SIGINT:
                 logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
+                // libmilter stops serving every connection at smfi_stop, so the
+                // sessions in progress finish first, while new ones are deferred.
+                factory.refuseNewSessions()
+                waitForOpenSessions(factory.openSessions, timeoutSeconds: store.snapshot.service.shutdownTimeoutSeconds, logger: logger)
                 milter.stop()
                 return 0
             case 0:
@@ -255,14 +259,17 @@ public struct MilterDaemon {
     /// Gives MTA sessions still in progress a moment to finish: libmilter's
     /// stop does not wait for them, and an abandoned session makes the MTA
     /// apply its milter_default_action to that message.
-    private func drain(_ sessions: OpenSessionCounter, timeoutSeconds: Int, logger: Logger) {
+    private func waitForOpenSessions(_ sessions: OpenSessionCounter, timeoutSeconds: Int, logger: Logger) {
+        let openAtStop = sessions.current
         var waitedMillis = 0
         while sessions.current > 0, waitedMillis < timeoutSeconds * 1000 {
-            usleep(50_000)
-            waitedMillis += 50
+            usleep(10_000)
+            waitedMillis += 10
         }
         if sessions.current > 0 {
             logger.warning("stopping with MTA sessions still open", metadata: ["sessions.open": "\(sessions.current)"])
+        } else {
+            logger.info("open sessions finished", metadata: ["sessions.waited": "\(openAtStop)", "wait.ms": "\(waitedMillis)"])
         }
     }
 

@@ -1,6 +1,7 @@
 import Logging
 import MilterKit
 import RelayPolicy
+import Synchronization
 import VerdictStore
 
 /// One MTA connection: collects the client facts, asks the relay rules about
@@ -234,6 +235,7 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
     private let stats: StatsCollector
+    private let stopping = Atomic<Bool>(false)
     let openSessions: OpenSessionCounter
 
     init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector) {
@@ -245,7 +247,14 @@ final class RelaySessionFactory: MilterSessionFactory {
         self.openSessions = OpenSessionCounter()
     }
 
+    /// From now on connections get a `ClosedForStopSession`, which is not
+    /// counted, so `openSessions` only falls while the sessions already open finish.
+    func refuseNewSessions() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
     func makeSession() -> any MilterSession {
+        if stopping.load(ordering: .relaxed) { return ClosedForStopSession() }
         openSessions.opened()
         metrics.connectionOpened()
         let counter = openSessions
