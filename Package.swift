@@ -44,7 +44,7 @@ let package = Package(
         // Verdict records in and out of an embedded SQLite database (WAL).
         .target(name: "VerdictStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The only module that touches libmilter.
-        .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim"]),
+        .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // The application: config, sessions, service wiring.
         .target(
             name: "RelayMilter",
@@ -54,6 +54,7 @@ let package = Package(
                 "RelayProbe",
                 "VerdictStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -100,8 +100,14 @@ class RelayMilter:
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def decisions(self):
-        return [line for line in self.log().splitlines() if 'msg="relay decision"' in line]
+    def decisions(self, at_least=0, timeout=10):
+        """The relay decision lines so far, after waiting (up to `timeout`) for at
+        least `at_least` of them: log lines are written on a thread of their own,
+        so a reply can reach the client before its line reaches the file."""
+        def read():
+            return [line for line in self.log().splitlines() if 'msg="relay decision"' in line]
+        wait_until(lambda: len(read()) >= at_least, timeout=timeout)
+        return read()
 
     @property
     def address(self):

@@ -1,5 +1,6 @@
 import CMilter
 import CMilterShim
+import NIOConcurrencyHelpers
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +65,7 @@ public final class Milter: Sendable {
     public let settings: MilterSettings
     /// How many TCP listening sockets got TCP_NODELAY (0 for unix sockets).
     public let tcpNoDelayListeners: Int
-    private let thread = Mutex<pthread_t?>(nil)
+    private let thread = NIOLockedValueBox<pthread_t?>(nil)
 
     /// Registers the filter and opens its socket, so that the caller can set
     /// the socket's owner and mode and drop privileges before serving.
@@ -108,7 +109,7 @@ public final class Milter: Sendable {
             onExit(false)
             return
         }
-        thread.withLock { $0 = handle }
+        thread.withLockedValue { $0 = handle }
     }
 
     /// Asks libmilter to stop accepting connections; `smfi_main` then returns.
@@ -140,7 +141,7 @@ public final class Milter: Sendable {
 
     /// Waits for the `smfi_main` thread to end. Call from a thread that may block.
     public func join() {
-        guard let handle = thread.withLock({ current -> pthread_t? in
+        guard let handle = thread.withLockedValue({ current -> pthread_t? in
             defer { current = nil }
             return current
         }) else { return }

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The one filter this process registers with libmilter, which keeps its
 /// filter description in process-wide state; the trampolines read it here.
@@ -21,13 +21,13 @@ struct Registration: Sendable {
         }
     }
 
-    private static let slot = Mutex<Registration?>(nil)
+    private static let slot = NIOLockedValueBox<Registration?>(nil)
 
-    static var current: Registration? { slot.withLock { $0 } }
+    static var current: Registration? { slot.withLockedValue { $0 } }
 
     /// Installs the registration; false if one exists (libmilter allows one per process).
     static func install(_ registration: Registration) -> Bool {
-        slot.withLock { current in
+        slot.withLockedValue { current in
             guard current == nil else { return false }
             current = registration
             return true

@@ -55,7 +55,7 @@ def test_authenticated_client_may_relay(client, milter):
     assert client.helo("client.example") == CONTINUE
     assert client.mail("<alice@example.test>", macros={"{auth_authen}": "alice", "{auth_type}": "PLAIN"}) == CONTINUE
     assert client.rcpt("<friend@elsewhere.example>") == CONTINUE
-    line = milter.decisions()[-1]
+    line = milter.decisions(at_least=1)[-1]
     assert "decision.reason=relay.authenticated" in line and "client.auth=alice" in line
 
 
@@ -84,7 +84,7 @@ def test_client_addr_macro_wins_over_sockaddr(client, milter):
     client.connect("proxy", "127.0.0.1", macros={"{client_addr}": "203.0.113.9"})
     client.mail("<a@b.example>")
     assert client.rcpt("<x@elsewhere.example>")[0] == "y"
-    assert "client.address=203.0.113.9" in milter.decisions()[-1]
+    assert "client.address=203.0.113.9" in milter.decisions(at_least=1)[-1]
 
 
 def test_unknown_address_family_is_untrusted_not_a_crash(client, milter):
@@ -92,7 +92,7 @@ def test_unknown_address_family_is_untrusted_not_a_crash(client, milter):
     client.mail("<a@b.example>")
     assert client.rcpt("<x@elsewhere.example>")[0] == "y"
     assert client.rcpt("<bob@example.test>") == CONTINUE
-    assert "client.address=unknown" in milter.decisions()[-1]
+    assert "client.address=unknown" in milter.decisions(at_least=2)[-1]
 
 
 def test_ipv6_client(client, milter):
@@ -108,7 +108,7 @@ def test_recipient_the_mta_rejected_is_counted_not_decided(client, milter):
     reply = client.rcpt("<x@elsewhere.example>", macros={
         "{rcpt_mailer}": "error", "{rcpt_host}": "5.7.1", "{rcpt_addr}": "554 5.7.1 <x@elsewhere.example>: Relay access denied"})
     assert reply == CONTINUE
-    assert "decision.reason=relay.mta_rejected" in milter.decisions()[-1]
+    assert "decision.reason=relay.mta_rejected" in milter.decisions(at_least=1)[-1]
 
 
 def test_local_domain_through_a_remote_transport_is_refused(client, milter):
@@ -117,7 +117,7 @@ def test_local_domain_through_a_remote_transport_is_refused(client, milter):
     reply = client.rcpt("<bob@example.test>", macros={"{rcpt_mailer}": "smtp", "{rcpt_host}": "elsewhere.example"})
     assert reply[0] == "y"
     assert reply_text(reply) == "550 5.7.1 no relaying to <bob@example.test> from 203.0.113.7"
-    assert "decision.reason=relay.mta_remote_transport" in milter.decisions()[-1]
+    assert "decision.reason=relay.mta_remote_transport" in milter.decisions(at_least=1)[-1]
 
 
 def test_callbacks_out_of_order_do_not_crash(milter):
@@ -252,7 +252,7 @@ def test_unix_socket_waives_replies_where_the_policy_only_records(start_milter, 
     assert c.mail("<a@outside.example>") == CONTINUE
     c.close()
     assert milter.proc.poll() is None
-    assert "decision.reason=relay.denied" in milter.decisions()[0]
+    assert "decision.reason=relay.denied" in milter.decisions(at_least=1)[0]
 
 
 def test_an_mta_that_offers_no_reply_waivers_gets_every_reply(start_milter, workdir):

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +18,7 @@ final class LogWriter: Sendable {
         var writing = false
     }
 
-    private let buffer = Mutex(Buffer())
+    private let buffer = NIOLockedValueBox(Buffer())
     private let wakeup = Wakeup()
     let capacity: Int
 
@@ -30,7 +30,7 @@ final class LogWriter: Sendable {
 
     /// Queues one line (UTF-8, without its newline); never blocks on I/O.
     func enqueue(_ line: [UInt8]) {
-        let first = buffer.withLock { buffer -> Bool in
+        let first = buffer.withLockedValue { buffer -> Bool in
             guard buffer.lines.count < capacity else {
                 buffer.dropped += 1
                 return false
@@ -44,7 +44,7 @@ final class LogWriter: Sendable {
 
     /// Writes everything queued so far before returning (at exit).
     func flush() {
-        while buffer.withLock({ !$0.lines.isEmpty || $0.writing }) {
+        while buffer.withLockedValue({ !$0.lines.isEmpty || $0.writing }) {
             wakeup.signal()
             usleep(1_000)
         }
@@ -54,7 +54,7 @@ final class LogWriter: Sendable {
         while true {
             wakeup.wait()
             while true {
-                let (lines, dropped) = buffer.withLock { buffer -> ([[UInt8]], Int) in
+                let (lines, dropped) = buffer.withLockedValue { buffer -> ([[UInt8]], Int) in
                     let taken = (buffer.lines, buffer.dropped)
                     buffer.lines.removeAll(keepingCapacity: true)
                     buffer.dropped = 0
@@ -71,7 +71,7 @@ final class LogWriter: Sendable {
                 }
                 writeAll(batch)
                 if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
-                buffer.withLock { $0.writing = false }
+                buffer.withLockedValue { $0.writing = false }
             }
         }
     }

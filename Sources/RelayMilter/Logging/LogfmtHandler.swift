@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,17 +106,17 @@ public struct LogfmtHandler: LogHandler {
         line.append(UInt8(ascii: "Z"))
     }
 
-    private static let lastSecond = Mutex<(second: Int, text: [UInt8])>((-1, []))
+    private static let lastSecond = NIOLockedValueBox<(second: Int, text: [UInt8])>((-1, []))
 
     private static func secondStamp(_ second: Int) -> [UInt8] {
-        if let cached = lastSecond.withLock({ $0.second == second ? $0.text : nil }) { return cached }
+        if let cached = lastSecond.withLockedValue({ $0.second == second ? $0.text : nil }) { return cached }
         var parts = tm()
         var seconds = second
         gmtime_r(&seconds, &parts)
         var buffer = [CChar](repeating: 0, count: 32)
         let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
         let text = buffer[..<count].map { UInt8(bitPattern: $0) }
-        lastSecond.withLock { $0 = (second, text) }
+        lastSecond.withLockedValue { $0 = (second, text) }
         return text
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import RelayPolicy
 import RelayProbe
-import Synchronization
+import NIOConcurrencyHelpers
 import VerdictStore
 
 /// Decides which connecting hosts get an open-relay test, and runs the tests
@@ -38,14 +38,14 @@ final class ProbeScheduler: Sendable {
         var droppedForFullQueue = 0
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let prober: SMTPProber
     private let index: VerdictIndex
     /// Where finished tests are written; set once the daemon has opened it
     /// (after dropping privileges, which happens after the scheduler exists).
-    private let store = Mutex<VerdictStore?>(nil)
+    private let store = NIOLockedValueBox<VerdictStore?>(nil)
     private let logger: Logger
     private let metrics: RelayMetrics
 
@@ -58,7 +58,7 @@ final class ProbeScheduler: Sendable {
     }
 
     func writeVerdicts(to store: VerdictStore) {
-        self.store.withLock { $0 = store }
+        self.store.withLockedValue { $0 = store }
     }
 
     /// Queues a test of `address` if the config allows one. Never blocks.
@@ -66,7 +66,7 @@ final class ProbeScheduler: Sendable {
         let probe = config.probe
         guard probe.enabled else { return .disabled }
         if config.policy.isTrusted(address) || Self.isExcluded(address, probe) { return .excluded }
-        let (admission, dropped, depth): (Admission, Int, Int) = state.withLock { state in
+        let (admission, dropped, depth): (Admission, Int, Int) = state.withLockedValue { state in
             guard !state.stopped else { return (.disabled, 0, state.queue.count) }
             guard !state.pending.contains(address) else { return (.alreadyPending, 0, state.queue.count) }
             guard state.queue.count < probe.queueSize else {
@@ -109,14 +109,14 @@ final class ProbeScheduler: Sendable {
 
     /// No more tests start; tests in flight finish on their own.
     func stop() {
-        state.withLock { $0.stopped = true }
+        state.withLockedValue { $0.stopped = true }
         wake.finish()
     }
 
     /// The next job that may start now, dropping those whose network was tested too recently.
     private func nextJob() -> Job? {
         let now = Date()
-        let (job, skipped, depth) = state.withLock { state -> (Job?, Int, Int) in
+        let (job, skipped, depth) = state.withLockedValue { state -> (Job?, Int, Int) in
             var skipped = 0
             while state.inFlight < (state.queue.first?.settings.maxInFlight ?? 0), !state.queue.isEmpty {
                 let job = state.queue.removeFirst()
@@ -146,7 +146,7 @@ final class ProbeScheduler: Sendable {
         let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
         index.update(record)
         metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
-        store.withLock { $0 }?.saveInBackground(record) { [logger] error in
+        store.withLockedValue { $0 }?.saveInBackground(record) { [logger] error in
             if let error { logger.error("cannot write verdict to the cache database", metadata: ["error": "\(error)"]) }
         }
         logger.info("open-relay test finished", metadata: [
@@ -158,7 +158,7 @@ final class ProbeScheduler: Sendable {
             "probe.duration_ms": "\(elapsed.milliseconds)",
             "probe.detail": "\(truncatedForLog(report.detail, limit: 200))",
         ])
-        state.withLock { state in
+        state.withLockedValue { state in
             state.inFlight -= 1
             state.pending.remove(job.address)
         }

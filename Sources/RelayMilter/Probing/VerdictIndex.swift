@@ -1,6 +1,6 @@
 import Foundation
 import RelayPolicy
-import Synchronization
+import NIOConcurrencyHelpers
 import VerdictStore
 
 /// Every cached verdict, in memory, for the milter's connect path: a lookup is
@@ -80,7 +80,7 @@ public final class VerdictIndex: Sendable {
         }
     }
 
-    private let entries = Mutex(Entries())
+    private let entries = NIOLockedValueBox(Entries())
 
     public init() {}
 
@@ -94,12 +94,12 @@ public final class VerdictIndex: Sendable {
             fresh.set(summary, for: address)
         }
         let count = fresh.v4.count + fresh.v6.count
-        entries.withLock { $0 = fresh }
+        entries.withLockedValue { $0 = fresh }
         return count
     }
 
     public func lookup(_ address: IPAddress, now: Date) -> Lookup {
-        guard let summary = entries.withLock({ entries -> VerdictSummary? in
+        guard let summary = entries.withLockedValue({ entries -> VerdictSummary? in
             let packed: Packed?
             switch address {
             case .v4(let key): packed = entries.v4[key]
@@ -112,11 +112,11 @@ public final class VerdictIndex: Sendable {
 
     public func update(_ record: VerdictRecord) {
         guard let address = IPAddress(record.host) else { return }
-        entries.withLock { $0.set(record.summary, for: address) }
+        entries.withLockedValue { $0.set(record.summary, for: address) }
     }
 
-    public var count: Int { entries.withLock { $0.v4.count + $0.v6.count } }
+    public var count: Int { entries.withLockedValue { $0.v4.count + $0.v6.count } }
 
     /// How many hosts hold each verdict.
-    public var countByVerdict: [String: Int] { entries.withLock { $0.countByVerdict } }
+    public var countByVerdict: [String: Int] { entries.withLockedValue { $0.countByVerdict } }
 }

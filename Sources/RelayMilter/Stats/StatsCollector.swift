@@ -1,6 +1,6 @@
 import Foundation
 import RelayPolicy
-import Synchronization
+import NIOConcurrencyHelpers
 import VerdictStore
 
 /// What `relay-milter stats` shows, gathered in memory as decisions are made:
@@ -34,7 +34,7 @@ public final class StatsCollector: Sendable {
         var started = Date()
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     let retentionHours: Int
 
     public init(retentionHours: Int = 30 * 24) {
@@ -47,7 +47,7 @@ public final class StatsCollector: Sendable {
         let minute = Int(now.timeIntervalSince1970 / 60)
         let refused = key.isRefusal
         let domain = refused ? recipient.flatMap(Self.domain(of:)) : nil
-        state.withLock { state in
+        state.withLockedValue { state in
             state.minutes[minute, default: [:]][key, default: 0] += 1
             state.hours[minute / 60, default: [:]][key, default: 0] += 1
             state.unwritten[minute, default: [:]][key, default: 0] += 1
@@ -67,7 +67,7 @@ public final class StatsCollector: Sendable {
 
     /// Puts history read back from the database in place (at start).
     public func load(_ rows: [RollupRow]) {
-        state.withLock { state in
+        state.withLockedValue { state in
             for row in rows {
                 // Rows from another version with codes this one does not know are skipped.
                 guard let action = PolicyAction(rawValue: row.action), let reason = ReasonCode(rawValue: row.reason) else { continue }
@@ -83,7 +83,7 @@ public final class StatsCollector: Sendable {
     /// Hands over the counts of every minute up to `minute` not written yet, as
     /// minute and hour rollup rows (the database adds them up).
     public func takeUnwritten(through minute: Int) -> [RollupRow] {
-        let taken = state.withLock { state -> [Int: [Key: Int]] in
+        let taken = state.withLockedValue { state -> [Int: [Key: Int]] in
             let due = state.unwritten.filter { $0.key <= minute }
             for key in due.keys { state.unwritten.removeValue(forKey: key) }
             return due
@@ -108,7 +108,7 @@ public final class StatsCollector: Sendable {
     public func report(sinceSeconds seconds: Int, now: Date = Date(), top n: Int = 10) -> StatsReport {
         let nowMinute = Int(now.timeIntervalSince1970 / 60)
         let window = min(seconds / 60, retentionHours * 60)
-        return state.withLock { state in
+        return state.withLockedValue { state in
             func sum(lastMinutes count: Int) -> Int {
                 (nowMinute - count + 1...nowMinute).reduce(0) { total, minute in
                     total + (state.minutes[minute] ?? [:]).values.reduce(0, +)
