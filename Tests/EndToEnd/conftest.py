@@ -42,7 +42,11 @@ def sink(workdir):
 def start_milter(workdir):
     started = []
 
-    def start(config, name="milter", socket=None, args=()):
+    def start(config, name="milter", socket=None, args=(), unix=False):
+        if unix:
+            # A unix socket as deployed: in a directory smtpd can reach, group postfix.
+            socket = f"unix:{workdir}/{name}.sock"
+            config = '[milter]\nsocket_group = "postfix"\n' + config
         m = RelayMilter(workdir / name, config, socket=socket).start(*args)
         started.append(m)
         return m

@@ -29,13 +29,8 @@ def test_nmap_finds_the_bare_postfix_open(start_postfix):
 
 
 @pytest.mark.parametrize("socket_kind", ["inet", "unix"])
-def test_nmap_finds_it_closed_with_relay_milter(start_milter, start_postfix, sink, workdir, socket_kind):
-    socket = None
-    config = config_text()
-    if socket_kind == "unix":
-        socket = f"unix:{workdir}/relay-milter.sock"
-        config = '[milter]\nsocket_group = "postfix"\n' + config
-    milter = start_milter(config, socket=socket)
+def test_nmap_finds_it_closed_with_relay_milter(start_milter, start_postfix, sink, socket_kind):
+    milter = start_milter(config_text(), unix=socket_kind == "unix")
     guarded = start_postfix(name="guarded", mynetworks="0.0.0.0/0", milter=milter.postfix_spec)
     verdict = nmap_open_relay(guarded.port)
     assert "doesn't seem to be an open relay" in verdict, verdict

@@ -37,13 +37,8 @@ def reconcile(outcomes, postfix, sink):
 
 
 @pytest.mark.parametrize("socket_kind", ["inet", "unix"])
-def test_kill_9_mid_run_then_restart_loses_nothing(start_milter, start_postfix, sink, workdir, socket_kind):
-    socket = None
-    config = config_text()
-    if socket_kind == "unix":
-        socket = f"unix:{workdir}/relay-milter.sock"
-        config = '[milter]\nsocket_group = "postfix"\n' + config
-    milter = start_milter(config, socket=socket)
+def test_kill_9_mid_run_then_restart_loses_nothing(start_milter, start_postfix, sink, socket_kind):
+    milter = start_milter(config_text(), unix=socket_kind == "unix")
     postfix = start_postfix(milter=milter.postfix_spec)
     load = Load(postfix.port, count=1200, sessions=4).start()
     assert wait_until(lambda: load.done_count() >= 300, timeout=120)

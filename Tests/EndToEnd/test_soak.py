@@ -8,7 +8,7 @@ The long run (1 M sessions) is recorded in BENCHMARKS.md."""
 import json
 import subprocess
 
-from mailharness.relaymilter import REPO, binary, config_text
+from mailharness.relaymilter import REPO, config_text
 
 LOAD = REPO / ".build" / "debug" / "milter-load"
 
@@ -28,9 +28,9 @@ def load(socket, seconds):
     return json.loads(result.stdout)
 
 
-def test_rss_stays_flat_over_many_sessions(start_milter, workdir):
+def test_rss_stays_flat_over_many_sessions(start_milter):
     assert LOAD.exists(), f"{LOAD} is missing: run `swift build` first"
-    milter = start_milter('[milter]\nsocket_group = "postfix"\n' + config_text(), socket=f"unix:{workdir}/milter.sock")
+    milter = start_milter(config_text(), unix=True)
     warm = load(milter.socket, 6)
     assert warm["errors"] == [], warm
     before = rss_kb(milter.proc.pid)
