@@ -6,6 +6,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "relay-milter", targets: ["relay-milter"]),
+        // For the libFuzzer targets in Tests/Fuzz, a package of their own.
+        .library(name: "RelayPolicy", targets: ["RelayPolicy"]),
+        .library(name: "RelayProbe", targets: ["RelayProbe"]),
+        .library(name: "RelayMilter", targets: ["RelayMilter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -20,6 +20,33 @@ struct ConfigLoaderTests {
         #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "rendered") == config)
     }
 
+    /// Found by fuzz-config: a reply text with a line break (a multi-line SMTP
+    /// reply) was printed raw, and check-config's output did not load back.
+    @Test func renderedTextsWithLineBreaksAndQuotesLoadBack() throws {
+        let source = #"""
+        [reply]
+        reject_text = "no {recipient} from {client}\nline two\t\"quoted\" \\ \u0001"
+        """#
+        let config = try ConfigLoader.parse(source, file: "multi-line.toml")
+        #expect(config.replies.rejectText.contains("\n"))
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "rendered") == config)
+    }
+
+    /// A `[` that starts a line inside a value is not a header.
+    @Test func bracketsInsideValuesAreNotHeaders() {
+        do {
+            _ = try ConfigLoader.parse("x = [\n  [\n    1\n  ]\n]\n", file: "nested.toml")
+            Issue.record("accepted an unknown key")
+        } catch {
+            #expect(error.description.contains("x: unknown key"), "\(error)")
+        }
+        do {
+            _ = try ConfigLoader.parse("[reply]\nreject_text = \"\"\"\n[\n\"\"\"\n", file: "multi.toml")
+        } catch {
+            Issue.record("refused a multi-line string holding a bracket: \(error)")
+        }
+    }
+
     struct Bad: CustomTestStringConvertible, Sendable {
         let source: String
         let line: Int?
@@ -41,6 +68,12 @@ struct ConfigLoaderTests {
         Bad(source: "[service]\nlog_level = \"loud\"\n", line: 2, fragment: "expected one of trace, debug"),
         Bad(source: "[policy]\ntrust_authenticated = \"yes\"\n", line: 2, fragment: "expected true or false"),
         Bad(source: "[reply]\ntag_header = \"X Bad\"\n", line: 2, fragment: "expected a header name"),
+        // These aborted the process inside toml++ (found by fuzz-config).
+        Bad(source: "[\nisten = \"[:*1]:9469\"", line: 1, fragment: "a table header must start with a name"),
+        Bad(source: "[policy]\nmode = \"enforce\" # [\n  [[ \t# half-typed\n", line: 3, fragment: "a table header must start with a name"),
+        Bad(source: "x = \"\"\"\n[\n\"\"\"\n[\r\n", line: 4, fragment: "a table header must start with a name"),
+        Bad(source: "[policy]\n[ \u{e9}]\n", line: 2, fragment: "a table header must start with a name"),
+        Bad(source: "[[.policy]]\n", line: 1, fragment: "a table header must start with a name"),
     ])
     func refusesWithFileAndLine(_ bad: Bad) {
         do {

@@ -13,7 +13,23 @@ public enum ConfigRenderer {
 
     public static func render(_ config: RelayMilterConfig) -> String {
         func quoted(_ text: String) -> String {
-            "\"" + text.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+            // A TOML basic string: backslash, quote and control characters escaped
+            // (a reply text may hold line breaks), so the output loads back.
+            var result = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\\": result += "\\\\"
+                case "\"": result += "\\\""
+                case "\n": result += "\\n"
+                case "\t": result += "\\t"
+                case "\r": result += "\\r"
+                case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: result.unicodeScalars.append(scalar)
+                }
+            }
+            return result + "\""
         }
         func list(_ items: [String]) -> String {
             "[" + items.map(quoted).joined(separator: ", ") + "]"

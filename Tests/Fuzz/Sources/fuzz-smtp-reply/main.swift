@@ -1,0 +1,87 @@
+import CLibFuzzer
+import Glibc
+import RelayProbe
+
+/// Any bytes as what a tested host says. The input is split into lines, each
+/// fed to the open-relay test state machine as a reply line; a line of a single
+/// control byte stands for an event instead (\u{1} the peer closed, \u{3} a
+/// timeout, \u{4} right after a reconnect request: the new connection is
+/// refused). The harness plays the driver: a reconnect request is answered with
+/// a new connection. The machine must never crash, never send anything but SMTP
+/// commands, and never send a byte on a connection after the server said 354
+/// to DATA (no message content, ever).
+/// Static, so initialised on first use: libFuzzer's runtime may bring its own
+/// main, and then main.swift's top-level code (and its globals) never runs.
+enum Fixture {
+    static let configuration = ProbeStateMachine.Configuration(
+        battery: BatteryParameters(testDomain: "relay-test.example"), heloName: "probe.example",
+        ipLiteral: "[192.0.2.1]"
+    )
+    static let commands = ["EHLO ", "HELO ", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "QUIT"]
+}
+
+// Also under libFuzzer's own name: its runtime's main (linked in with it) refers to it.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzSMTPReply(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    guard let start else { return 0 }
+    let text = String(decoding: UnsafeBufferPointer(start: start, count: count), as: UTF8.self)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.prefix(2048)) }
+
+    // The reply assembler alone.
+    var assembler = ReplyAssembler()
+    for line in lines {
+        if case .complete(let reply) = assembler.feed(line) {
+            precondition((0...999).contains(reply.code) && !reply.lines.isEmpty)
+        }
+    }
+
+    var machine = ProbeStateMachine(configuration: Fixture.configuration)
+    var lastSent = ""
+    var dataAccepted = false // 354 seen on this connection: nothing more may be sent on it
+    var reconnectRequested = false
+    var finished = false
+    func apply(_ actions: [ProbeStateMachine.Action]) {
+        for action in actions {
+            precondition(!finished, "action after finish")
+            switch action {
+            case .send(let command):
+                precondition(!dataAccepted, "sent \"\(command)\" after 354")
+                precondition(Fixture.commands.contains { command.hasPrefix($0) }, "not an SMTP command: \(command)")
+                precondition(!command.contains("\r") && !command.contains("\n"), "line break in \(command)")
+                lastSent = command
+            case .close:
+                break
+            case .reconnect:
+                reconnectRequested = true
+            case .finish:
+                finished = true
+            }
+        }
+    }
+    apply(machine.handle(.connected))
+    for line in lines {
+        if machine.isFinished { break }
+        if reconnectRequested {
+            reconnectRequested = false
+            dataAccepted = false
+            lastSent = ""
+            if line == "\u{4}" {
+                apply(machine.handle(.connectFailed(.refused)))
+                continue
+            }
+            apply(machine.handle(.connected))
+        }
+        switch line {
+        case "\u{1}": apply(machine.handle(.peerClosed))
+        case "\u{3}": apply(machine.handle(.timedOut))
+        default:
+            if lastSent == "DATA", line.hasPrefix("354 ") || line == "354" { dataAccepted = true }
+            apply(machine.handle(.line(line)))
+        }
+    }
+    return 0
+}
+
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzSMTPReply))
