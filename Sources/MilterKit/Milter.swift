@@ -113,7 +113,9 @@ public final class Milter: Sendable {
     }
 
     /// Asks libmilter to stop accepting connections; `smfi_main` then returns.
-    /// Sessions in progress are not waited for (libmilter's own behaviour).
+    /// libmilter also stops serving the sessions in progress (their next
+    /// command is never answered), so a caller that wants them finished lets
+    /// them end first.
     ///
     /// libmilter's accept loop holds the lock `smfi_stop` needs while it waits
     /// up to five seconds in `select`, and looks at the stop flag only between

@@ -15,6 +15,18 @@ struct ConfigLoaderTests {
         #expect(try ConfigLoader.parse("", file: "empty.toml") == RelayMilterConfig.defaults)
     }
 
+    /// Exposure: nothing listens beyond this host unless the admin says so. By
+    /// default the milter is a unix socket (mode 0660) and metrics are on
+    /// loopback; the shipped sample keeps both on loopback.
+    @Test func listenersStayLocalByDefault() throws {
+        let defaults = RelayMilterConfig.defaults
+        #expect(defaults.milter.socket == .unix(path: "/run/relay-milter/relay-milter.sock") && defaults.milter.socketMode == 0o660)
+        #expect(defaults.metrics.host == "127.0.0.1")
+        let sample = try ConfigLoader.load(path: "Config/relay-milter.toml")
+        #expect(sample.milter.socket == .inet(port: 10025, host: "127.0.0.1"))
+        #expect(sample.metrics.host == "127.0.0.1")
+    }
+
     @Test func renderedConfigLoadsBackTheSame() throws {
         let config = try ConfigLoader.load(path: "Config/relay-milter.toml")
         #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "rendered") == config)
@@ -74,6 +86,7 @@ struct ConfigLoaderTests {
         Bad(source: "x = \"\"\"\n[\n\"\"\"\n[\r\n", line: 4, fragment: "a table header must start with a name"),
         Bad(source: "[policy]\n[ \u{e9}]\n", line: 2, fragment: "a table header must start with a name"),
         Bad(source: "[[.policy]]\n", line: 1, fragment: "a table header must start with a name"),
+        Bad(source: "\u{FEFF}[\u{B0}]\n", line: 1, fragment: "a table header must start with a name"),
     ])
     func refusesWithFileAndLine(_ bad: Bad) {
         do {

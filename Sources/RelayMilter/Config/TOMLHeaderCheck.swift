@@ -73,6 +73,11 @@ enum TOMLHeaderCheck {
             case UInt8(ascii: "]"):
                 arrayDepth = max(0, arrayDepth - 1)
                 atLineStart = false
+            case 0x80...0xFF, 0x00..<0x20:
+                // A byte order mark, Unicode whitespace or a control character:
+                // toml++ may skip it where a line starts, so it does not end the
+                // line's start here (no valid line begins with one).
+                break
             default:
                 atLineStart = false
             }
