@@ -173,4 +173,10 @@ def test_started_as_root_it_runs_as_the_configured_user(start_milter, start_post
     postfix = start_postfix(milter=f"unix:{socket_path}")
     code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
     assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied" in out, out
+    # Nothing it does later needs root: a reload (config and verdict database
+    # read again) works as the unprivileged user.
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: 'msg="config reloaded"' in milter.log())
+    assert wait_until(lambda: milter.log().count('msg="verdict cache loaded"') >= 2)
+    assert "level=error" not in milter.log(), milter.log()
     assert milter.stop() == 0
