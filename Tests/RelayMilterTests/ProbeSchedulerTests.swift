@@ -38,6 +38,10 @@ struct ProbeSchedulerTests {
         config.probe.allowLoopback = true
         #expect(scheduler.consider(IPAddress("127.0.0.3")!, config: config) == .queued)
         #expect(scheduler.consider(IPAddress("10.0.0.1")!, config: config) == .excluded)
+        // A narrower exclusion inside loopback still holds: it used to be lifted too.
+        config.probe.excludeNetworks.append(try! NetworkBlock(parsing: "127.1.0.0/29"))
+        #expect(scheduler.consider(IPAddress("127.1.0.5")!, config: config) == .excluded)
+        #expect(scheduler.consider(IPAddress("127.1.0.9")!, config: config) == .queued)
     }
 
     @Test func boundedQueueDropsTheOverflow() {

@@ -91,9 +91,13 @@ final class ProbeScheduler: Sendable {
 
     private static let loopback = [try! NetworkBlock(parsing: "127.0.0.0/8"), try! NetworkBlock(parsing: "::1/128")]
 
+    /// `allow_loopback` lifts the loopback exclusion itself (`127.0.0.0/8`,
+    /// `::1`), never a narrower one an admin listed inside it.
     static func isExcluded(_ address: IPAddress, _ probe: RelayMilterConfig.Probe) -> Bool {
-        if probe.allowLoopback, loopback.contains(where: { $0.contains(address) }) { return false }
-        return probe.excludeNetworks.contains { $0.contains(address) }
+        probe.excludeNetworks.contains { block in
+            if probe.allowLoopback, loopback.contains(block) { return false }
+            return block.contains(address)
+        }
     }
 
     /// Runs tests until `stop()`. Call once, from a task.
