@@ -70,6 +70,7 @@ public final class RelayMetrics: Sendable {
     static var probeDroppedName: MetricNameDescriptor { name("probe_dropped_total", "Open-relay tests not run, by reason (queue_full, network_interval).") }
     static var cacheEntriesName: MetricNameDescriptor { name("cache_entries", "Hosts in the verdict cache, by verdict.") }
     static var cacheLookupsName: MetricNameDescriptor { name("cache_lookups_total", "Verdict cache lookups at connect, by result (hit, miss, expired).") }
+    static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
     static let callbackBuckets: [Duration] = [
@@ -127,6 +128,13 @@ public final class RelayMetrics: Sendable {
         for (verdict, count) in byVerdict {
             registry.makeGauge(descriptor: Self.cacheEntriesName, labels: [("verdict", verdict)]).set(Int64(count))
         }
+    }
+
+    /// A verdict database problem, by kind: `corrupt` (moved aside at start),
+    /// `open` (running from memory only), `write` (a verdict or rollup not written).
+    func cacheError(_ kind: String) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.cacheErrorsName, labels: [("kind", kind)]).increment()
     }
 
     func reload(succeeded: Bool) {

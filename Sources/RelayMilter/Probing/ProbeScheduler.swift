@@ -43,9 +43,10 @@ final class ProbeScheduler: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let prober: SMTPProber
     private let index: VerdictIndex
-    /// Where finished tests are written; set once the daemon has opened it
-    /// (after dropping privileges, which happens after the scheduler exists).
-    private let store = NIOLockedValueBox<VerdictStore?>(nil)
+    /// Where finished tests are written, and who watches those writes; set once
+    /// the daemon has opened it (after dropping privileges, which happens after
+    /// the scheduler exists).
+    private let store = NIOLockedValueBox<(VerdictStore, CacheWriteHealth)?>(nil)
     private let logger: Logger
     private let metrics: RelayMetrics
 
@@ -57,8 +58,8 @@ final class ProbeScheduler: Sendable {
         self.metrics = metrics
     }
 
-    func writeVerdicts(to store: VerdictStore) {
-        self.store.withLockedValue { $0 = store }
+    func writeVerdicts(to store: VerdictStore, health: CacheWriteHealth) {
+        self.store.withLockedValue { $0 = (store, health) }
     }
 
     /// Queues a test of `address` if the config allows one. Never blocks.
@@ -150,8 +151,8 @@ final class ProbeScheduler: Sendable {
         let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
         index.update(record)
         metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
-        store.withLockedValue { $0 }?.saveInBackground(record) { [logger] error in
-            if let error { logger.error("cannot write verdict to the cache database", metadata: ["error": "\(error)"]) }
+        if let (store, health) = store.withLockedValue({ $0 }) {
+            store.saveInBackground(record) { error in health.record(error, writing: "verdict") }
         }
         logger.info("open-relay test finished", metadata: [
             "client.address": "\(job.address)",

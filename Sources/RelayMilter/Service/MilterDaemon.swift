@@ -120,9 +120,10 @@ public struct MilterDaemon {
             LogWriter.shared.flush()
             return 71
         }
-        let verdicts = openVerdictStore(config, index: index, logger: logger)
-        if let verdicts { scheduler.writeVerdicts(to: verdicts) }
-        let history = verdicts.map { StatsHistory(stats: stats, store: $0, logger: logger) }
+        let verdicts = openVerdictStore(config, index: index, metrics: metrics, logger: logger)
+        let writeHealth = CacheWriteHealth(logger: logger, metrics: metrics)
+        if let verdicts { scheduler.writeVerdicts(to: verdicts, health: writeHealth) }
+        let history = verdicts.map { StatsHistory(stats: stats, store: $0, health: writeHealth, logger: logger) }
         history?.load()
         let historyWriting = Task { await history?.writeEveryMinute() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
@@ -190,14 +191,23 @@ public struct MilterDaemon {
         }
     }
 
-    /// Opens the verdict database and loads it into memory. Without it the
+    /// Opens the verdict database and loads it into memory. A damaged file is
+    /// moved aside and replaced by an empty database. Without a database the
     /// milter still runs: verdicts then live in memory only, and the log says so.
-    private func openVerdictStore(_ config: RelayMilterConfig, index: VerdictIndex, logger: Logger) -> VerdictStore? {
+    private func openVerdictStore(_ config: RelayMilterConfig, index: VerdictIndex, metrics: RelayMetrics,
+                                  logger: Logger) -> VerdictStore? {
         do {
-            let store = try VerdictStore(path: config.cache.path)
+            let (store, movedTo) = try VerdictStore.openMovingDamagedAside(path: config.cache.path)
+            if let movedTo {
+                metrics.cacheError("corrupt")
+                logger.error("the verdict database was damaged: moved aside, starting with an empty cache", metadata: [
+                    "cache.path": "\(config.cache.path)", "cache.moved_to": "\(movedTo)",
+                ])
+            }
             reloadIndex(index, from: store, logger: logger)
             return store
         } catch {
+            metrics.cacheError("open")
             logger.error("cannot open the verdict database; verdicts are kept in memory only", metadata: [
                 "cache.path": "\(config.cache.path)", "error": "\(error)",
             ])

@@ -8,6 +8,7 @@ import VerdictStore
 struct StatsHistory: Sendable {
     let stats: StatsCollector
     let store: VerdictStore
+    let health: CacheWriteHealth
     let logger: Logger
 
     static func currentMinute(_ now: Date = Date()) -> Int { Int(now.timeIntervalSince1970 / 60) }
@@ -34,8 +35,9 @@ struct StatsHistory: Sendable {
             let untilNextMinute = 60 - now.truncatingRemainder(dividingBy: 60) + 0.5
             try? await Task.sleep(for: .milliseconds(Int(untilNextMinute * 1000)))
             let minute = Self.currentMinute()
-            store.addRollupsInBackground(stats.takeUnwritten(through: minute - 1)) { [logger] error in
-                if let error { logger.error("cannot write statistics history", metadata: ["error": "\(error)"]) }
+            // Rows that fail to write are lost from the history (the live counts stay).
+            store.addRollupsInBackground(stats.takeUnwritten(through: minute - 1)) { [health] error in
+                health.record(error, writing: "statistics")
             }
             if minute / 60 != lastPrunedHour {
                 lastPrunedHour = minute / 60
