@@ -39,9 +39,7 @@ def test_a_damaged_database_is_moved_aside_and_rebuilt(start_milter, workdir):
     assert "verdict" in tables, tables
     assert milter.metrics()[("relay_milter_cache_errors_total", frozenset({("kind", "corrupt")}))] == 1
     # Enforcement never depended on it.
-    client = MilterClient(milter.address)
-    client.negotiate()
-    client.connect("client.example", "203.0.113.7")
+    client = connect_from(milter, "203.0.113.7")
     client.mail("<a@b.example>")
     assert client.rcpt("<x@elsewhere.example>")[0] == "y"
     client.close()
