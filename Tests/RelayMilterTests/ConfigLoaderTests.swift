@@ -87,6 +87,8 @@ struct ConfigLoaderTests {
         Bad(source: "[policy]\n[ \u{e9}]\n", line: 2, fragment: "a table header must start with a name"),
         Bad(source: "[[.policy]]\n", line: 1, fragment: "a table header must start with a name"),
         Bad(source: "\u{FEFF}[\u{B0}]\n", line: 1, fragment: "a table header must start with a name"),
+        Bad(source: "[policy]\nlocal_domains = [\"a.example\",\n  # next\n  }]\n", line: 4, fragment: "\"}\" where an array value should be"),
+        Bad(source: "x = [}]\n", line: 1, fragment: "\"}\" where an array value should be"),
     ])
     func refusesWithFileAndLine(_ bad: Bad) {
         do {

@@ -15,8 +15,8 @@ public enum ConfigLoader {
 
     public static func parse(_ source: String, file: String) throws(ConfigError) -> RelayMilterConfig {
         let root: TOMLTable
-        if let line = TOMLHeaderCheck.lineOfHeaderWithoutName(in: source) {
-            throw ConfigError(file: file, line: line, message: "TOML syntax: a table header must start with a name")
+        if let (line, problem) = TOMLParserGuard.firstCrashingConstruct(in: source) {
+            throw ConfigError(file: file, line: line, message: "TOML syntax: \(problem)")
         }
         do {
             root = try TOMLTable(string: source)

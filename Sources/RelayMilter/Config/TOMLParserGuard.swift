@@ -1,19 +1,20 @@
-/// Works around an assertion in the toml++ parser that TOMLKit 0.6.0 bundles:
-/// a table header whose first non-blank character after the bracket is not a
-/// key character, a quote or `]` (`[` alone on a line, `[.a]`, `[é]`) aborts the
-/// process instead of failing with a syntax error. That would be a crash at
-/// start, or at a SIGHUP reload of a half-edited file. Found by Tests/Fuzz
-/// (fuzz-config).
+/// Works around assertions in the toml++ parser that TOMLKit 0.6.0 bundles,
+/// which abort the process on some malformed files instead of failing with a
+/// syntax error: a crash at start, or at a SIGHUP reload of a half-edited
+/// file. Found by Tests/Fuzz (fuzz-config):
+/// - a table header whose first non-blank character after the bracket is not
+///   a key character, a quote or `]` (`[` alone on a line, `[.a]`, `[é]`);
+/// - `}` where an array value should be (`x = [1, }]`).
 ///
-/// This finds such a header before toml++ sees the text, so the loader can
-/// report it as the syntax error it is. It follows strings, comments and
+/// This finds those constructs before toml++ sees the text, so the loader can
+/// report them as the syntax errors they are. It follows strings, comments and
 /// array values only as far as needed to tell a header line from a line
 /// inside a value (a nested array may well start a line with `[`).
-enum TOMLHeaderCheck {
+enum TOMLParserGuard {
     private enum StringKind { case basic, literal, multiLineBasic, multiLineLiteral }
 
-    /// The 1-based line of the first table header that does not start with a name, if any.
-    static func lineOfHeaderWithoutName(in source: String) -> Int? {
+    /// The first construct toml++ would abort on: its 1-based line and what is wrong.
+    static func firstCrashingConstruct(in source: String) -> (line: Int, problem: String)? {
         let bytes = Array(source.utf8)
         let newline = UInt8(ascii: "\n"), quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'")
         func tripled(_ byte: UInt8, at index: Int) -> Bool {
@@ -22,6 +23,7 @@ enum TOMLHeaderCheck {
         var line = 1
         var atLineStart = true // only blanks so far on this line
         var arrayDepth = 0
+        var awaitingArrayValue = false // after `[` or `,` in an array, until the next token
         var string: StringKind?
         var index = 0
         while index < bytes.count {
@@ -54,6 +56,7 @@ enum TOMLHeaderCheck {
             case UInt8(ascii: "#"):
                 while index + 1 < bytes.count, bytes[index + 1] != newline { index += 1 }
             case quote, apostrophe:
+                awaitingArrayValue = false
                 let multiLine = tripled(byte, at: index)
                 string = byte == quote ? (multiLine ? .multiLineBasic : .basic) : (multiLine ? .multiLineLiteral : .literal)
                 if multiLine { index += 2 }
@@ -63,15 +66,22 @@ enum TOMLHeaderCheck {
                 var next = index + 1
                 if next < bytes.count, bytes[next] == UInt8(ascii: "[") { next += 1 }
                 while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") { next += 1 }
-                if next < bytes.count, !startsHeaderName(bytes[next]) { return line }
+                if next < bytes.count, !startsHeaderName(bytes[next]) { return (line, "a table header must start with a name") }
                 // The rest of the header line holds no value, so no array to follow.
                 while index + 1 < bytes.count, bytes[index + 1] != newline { index += 1 }
                 atLineStart = false
             case UInt8(ascii: "["):
                 arrayDepth += 1
+                awaitingArrayValue = true
                 atLineStart = false
+            case UInt8(ascii: ",") where arrayDepth > 0:
+                awaitingArrayValue = true
+                atLineStart = false
+            case UInt8(ascii: "}") where awaitingArrayValue:
+                return (line, "\"}\" where an array value should be")
             case UInt8(ascii: "]"):
                 arrayDepth = max(0, arrayDepth - 1)
+                awaitingArrayValue = false
                 atLineStart = false
             case 0x80...0xFF, 0x00..<0x20:
                 // A byte order mark, Unicode whitespace or a control character:
@@ -79,6 +89,7 @@ enum TOMLHeaderCheck {
                 // line's start here (no valid line begins with one).
                 break
             default:
+                awaitingArrayValue = false
                 atLineStart = false
             }
             index += 1
