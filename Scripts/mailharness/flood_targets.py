@@ -14,8 +14,9 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import time
+
+from mailharness.loopback_targets import raise_open_file_limit
 
 
 def address(network, host):
@@ -74,8 +75,7 @@ async def main():
     parser.add_argument("--delay", type=float, default=0.3)
     args = parser.parse_args()
     count = args.networks * args.per_network
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4 * count + 100), max(hard, 4 * count + 100)))
+    raise_open_file_limit(count)
     recorder = Recorder()
     for network in range(args.networks):
         for host in range(args.per_network):

@@ -10,6 +10,13 @@ import asyncio
 import resource
 
 
+def raise_open_file_limit(listeners):
+    """Room for a listening socket and a few connections per target address."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * listeners + 100
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+
+
 def address(i):
     return f"127.1.{i // 250}.{i % 250 + 1}"
 
@@ -48,8 +55,7 @@ async def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tarpit-share", type=float, default=0.33)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4 * args.count + 100), max(hard, 4 * args.count + 100)))
+    raise_open_file_limit(args.count)
     tarpits = int(args.count * args.tarpit_share)
     servers = []
     for i in range(args.count):

@@ -3,7 +3,9 @@ import MilterKit
 /// The session a connection gets while relay-milter is stopping: it tempfails
 /// at connect, so the MTA defers that SMTP session (the client retries), and
 /// the sessions already open can finish before libmilter is stopped.
+/// It holds no state, so every such connection shares the one instance.
 final class ClosedForStopSession: MilterSession {
+    static let shared = ClosedForStopSession()
     static let reply = SMTPReply(code: "451", enhancedCode: "4.3.2", lines: ["relay-milter is restarting; try again later"])
 
     func connect(_ info: ConnectInfo) -> MilterResponse { .tempfail(Self.reply) }

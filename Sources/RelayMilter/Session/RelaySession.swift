@@ -254,7 +254,7 @@ final class RelaySessionFactory: MilterSessionFactory {
     }
 
     func makeSession() -> any MilterSession {
-        if stopping.load(ordering: .relaxed) { return ClosedForStopSession() }
+        if stopping.load(ordering: .relaxed) { return ClosedForStopSession.shared }
         openSessions.opened()
         metrics.connectionOpened()
         let counter = openSessions
