@@ -54,7 +54,9 @@ def send_one(port, ident, kind, source):
 
 class Load:
     """`count` messages over `sessions` concurrent clients; every `relay_every`-th
-    one is a relay attempt. Runs in the background; `outcomes` fills as it goes."""
+    one is a relay attempt. Runs in the background; `outcomes` fills as it goes.
+    `stop_after(n)` ends an open-ended run n messages from now, so a test can
+    be sure some mail is sent after an event however slow the event was."""
 
     def __init__(self, port, count, sessions=4, source="127.0.0.2", relay_every=5, prefix="m"):
         self.port = port
@@ -87,6 +89,17 @@ class Load:
         for thread in self._threads:
             thread.start()
         return self
+
+    def issued_count(self):
+        """How many messages have been started so far (ids below this are taken)."""
+        with self._lock:
+            return self._next
+
+    def stop_after(self, more):
+        """Send `more` messages from now on, then stop; returns the first of their indexes."""
+        with self._lock:
+            self.count = min(self.count, self._next + more)
+            return self._next
 
     def done_count(self):
         with self._lock:
