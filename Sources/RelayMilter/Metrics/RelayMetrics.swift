@@ -59,7 +59,8 @@ public final class RelayMetrics: Sendable {
     private static let reasonIndex = Dictionary(uniqueKeysWithValues: ReasonCode.allCases.enumerated().map { ($1, $0) })
 
     static func name(_ suffix: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "relay_milter", metricName: suffix, helpText: help)
+        // The unit is part of each suffix (`_total`, `_seconds`), as the metric names were written before units were separate.
+        MetricNameDescriptor(namespace: "relay_milter", metricName: suffix, unitName: "", helpText: help)
     }
 
     // Computed: swift-prometheus's descriptor type is not Sendable, so it cannot be a shared constant.
@@ -70,7 +71,7 @@ public final class RelayMetrics: Sendable {
     static var probeDroppedName: MetricNameDescriptor { name("probe_dropped_total", "Open-relay tests not run, by reason (queue_full, network_interval).") }
     static var cacheEntriesName: MetricNameDescriptor { name("cache_entries", "Hosts in the verdict cache, by verdict.") }
     static var cacheLookupsName: MetricNameDescriptor { name("cache_lookups_total", "Verdict cache lookups at connect, by result (hit, miss, expired).") }
-    static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write).") }
+    static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write, deleted).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
     static let callbackBuckets: [Duration] = [
