@@ -4,12 +4,15 @@ import GRDB
 /// Verdict records in an embedded SQLite database in WAL mode, so the daemon
 /// writes while `relay-milter cache ...` reads (and writes) beside it.
 ///
-/// Reads are synchronous (start-up load, CLI). The daemon writes with
-/// `saveInBackground`, which returns at once: the database's own writer
-/// queue does the work, never the caller's thread.
+/// Every call is synchronous; the daemon makes its calls from a queue of its
+/// own (`VerdictDatabase`), never from a milter or probe thread.
 public final class VerdictStore: Sendable {
-    private let pool: DatabasePool
+    /// A `DatabasePool` when writable; a read-only `DatabaseQueue` for a
+    /// snapshot (see `openReadOnlySnapshot`).
+    let pool: any DatabaseWriter
     public let path: String
+    /// The file opened, to notice when the path stops naming it (see `fileAtPath`).
+    let opened: FileIdentity?
 
     public init(path: String) throws {
         self.path = path
@@ -17,6 +20,13 @@ public final class VerdictStore: Sendable {
         configuration.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        opened = FileIdentity(path: path)
+    }
+
+    init(path: String, readOnlyPool: DatabaseQueue) {
+        self.path = path
+        pool = readOnlyPool
+        opened = nil
     }
 
     static var migrator: DatabaseMigrator {
@@ -50,14 +60,6 @@ public final class VerdictStore: Sendable {
     /// Adds counts to the rollups (minute or hour periods since the epoch); rows add up.
     public func addRollups(_ rows: [RollupRow]) throws {
         try pool.write { db in try Self.add(rows, db) }
-    }
-
-    /// The same without waiting, on the writer's queue.
-    public func addRollupsInBackground(_ rows: [RollupRow], completion: @escaping @Sendable ((any Error)?) -> Void = { _ in }) {
-        guard !rows.isEmpty else { return completion(nil) }
-        pool.asyncWrite({ db in try Self.add(rows, db) }, completion: { _, result in
-            if case .failure(let error) = result { completion(error) } else { completion(nil) }
-        })
     }
 
     private static func add(_ rows: [RollupRow], _ db: Database) throws {
@@ -125,13 +127,6 @@ public final class VerdictStore: Sendable {
 
     public func save(_ record: VerdictRecord) throws {
         try pool.write { db in try record.save(db) }
-    }
-
-    /// Writes without waiting; `completion` gets the error, if any, on the writer's queue.
-    public func saveInBackground(_ record: VerdictRecord, completion: @escaping @Sendable ((any Error)?) -> Void = { _ in }) {
-        pool.asyncWrite({ db in try record.save(db) }, completion: { _, result in
-            if case .failure(let error) = result { completion(error) } else { completion(nil) }
-        })
     }
 
     /// Removes a host; false if it was not there.

@@ -50,15 +50,42 @@ struct VerdictStoreTests {
         #expect(try store.all().map(\.host) == ["192.0.2.2"])
     }
 
-    @Test func backgroundSaveLandsWithoutBlocking() async throws {
-        let store = try VerdictStore(path: Self.freshPath())
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            store.saveInBackground(Self.record("192.0.2.9", "open")) { error in
-                #expect(error == nil)
-                done.resume()
-            }
-        }
-        #expect(try store.record(for: "192.0.2.9")?.verdict == "open")
+    @Test func aDeletedFileIsNoticedAndWrittenBackWithEverything() throws {
+        let path = Self.freshPath()
+        let store = try VerdictStore(path: path)
+        try store.save(Self.record("192.0.2.1", "open"))
+        #expect(store.fileAtPath == .same)
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        #expect(store.fileAtPath == .gone)
+        try store.save(Self.record("192.0.2.2", "open")) // lands in the unlinked file
+        let rewritten = try store.rewrittenToPath()
+        #expect(rewritten.fileAtPath == .same)
+        #expect(try VerdictStore(path: path).all().map(\.host) == ["192.0.2.1", "192.0.2.2"])
+    }
+
+    @Test func aReplacedFileIsNoticed() throws {
+        let path = Self.freshPath(), other = Self.freshPath()
+        let store = try VerdictStore(path: path)
+        try VerdictStore(path: other).save(Self.record("192.0.2.7", "closed"))
+        #expect(rename(other, path) == 0)
+        #expect(store.fileAtPath == .replaced)
+    }
+
+    @Test func aReadOnlySnapshotReadsTheVerdictsAndTakesNoWrites() throws {
+        let path = Self.freshPath()
+        try VerdictStore(path: path).save(Self.record("192.0.2.1", "open"))
+        let snapshot = try VerdictStore.openReadOnlySnapshot(path: path)
+        #expect(try snapshot.all().map(\.host) == ["192.0.2.1"])
+        #expect(snapshot.fileAtPath == .same)
+        #expect(throws: (any Error).self) { try snapshot.save(Self.record("192.0.2.2", "open")) }
+    }
+
+    @Test func aReadOnlySnapshotRefusesWhatIsNotOurDatabase() throws {
+        let missing = Self.freshPath()
+        #expect(throws: (any Error).self) { try VerdictStore.openReadOnlySnapshot(path: missing) }
+        let foreign = Self.freshPath() // an empty file is an empty SQLite database, without our schema
+        #expect(FileManager.default.createFile(atPath: foreign, contents: Data()))
+        #expect(throws: (any Error).self) { try VerdictStore.openReadOnlySnapshot(path: foreign) }
     }
 
     @Test func aSecondConnectionSeesWritesWhileTheFirstIsOpen() throws {

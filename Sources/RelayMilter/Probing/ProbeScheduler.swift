@@ -43,10 +43,9 @@ final class ProbeScheduler: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let prober: SMTPProber
     private let index: VerdictIndex
-    /// Where finished tests are written, and who watches those writes; set once
-    /// the daemon has opened it (after dropping privileges, which happens after
-    /// the scheduler exists).
-    private let store = NIOLockedValueBox<(VerdictStore, CacheWriteHealth)?>(nil)
+    /// Where finished tests are written; set once the daemon has opened it
+    /// (after dropping privileges, which happens after the scheduler exists).
+    private let database = NIOLockedValueBox<VerdictDatabase?>(nil)
     private let logger: Logger
     private let metrics: RelayMetrics
 
@@ -58,8 +57,8 @@ final class ProbeScheduler: Sendable {
         self.metrics = metrics
     }
 
-    func writeVerdicts(to store: VerdictStore, health: CacheWriteHealth) {
-        self.store.withLockedValue { $0 = (store, health) }
+    func writeVerdicts(to database: VerdictDatabase) {
+        self.database.withLockedValue { $0 = database }
     }
 
     /// Queues a test of `address` if the config allows one. Never blocks.
@@ -151,9 +150,7 @@ final class ProbeScheduler: Sendable {
         let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
         index.update(record)
         metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
-        if let (store, health) = store.withLockedValue({ $0 }) {
-            store.saveInBackground(record) { error in health.record(error, writing: "verdict") }
-        }
+        database.withLockedValue { $0 }?.save(record)
         logger.info("open-relay test finished", metadata: [
             "client.address": "\(job.address)",
             "probe.verdict": "\(report.verdict.rawValue)",

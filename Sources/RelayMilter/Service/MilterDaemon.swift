@@ -120,12 +120,12 @@ public struct MilterDaemon {
             LogWriter.shared.flush()
             return 71
         }
-        let verdicts = openVerdictStore(config, index: index, metrics: metrics, logger: logger)
-        let writeHealth = CacheWriteHealth(logger: logger, metrics: metrics)
-        if let verdicts { scheduler.writeVerdicts(to: verdicts, health: writeHealth) }
-        let history = verdicts.map { StatsHistory(stats: stats, store: $0, health: writeHealth, logger: logger) }
-        history?.load()
-        let historyWriting = Task { await history?.writeEveryMinute() }
+        let verdicts = VerdictDatabase(path: config.cache.path, index: index, metrics: metrics, logger: logger)
+        verdicts.open()
+        scheduler.writeVerdicts(to: verdicts)
+        let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
+        history.load()
+        let historyWriting = Task { await history.writeEveryMinute() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
         // Tests run at low priority (Dispatch gives such tasks low-priority
         // threads): the milter's callbacks come first.
@@ -143,12 +143,12 @@ public struct MilterDaemon {
         ])
 
         let exitCode = serveUntilStopped(
-            signals: signals, milter: milter, factory: factory, store: store, index: index, verdicts: verdicts, metrics: metrics,
+            signals: signals, milter: milter, factory: factory, store: store, verdicts: verdicts, metrics: metrics,
             logger: logger
         )
         metricsServer?.close()
         historyWriting.cancel()
-        history?.writeAll() // a clean stop keeps the current minute too
+        history.writeAll() // a clean stop keeps the current minute too, and every verdict
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
         // with the process, and nobody would be there to store their results.
@@ -164,15 +164,15 @@ public struct MilterDaemon {
     /// Answers signals until one says stop (or the milter ends by itself);
     /// returns the exit code.
     private func serveUntilStopped(
-        signals: SignalPipe, milter: Milter, factory: RelaySessionFactory, store: ConfigStore, index: VerdictIndex,
-        verdicts: VerdictStore?, metrics: RelayMetrics, logger: Logger
+        signals: SignalPipe, milter: Milter, factory: RelaySessionFactory, store: ConfigStore,
+        verdicts: VerdictDatabase, metrics: RelayMetrics, logger: Logger
     ) -> Int32 {
         while true {
             let signal = signals.next()
             switch signal {
             case SIGHUP:
                 metrics.reload(succeeded: reload(into: store, logger: logger))
-                if let verdicts { reloadIndex(index, from: verdicts, logger: logger) }
+                verdicts.reload()
             case SIGTERM, SIGINT:
                 logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
                 // libmilter stops serving every connection at smfi_stop, so the
@@ -188,45 +188,6 @@ public struct MilterDaemon {
                 logger.error("milter failed; stopping")
                 return 1
             }
-        }
-    }
-
-    /// Opens the verdict database and loads it into memory. A damaged file is
-    /// moved aside and replaced by an empty database. Without a database the
-    /// milter still runs: verdicts then live in memory only, and the log says so.
-    private func openVerdictStore(_ config: RelayMilterConfig, index: VerdictIndex, metrics: RelayMetrics,
-                                  logger: Logger) -> VerdictStore? {
-        do {
-            let (store, movedTo) = try VerdictStore.openMovingDamagedAside(path: config.cache.path)
-            if let movedTo {
-                metrics.cacheError("corrupt")
-                logger.error("the verdict database was damaged: moved aside, starting with an empty cache", metadata: [
-                    "cache.path": "\(config.cache.path)", "cache.moved_to": "\(movedTo)",
-                ])
-            }
-            reloadIndex(index, from: store, logger: logger)
-            return store
-        } catch {
-            metrics.cacheError("open")
-            logger.error("cannot open the verdict database; verdicts are kept in memory only", metadata: [
-                "cache.path": "\(config.cache.path)", "error": "\(error)",
-            ])
-            return nil
-        }
-    }
-
-    /// Reads every verdict into the in-memory index (at start, and at SIGHUP
-    /// so that `relay-milter cache set/forget` reach a running daemon).
-    private func reloadIndex(_ index: VerdictIndex, from store: VerdictStore, logger: Logger) {
-        do {
-            let started = ContinuousClock.now
-            let count = try index.replaceAll(from: store)
-            logger.info("verdict cache loaded", metadata: [
-                "cache.entries": "\(count)", "cache.path": "\(store.path)",
-                "cache.load_ms": "\((ContinuousClock.now - started).milliseconds)",
-            ])
-        } catch {
-            logger.error("cannot read the verdict database; keeping the verdicts in memory", metadata: ["error": "\(error)"])
         }
     }
 

@@ -7,19 +7,19 @@ import VerdictStore
 /// database, so an unclean stop loses at most the current minute.
 struct StatsHistory: Sendable {
     let stats: StatsCollector
-    let store: VerdictStore
-    let health: CacheWriteHealth
+    let database: VerdictDatabase
     let logger: Logger
 
     static func currentMinute(_ now: Date = Date()) -> Int { Int(now.timeIntervalSince1970 / 60) }
 
     func load() {
         let minute = Self.currentMinute()
+        prune(at: minute)
         do {
-            try store.pruneRollups(.minute, before: minute - StatsCollector.retainedMinutes)
-            try store.pruneRollups(.hour, before: minute / 60 - stats.retentionHours)
-            let rows = try store.rollups(.minute, since: minute - StatsCollector.retainedMinutes)
-                + store.rollups(.hour, since: minute / 60 - stats.retentionHours)
+            let rows = try database.withStore { store in
+                try store.rollups(.minute, since: minute - StatsCollector.retainedMinutes)
+                    + store.rollups(.hour, since: minute / 60 - stats.retentionHours)
+            } ?? []
             stats.load(rows)
             logger.info("statistics history loaded", metadata: ["stats.rows": "\(rows.count)"])
         } catch {
@@ -35,24 +35,26 @@ struct StatsHistory: Sendable {
             let untilNextMinute = 60 - now.truncatingRemainder(dividingBy: 60) + 0.5
             try? await Task.sleep(for: .milliseconds(Int(untilNextMinute * 1000)))
             let minute = Self.currentMinute()
-            // Rows that fail to write are lost from the history (the live counts stay).
-            store.addRollupsInBackground(stats.takeUnwritten(through: minute - 1)) { [health] error in
-                health.record(error, writing: "statistics")
-            }
+            database.addRollups(stats.takeUnwritten(through: minute - 1))
             if minute / 60 != lastPrunedHour {
                 lastPrunedHour = minute / 60
-                try? store.pruneRollups(.minute, before: minute - StatsCollector.retainedMinutes)
-                try? store.pruneRollups(.hour, before: minute / 60 - stats.retentionHours)
+                prune(at: minute)
             }
         }
     }
 
-    /// Writes everything not yet written, the current minute included (at a clean stop).
-    func writeAll() {
-        do {
-            try store.addRollups(stats.takeUnwritten(through: Int.max))
-        } catch {
-            logger.error("cannot write statistics history at stop", metadata: ["error": "\(error)"])
+    /// Drops rollups older than what `stats` shows (at start, then hourly).
+    func prune(at minute: Int = Self.currentMinute()) {
+        _ = try? database.withStore { store in
+            try store.pruneRollups(.minute, before: minute - StatsCollector.retainedMinutes)
+            try store.pruneRollups(.hour, before: minute / 60 - stats.retentionHours)
         }
+    }
+
+    /// Writes everything not yet written, the current minute included, and
+    /// waits for it (at a clean stop).
+    func writeAll() {
+        database.addRollups(stats.takeUnwritten(through: Int.max))
+        database.finish()
     }
 }

@@ -1,0 +1,240 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import VerdictStore
+
+/// The daemon's verdict database, and the one place that opens, writes and
+/// re-reads it. The database is a copy of what matters, never a dependency:
+/// enforcement reads the in-memory index, and what cannot be written is kept
+/// here and written as soon as the database takes writes again.
+///
+/// Every write, reopen and re-read runs on one serial queue, so a write never
+/// races a reopen and no caller (probe results, the statistics minute) waits
+/// on the disk. Before each write (so at least once a minute, with the
+/// statistics) and at SIGHUP it heals what it can:
+/// - a damaged file is moved aside and rebuilt (`openMovingDamagedAside`);
+/// - a file deleted while open is written back from the still-open copy;
+/// - a file an admin replaced is read into the index;
+/// - a database that cannot be opened for writing (read-only directory or
+///   file system) is read once, read-only, and opened for writing again as
+///   soon as that works.
+/// Each problem is logged once, with its recovery, and counted in
+/// `relay_milter_cache_errors_total{kind}`.
+final class VerdictDatabase: Sendable {
+    private enum Handle {
+        case writable(VerdictStore)
+        case readOnly(VerdictStore)
+        case unavailable
+    }
+
+    private struct State {
+        var handle = Handle.unavailable
+        /// The latest verdict per host not yet written, and statistics rows.
+        var unsavedVerdicts: [String: VerdictRecord] = [:]
+        var unsavedRollups: [RollupRow] = []
+    }
+
+    /// Bounds on what is kept for a database that takes no writes. Beyond
+    /// them new rows are not kept (verdicts stay in the index all the same).
+    static let unsavedVerdictLimit = 100_000
+    static let unsavedRollupLimit = 100_000
+
+    let path: String
+    private let index: VerdictIndex
+    private let health: CacheWriteHealth
+    private let metrics: RelayMetrics
+    private let logger: Logger
+    private let queue = DispatchQueue(label: "relay-milter.verdict-database")
+    /// Only used on `queue`; the lock is there so that ThreadSanitizer sees
+    /// the hand-offs between the queue's threads.
+    private let state = NIOLockedValueBox(State())
+
+    init(path: String, index: VerdictIndex, metrics: RelayMetrics, logger: Logger) {
+        self.path = path
+        self.index = index
+        health = CacheWriteHealth(logger: logger, metrics: metrics)
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Opens the database and loads it into the index (at start). The daemon
+    /// runs whatever happens here; the log says how.
+    func open() {
+        queue.sync {
+            state.withLockedValue { state in
+                if let store = openWritable() {
+                    state.handle = .writable(store)
+                    loadIndex(from: store, state)
+                    return
+                }
+                metrics.cacheError("open")
+                do {
+                    let snapshot = try VerdictStore.openReadOnlySnapshot(path: path)
+                    state.handle = .readOnly(snapshot)
+                    let count = loadIndex(from: snapshot, state)
+                    logger.error("cannot write the verdict database; its verdicts are read, new ones kept in memory until it can be written", metadata: [
+                        "cache.path": "\(path)", "cache.entries": "\(count ?? 0)",
+                    ])
+                } catch {
+                    logger.error("cannot open the verdict database; verdicts are kept in memory until it can be opened", metadata: [
+                        "cache.path": "\(path)", "error": "\(error)",
+                    ])
+                }
+            }
+        }
+    }
+
+    /// Writes a finished test's verdict (already in the index) in the background.
+    func save(_ record: VerdictRecord) {
+        queue.async { [self] in
+            state.withLockedValue { state in
+                if state.unsavedVerdicts[record.host] != nil || state.unsavedVerdicts.count < Self.unsavedVerdictLimit {
+                    state.unsavedVerdicts[record.host] = record
+                }
+                writeUnsaved(&state, writing: "verdict")
+            }
+        }
+    }
+
+    /// Adds statistics rollups in the background.
+    func addRollups(_ rows: [RollupRow]) {
+        queue.async { [self] in
+            state.withLockedValue { state in
+                state.unsavedRollups += rows.prefix(max(0, Self.unsavedRollupLimit - state.unsavedRollups.count))
+                writeUnsaved(&state, writing: "statistics")
+            }
+        }
+    }
+
+    /// Runs `body` on the database as it is now (writable or a read-only
+    /// snapshot), in order with the writes; nil when there is none.
+    func withStore<T>(_ body: (VerdictStore) throws -> T) rethrows -> T? {
+        try queue.sync {
+            try state.withLockedValue { state in
+                switch state.handle {
+                case .writable(let store), .readOnly(let store): try body(store)
+                case .unavailable: nil
+                }
+            }
+        }
+    }
+
+    /// At SIGHUP: the same healing as before a write, then the whole index is
+    /// read again, so that `relay-milter cache set/forget` reach the daemon.
+    func reload() {
+        queue.sync {
+            state.withLockedValue { state in
+                writeUnsaved(&state, writing: "reload")
+                switch state.handle {
+                case .writable(let store), .readOnly(let store): loadIndex(from: store, state)
+                case .unavailable: break
+                }
+            }
+        }
+    }
+
+    /// Writes what is left, waiting for it (at a clean stop).
+    func finish() {
+        queue.sync { state.withLockedValue { writeUnsaved(&$0, writing: "stop") } }
+    }
+
+    // MARK: - On the queue
+
+    private func openWritable() -> VerdictStore? {
+        do {
+            let (store, movedTo) = try VerdictStore.openMovingDamagedAside(path: path)
+            if let movedTo {
+                metrics.cacheError("corrupt")
+                logger.error("the verdict database was damaged: moved aside, starting with an empty cache", metadata: [
+                    "cache.path": "\(path)", "cache.moved_to": "\(movedTo)",
+                ])
+            }
+            return store
+        } catch {
+            return nil
+        }
+    }
+
+    /// Fills the index from `store`, then lays the unsaved verdicts over it.
+    @discardableResult
+    private func loadIndex(from store: VerdictStore, _ state: State) -> Int? {
+        do {
+            let started = ContinuousClock.now
+            let count = try index.replaceAll(from: store)
+            for record in state.unsavedVerdicts.values { index.update(record) }
+            logger.info("verdict cache loaded", metadata: [
+                "cache.entries": "\(count)", "cache.path": "\(store.path)",
+                "cache.load_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+            return count
+        } catch {
+            logger.error("cannot read the verdict database; keeping the verdicts in memory", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The store to write to, after checking that its file is still the one
+    /// at the path and retrying a database that could not be written.
+    private func storeForWriting(_ state: inout State) -> VerdictStore? {
+        switch state.handle {
+        case .writable(let store):
+            switch store.fileAtPath {
+            case .same:
+                return store
+            case .gone:
+                metrics.cacheError("deleted")
+                do {
+                    let rewritten = try store.rewrittenToPath()
+                    state.handle = .writable(rewritten)
+                    logger.error("the verdict database file was deleted while open; written back from the open copy", metadata: ["cache.path": "\(path)"])
+                    return rewritten
+                } catch {
+                    state.handle = .unavailable
+                    logger.error("the verdict database file was deleted and cannot be written back; verdicts are kept in memory", metadata: [
+                        "cache.path": "\(path)", "error": "\(error)",
+                    ])
+                    return nil
+                }
+            case .replaced:
+                guard let reopened = openWritable() else {
+                    state.handle = .unavailable
+                    return nil
+                }
+                state.handle = .writable(reopened)
+                logger.notice("the verdict database file was replaced; reading the new one", metadata: ["cache.path": "\(path)"])
+                loadIndex(from: reopened, state)
+                return reopened
+            }
+        case .readOnly, .unavailable:
+            let wasReadOnly = if case .readOnly = state.handle { true } else { false }
+            guard let reopened = openWritable() else { return nil }
+            state.handle = .writable(reopened)
+            logger.notice("the verdict database can be written again", metadata: [
+                "cache.path": "\(path)", "cache.unsaved": "\(state.unsavedVerdicts.count)",
+            ])
+            // After a read-only spell the file may have changed (an admin's
+            // fix); with no file before, the index is all there is, and
+            // reading the fresh file would empty it.
+            if wasReadOnly { loadIndex(from: reopened, state) }
+            return reopened
+        }
+    }
+
+    private func writeUnsaved(_ state: inout State, writing what: String) {
+        guard let store = storeForWriting(&state) else { return }
+        do {
+            if !state.unsavedVerdicts.isEmpty {
+                try store.saveAll(Array(state.unsavedVerdicts.values))
+                state.unsavedVerdicts = [:]
+            }
+            if !state.unsavedRollups.isEmpty {
+                try store.addRollups(state.unsavedRollups)
+                state.unsavedRollups = []
+            }
+            health.record(nil, writing: what)
+        } catch {
+            health.record(error, writing: what)
+        }
+    }
+}
