@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import RelayMilter
 import RelayProbe
@@ -7,7 +8,7 @@ struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
-        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self, Stats.self],
+        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
         defaultSubcommand: Run.self
     )
 }
@@ -16,10 +17,11 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The config file.", valueName: "path"))
     var config: String = RelayMilterConfig.defaultPath
 
-    /// The config, or exit 78 with the file:line error.
+    /// The config (parsed in a child first, see IsolatedConfigParser), or
+    /// exit 78 with the file:line error.
     func load() throws -> RelayMilterConfig {
         do {
-            return try ConfigLoader.load(path: config)
+            return try IsolatedConfigParser().load(path: config)
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode(78)
@@ -56,13 +58,31 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var configOption: ConfigOption
 
     func run() throws {
+        let config = try configOption.load()
+        print("# \(configOption.config): OK")
+        print(ConfigRenderer.render(config), terminator: "")
+    }
+}
+
+/// The child half of IsolatedConfigParser: parses a config read from stdin
+/// in a process of its own, so that a parser crash costs only this process.
+struct ParseConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parse-config",
+        abstract: "Parse a config from stdin; exit 0, or 78 with the error (used by relay-milter itself).",
+        shouldDisplay: false
+    )
+
+    @Option(help: ArgumentHelp("The file name to put in errors.", valueName: "name"))
+    var file: String = "<stdin>"
+
+    func run() throws {
+        let source = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         do {
-            let config = try ConfigLoader.load(path: configOption.config)
-            print("# \(configOption.config): OK")
-            print(ConfigRenderer.render(config), terminator: "")
+            _ = try ConfigLoader.parse(source, file: file)
         } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode(78)
+            FileHandle.standardError.write(Data(IsolatedConfigParser.report(error).utf8))
+            throw ExitCode(IsolatedConfigParser.configErrorStatus)
         }
     }
 }

@@ -251,7 +251,8 @@ public enum ConfigLoader {
         do { return try NetworkBlock(parsing: text) } catch { throw BadValue(error.description) }
     }
 
-    private static func readFile(_ path: String) throws(ConfigError) -> String {
+    /// The file's text, refused if others may write it.
+    static func readFile(_ path: String) throws(ConfigError) -> String {
         guard let file = fopen(path, "r") else {
             throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
         }

@@ -34,14 +34,16 @@ public struct MilterDaemon {
     ])
 
     let options: Options
+    /// Made at start, while this program's path can still be read (see IsolatedConfigParser).
+    let configParser = IsolatedConfigParser()
 
     public init(options: Options) {
         self.options = options
     }
 
-    /// Loads the config file and applies the command-line overrides.
-    public static func loadConfig(_ options: Options) throws(ConfigError) -> RelayMilterConfig {
-        var config = try ConfigLoader.load(path: options.configPath)
+    /// Loads the config file (at start and at each SIGHUP) and applies the command-line overrides.
+    func loadConfig() throws(ConfigError) -> RelayMilterConfig {
+        var config = try configParser.load(path: options.configPath)
         if let socket = options.socketOverride {
             do {
                 config.milter.socket = try SocketSpec(parsing: socket)
@@ -65,7 +67,7 @@ public struct MilterDaemon {
         }
         let config: RelayMilterConfig
         do {
-            config = try Self.loadConfig(options)
+            config = try loadConfig()
         } catch {
             printToStandardError("relay-milter: \(error)")
             return 78 // EX_CONFIG
@@ -213,7 +215,7 @@ public struct MilterDaemon {
     @discardableResult
     private func reload(into store: ConfigStore, logger: Logger) -> Bool {
         do {
-            let fresh = try Self.loadConfig(options)
+            let fresh = try loadConfig()
             let old = store.snapshot
             if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics {
                 logger.warning("reload: [milter], [metrics] and service.user changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
