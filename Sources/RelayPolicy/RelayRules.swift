@@ -45,7 +45,9 @@ func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig)
     // The address the MTA will actually deliver to (after its rewriting).
     if let rewritten = transaction.mtaRouting.address {
         let theirs = Destination.classify(raw: rewritten, config: config)
-        guard theirs.isLocalDestination else { return theirs }
+        guard theirs.isLocalDestination || isLocalMailerUser(rewritten, transport: transaction.mtaRouting.transport, config: config) else {
+            return theirs
+        }
     }
     // A local domain must also be delivered by a local transport; relay
     // domains leave through whatever transport reaches their primary MX.
@@ -54,6 +56,16 @@ func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig)
         return .remoteTransport(transport)
     }
     return ours
+}
+
+/// Sendmail gives its local mailer's `{rcpt_addr}` as the bare user name
+/// (`bob`, not `bob@example.org`): no domain is left to check, and the local
+/// mailer is itself Sendmail's word that it delivers on this host. Routing
+/// syntax left in the user name still counts against it.
+private func isLocalMailerUser(_ rewritten: String, transport: String?, config: PolicyConfig) -> Bool {
+    guard let transport, config.localTransports.contains(transport),
+          let address = try? MailAddress(parsing: rewritten) else { return false }
+    return address.domain == nil && !address.isNull && address.routingCharacter == nil && !address.hadSourceRoute
 }
 
 /// With `sender_must_be_local`, trusted and authenticated clients may only use
