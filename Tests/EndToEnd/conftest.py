@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Scripts"))
 
+from mailharness import sendmail  # noqa: E402
 from mailharness.postfix import PostfixInstance, SmtpSink  # noqa: E402
 from mailharness.relaymilter import RelayMilter, binary  # noqa: E402
 
@@ -68,3 +69,19 @@ def start_postfix(workdir, sink):
     yield start
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+def start_sendmail(workdir, sink):
+    if not sendmail.available():
+        pytest.fail(f"{sendmail.BINARY} is missing: run Scripts/install-sendmail (Scripts/install-deps does)")
+    started = []
+
+    def start(name="sendmail", **kwargs):
+        s = sendmail.SendmailInstance(workdir / name, sink_port=sink.port, **kwargs).start()
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()

@@ -2,24 +2,10 @@
 (mynetworks = 0.0.0.0/0). nmap's smtp-open-relay, run from 127.0.0.2, finds
 it open on its own and closed once relay-milter is attached, while
 relay-milter's trusted networks stay narrow."""
-import re
-import subprocess
-
 import pytest
 
+from mailharness.nmap import nmap_open_relay
 from mailharness.relaymilter import config_text
-
-
-def nmap_open_relay(port):
-    result = subprocess.run(
-        ["nmap", "-n", "-Pn", "-sV", "--version-light", "-p", str(port), "-S", "127.0.0.2", "-e", "lo",
-         "--script", "smtp-open-relay", "127.0.0.1"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"smtp-open-relay: (.*)", result.stdout)
-    assert match, result.stdout
-    return match.group(1)
 
 
 def test_nmap_finds_the_bare_postfix_open(start_postfix):
