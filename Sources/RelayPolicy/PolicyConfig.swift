@@ -16,8 +16,12 @@ public struct PolicyConfig: Sendable, Equatable {
     public var localTransports: Set<String>
 
     /// Transports that deliver on this host in Postfix (`local`, `virtual`, `lmtp`)
-    /// and in Sendmail (`local`, `prog`, and the `*file*`/`*include*` pseudo-mailers).
-    public static let defaultLocalTransports: Set<String> = ["local", "virtual", "lmtp", "prog", "*file*", "*include*"]
+    /// and in Sendmail (`local`, `prog`, the `*file*`/`*include*` pseudo-mailers,
+    /// and the local-delivery mailers of its MAILER() definitions: `procmail`,
+    /// `cyrus`, `cyrusbb`, `cyrusv2`).
+    public static let defaultLocalTransports: Set<String> = [
+        "local", "virtual", "lmtp", "prog", "*file*", "*include*", "procmail", "cyrus", "cyrusbb", "cyrusv2",
+    ]
 
     public init(
         localDomains: [DomainPattern] = [],
