@@ -19,7 +19,9 @@ class LogSocket:
         self.lock = threading.Lock()
         self.owned = False
         if os.path.exists(PATH):
-            return
+            if not stale(PATH):
+                return
+            os.unlink(PATH)  # left behind by a run that was killed
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(PATH)
         os.chmod(PATH, 0o666)
@@ -50,6 +52,20 @@ class LogSocket:
             except FileNotFoundError:
                 pass
             self.owned = False
+
+
+def stale(path):
+    """True when nobody listens on the socket at `path` any more."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(path)
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 _shared = None
