@@ -48,6 +48,19 @@ public final class SignalPipe: Sendable {
         }
     }
 
+    /// Takes the arrivals of `signal` already waiting behind the one just
+    /// handled, so that a burst is handled once; returns the first other
+    /// signal found on the way, which the caller must handle next.
+    public func skipWaiting(_ signal: Int32) -> Int32? {
+        var entry = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
+        while poll(&entry, 1, 0) == 1 {
+            var byte: UInt8 = 0
+            guard read(readFD, &byte, 1) == 1 else { return nil }
+            if Int32(byte) != signal { return Int32(byte) }
+        }
+        return nil
+    }
+
     /// Wakes `next()` with `code` as if that signal had arrived; 0 is never a signal,
     /// so callers use it to say "the milter stopped by itself".
     public func post(_ code: Int32) {

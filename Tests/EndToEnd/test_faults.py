@@ -88,24 +88,29 @@ def test_sigterm_mid_run_finishes_open_sessions_and_loses_nothing(start_milter, 
 
 def test_sighup_reloads_under_load_drop_nothing_and_decide_right(start_milter, start_postfix, sink):
     """libmilter's own signal thread would stop on SIGHUP; ours reloads, and
-    no session notices."""
+    no session notices. A burst of SIGHUPs is one reload (the file is read in
+    a child process first, which takes a while under a sanitizer), so the
+    load runs until ten reloads have happened under it."""
     import threading
     milter = start_milter(config_text())
     postfix = start_postfix(milter=milter.postfix_spec)
-    load = Load(postfix.port, count=1000, sessions=4).start()
+    load = Load(postfix.port, count=100_000, sessions=4).start()
     done = threading.Event()
-    reloads = 0
+    signals_sent = 0
 
     def storm():
-        nonlocal reloads
+        nonlocal signals_sent
         while not done.is_set():
             milter.signal(signal.SIGHUP)
-            reloads += 1
+            signals_sent += 1
             time.sleep(0.02)
 
+    reloads = lambda: milter.log().count('msg="config reloaded"')
     thread = threading.Thread(target=storm)
     thread.start()
     try:
+        assert wait_until(lambda: reloads() >= 10 and load.done_count() >= 500, timeout=240), milter.log()[-2000:]
+        load.stop_after(100)
         outcomes = load.wait()
     finally:
         done.set()
@@ -113,7 +118,10 @@ def test_sighup_reloads_under_load_drop_nothing_and_decide_right(start_milter, s
     accepted, tempfailed, refused, relay_tempfailed = reconcile(outcomes, postfix, sink)
     # The milter never went away: every local message accepted, every relay attempt refused by us.
     assert tempfailed == 0 and relay_tempfailed == 0
-    assert accepted == 800 and refused == 200
+    assert accepted == sum(o.kind == "local" for o in outcomes) and refused == sum(o.kind == "relay" for o in outcomes)
     assert milter.proc.poll() is None
     assert "milter stopped by libmilter" not in milter.log()
-    assert reloads >= 10 and milter.log().count('msg="config reloaded"') >= 10
+    assert signals_sent > reloads() >= 10
+    # A stop right after the storm is not kept waiting behind queued reloads
+    # (stop() kills the daemon after 20 s, and that is not an exit code 0).
+    assert milter.stop() == 0

@@ -169,10 +169,15 @@ public struct MilterDaemon {
         signals: SignalPipe, milter: Milter, factory: RelaySessionFactory, store: ConfigStore,
         verdicts: VerdictDatabase, metrics: RelayMetrics, logger: Logger
     ) -> Int32 {
+        var waiting: Int32?
         while true {
-            let signal = signals.next()
+            let signal = waiting ?? signals.next()
+            waiting = nil
             switch signal {
             case SIGHUP:
+                // A burst of SIGHUPs is one reload, and a SIGTERM among them
+                // is not kept waiting behind the rest.
+                waiting = signals.skipWaiting(SIGHUP)
                 metrics.reload(succeeded: reload(into: store, logger: logger))
                 verdicts.reload()
             case SIGTERM, SIGINT:
