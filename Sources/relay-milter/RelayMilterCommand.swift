@@ -8,7 +8,7 @@ struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
-        subcommands: [Run.self, CheckConfig.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
+        subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
         defaultSubcommand: Run.self
     )
 }
@@ -61,6 +61,19 @@ struct CheckConfig: ParsableCommand {
         let config = try configOption.load()
         print("# \(configOption.config): OK")
         print(ConfigRenderer.render(config), terminator: "")
+    }
+}
+
+struct PostfixSnippetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postfix-snippet",
+        abstract: "Print the main.cf lines that attach Postfix to relay-milter as configured."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    func run() throws {
+        print(PostfixSnippet.render(try configOption.load(), configPath: configOption.config), terminator: "")
     }
 }
 

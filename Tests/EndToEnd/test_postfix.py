@@ -5,8 +5,8 @@ import signal
 import subprocess
 import time
 
-from mailharness.ports import wait_until
-from mailharness.relaymilter import config_text
+from mailharness.ports import free_port, wait_until
+from mailharness.relaymilter import binary, config_text
 from mailharness.swaks import swaks
 
 UNTRUSTED = "127.0.0.2"
@@ -180,3 +180,22 @@ def test_started_as_root_it_runs_as_the_configured_user(start_milter, start_post
     assert wait_until(lambda: milter.log().count('msg="verdict cache loaded"') >= 2)
     assert "level=error" not in milter.log(), milter.log()
     assert milter.stop() == 0
+
+
+def test_postfix_snippet_attaches_postfix(start_milter, start_postfix, sink):
+    """`relay-milter postfix-snippet` prints main.cf lines; a Postfix given
+    exactly those (and nothing else about milters) is guarded."""
+    socket = f"inet:{free_port()}@127.0.0.1"
+    milter = start_milter(config_text(socket=socket), socket=socket)
+    result = subprocess.run([binary(), "postfix-snippet", "--config", str(milter.config_path)],
+                            capture_output=True, text=True, check=True)
+    settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if line and not line.startswith("#"))
+    assert set(settings) == {"smtpd_milters", "milter_default_action", "milter_protocol", "milter_connect_macros"}, settings
+    postfix = start_postfix(extra=settings)
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied (relay.denied)" in out, out
+    assert swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)[0] == 0
+    assert wait_until(lambda: len(postfix.delivered()) == 1)
+    assert milter.stop() == 0  # and down, Postfix tempfails as the snippet says
+    code, out = swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)
+    assert "<** 451 4.7.1" in out or "<** 421 4.7.0" in out, out

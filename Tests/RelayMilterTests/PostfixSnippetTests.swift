@@ -1,0 +1,47 @@
+import MilterKit
+@testable import RelayMilter
+import Testing
+
+struct PostfixSnippetTests {
+    static func snippet(_ socket: SocketSpec, group: String? = nil) -> String {
+        var config = RelayMilterConfig.defaults
+        config.milter.socket = socket
+        config.milter.socketGroup = group
+        return PostfixSnippet.render(config, configPath: "/etc/relay-milter/relay-milter.toml")
+    }
+
+    static func setting(_ name: String, in snippet: String) -> String? {
+        snippet.split(separator: "\n").first { $0.hasPrefix("\(name) = ") }.map { String($0.dropFirst(name.count + 3)) }
+    }
+
+    @Test func inetSocketsInPostfixSpelling() {
+        #expect(Self.setting("smtpd_milters", in: Self.snippet(.inet(port: 10025, host: "127.0.0.1"))) == "inet:127.0.0.1:10025")
+        #expect(Self.setting("smtpd_milters", in: Self.snippet(.inet(port: 10025, host: "0.0.0.0"))) == "inet:127.0.0.1:10025")
+        #expect(Self.setting("smtpd_milters", in: Self.snippet(.inet6(port: 10025, host: "::1"))) == "inet:[::1]:10025")
+        #expect(Self.setting("smtpd_milters", in: Self.snippet(.inet6(port: 10025, host: "::"))) == "inet:[::1]:10025")
+    }
+
+    @Test func unixSocketUnderTheQueueDirectoryIsRelativeToIt() {
+        let text = Self.snippet(.unix(path: "/var/spool/postfix/relay-milter/relay-milter.sock"), group: "relay-milter")
+        #expect(Self.setting("smtpd_milters", in: text) == "unix:relay-milter/relay-milter.sock")
+        #expect(text.contains("usermod -aG relay-milter postfix"))
+    }
+
+    @Test func unixSocketElsewhereWarnsAboutTheChroot() {
+        let text = Self.snippet(.unix(path: "/run/relay-milter/relay-milter.sock"))
+        #expect(Self.setting("smtpd_milters", in: text) == "unix:/run/relay-milter/relay-milter.sock")
+        #expect(text.contains("A chrooted smtpd"))
+        #expect(text.contains("usermod -aG GROUP-OF-THE-SOCKET postfix"))
+    }
+
+    @Test func failsSafeWhenTheMilterIsDown() {
+        let text = Self.snippet(.inet(port: 10025, host: "127.0.0.1"))
+        #expect(Self.setting("milter_default_action", in: text) == "tempfail")
+        #expect(Self.setting("milter_protocol", in: text) == "6")
+        #expect(Self.setting("milter_connect_macros", in: text)?.contains("{client_addr}") == true)
+        // Every line is a comment or a main.cf setting.
+        for line in text.split(separator: "\n") {
+            #expect(line.hasPrefix("#") || line.contains(" = "), "\(line)")
+        }
+    }
+}
