@@ -8,6 +8,7 @@ struct RelayMilterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
+        discussion: ManualText.discussion,
         subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
         defaultSubcommand: Run.self
     )

@@ -1,0 +1,57 @@
+/// The parts of relay-milter(8) that are not about arguments: the config
+/// keys, signals, files and exit codes. The argument parser puts this text
+/// in `--help` and in the man page the package build generates from it.
+/// A test checks that it names every key `check-config` prints.
+public enum ManualText {
+    public static let discussion = """
+        relay-milter refuses to relay mail unless the client is trusted (a \
+        trusted network, or SASL-authenticated) or the recipient is local as \
+        the MTA routes it, and tests connecting hosts for open relaying in the \
+        background (SMTP commands only, never a message), refusing or tagging \
+        mail from hosts found open.
+
+        CONFIGURATION
+        /etc/relay-milter/relay-milter.toml (TOML). `relay-milter check-config` \
+        validates it and prints every key with its effective value; the \
+        annotated sample explains each.
+          [milter]       socket, socket_mode, socket_group, backlog, timeout
+          [service]      user, pid_file, log_level, shutdown_timeout
+          [metrics]      enabled, listen (Prometheus /metrics and /stats)
+          [stats]        retention
+          [policy]       mode (enforce, tag-only, log-only), local_domains, \
+        relay_domains, trusted_networks, trust_authenticated, local_ip_literals, \
+        sender_must_be_local, local_transports
+          [probe]        enabled, port, helo_name, test_domain, recipient, sender, \
+        confirm_with_data, connect_timeout, command_timeout, total_timeout, \
+        exclude_networks, allow_loopback, source_address, max_in_flight, \
+        queue_size, network_interval
+          [cache]        path
+          [cache.ttl]    auth_required, closed, error, no_smtp, open, \
+        open_unconfirmed, rcpt_only, tempfail, unreachable
+          [enforcement]  verdicts, action, unknown_action, reject_text, \
+        tempfail_text, tag_header
+          [actions]      relay_denied, routed_address, invalid_address, \
+        mta_remote_transport, sender_not_local
+          [reply]        reject_text, tempfail_text, tag_header
+
+        SIGNALS
+          HUP    read the config again (parsed in a child first; a bad file is \
+        logged and the running config kept) and the verdict database
+          TERM, INT    stop: new sessions are deferred, open ones finish \
+        (up to [service] shutdown_timeout), then exit 0
+
+        FILES
+          /etc/relay-milter/relay-milter.toml    the config
+          /var/lib/relay-milter/verdicts.sqlite    verdicts and statistics ([cache] path)
+          /run/relay-milter/    a unix socket, when [milter] socket names one there
+
+        EXIT STATUS
+          0 stopped on request; 1 libmilter failed; 71 the socket, privileges \
+        or the like could not be set up; 78 the config is wrong (file:line and \
+        reason on stderr).
+
+        ATTACHING
+          Postfix: `relay-milter postfix-snippet` prints the main.cf lines. \
+        Sendmail: see /usr/share/doc/relay-milter/sendmail/relay-milter.m4.
+        """
+}
