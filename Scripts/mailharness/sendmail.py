@@ -136,6 +136,7 @@ class SendmailInstance:
         self.write_config()
         result = self.sendmail("-bd", "-q1s", check=False)
         if result.returncode != 0 or not wait_for_port(self.port, host=self.listen, timeout=30):
+            self.stop()  # a daemon that started but never listened must not outlive the test
             raise RuntimeError(f"sendmail did not start: {result.stdout}{result.stderr}\n--- log:\n{self.log()}")
         return self
 
