@@ -36,13 +36,21 @@ public func fuzzAddress(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         precondition(Destination.classify(raw: text, config: config).isLocalDestination, "relay allowed for \(text)")
     }
     // The MTA's rewritten address can only make the answer stricter (an empty
-    // one counts as not sent).
+    // one counts as not sent). The one exception: a bare user name through a
+    // local transport, which is how Sendmail names its local mailer's recipient;
+    // but never one with routing left in it.
     let rewritten = decide(RelayTransaction(clientAddress: IPAddress("203.0.113.9"), authenticatedUser: nil,
                                             sender: "", recipient: "<user@example.org>",
-                                            mtaRouting: MTARouting(transport: "virtual", address: text)), config: config)
+                                            mtaRouting: MTARouting(transport: "local", address: text)), config: config)
     if rewritten.verdict == .allow, !text.isEmpty {
-        precondition(Destination.classify(raw: text, config: config).isLocalDestination, "rewritten \(text) allowed")
+        let bareUser = (try? MailAddress(parsing: text)).map { $0.domain == nil && !$0.isRouted && !$0.isNull } ?? false
+        precondition(bareUser || Destination.classify(raw: text, config: config).isLocalDestination, "rewritten \(text) allowed")
     }
+    // Through a remote transport, even a bare user name never passes.
+    let remote = decide(RelayTransaction(clientAddress: IPAddress("203.0.113.9"), authenticatedUser: nil,
+                                         sender: "", recipient: "<user@example.org>",
+                                         mtaRouting: MTARouting(transport: "esmtp", address: text)), config: config)
+    precondition(remote.verdict != .allow, "a recipient through esmtp allowed (rewritten \(text))")
     // Addresses and networks print in a form that parses back to the same value.
     if let ip = IPAddress(text) {
         precondition(IPAddress("\(ip)") == ip, "IP address \(text) does not round-trip")
