@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `relay-milter stats`: asks the running daemon over its HTTP listener.
 public enum StatsClient {
@@ -16,20 +13,20 @@ public enum StatsClient {
         guard config.metrics.enabled else {
             throw Failure(description: "[metrics] is disabled in the config; the daemon has no listener to ask")
         }
-        let host = config.metrics.host.contains(":") ? "[\(config.metrics.host)]" : config.metrics.host
-        guard let url = URL(string: "http://\(host):\(config.metrics.port)/stats?since=\(seconds)") else {
-            throw Failure(description: "bad listener address \(host):\(config.metrics.port)")
-        }
-        let data: Data
+        let address = "\(config.metrics.host.contains(":") ? "[\(config.metrics.host)]" : config.metrics.host):\(config.metrics.port)"
+        let status: Int, body: [UInt8]
         do {
-            data = try Data(contentsOf: url)
+            (status, body) = try LoopbackHTTPGet.fetch(host: config.metrics.host, port: config.metrics.port, path: "/stats?since=\(seconds)")
         } catch {
-            throw Failure(description: "cannot reach relay-milter at \(url.absoluteString): is it running? (\(error.localizedDescription))")
+            throw Failure(description: "cannot reach relay-milter at http://\(address)/stats: is it running? (\(error))")
+        }
+        guard status == 200 else {
+            throw Failure(description: "relay-milter at http://\(address)/stats answered with status \(status)")
         }
         do {
-            return try JSONDecoder().decode(StatsReport.self, from: data)
+            return try JSONDecoder().decode(StatsReport.self, from: Data(body))
         } catch {
-            throw Failure(description: "unexpected answer from \(url.absoluteString): \(error)")
+            throw Failure(description: "unexpected answer from http://\(address)/stats: \(error)")
         }
     }
 
