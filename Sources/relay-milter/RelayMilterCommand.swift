@@ -9,6 +9,7 @@ struct RelayMilterCommand: ParsableCommand {
         commandName: "relay-milter",
         abstract: "A milter that stops your MTA from relaying for strangers.",
         discussion: ManualText.discussion,
+        version: RelayMilterVersion.current,
         subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
         defaultSubcommand: Run.self
     )
