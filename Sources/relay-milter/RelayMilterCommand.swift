@@ -269,14 +269,28 @@ struct Cache: ParsableCommand {
     }
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print every record as CSV or JSON lines.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print every record as CSV or JSON lines, or the open relays as an rbldnsd zone (a DNSBL)."
+        )
         @OptionGroup var configOption: ConfigOption
-        @Option(help: "csv or json.") var format: String = "csv"
+        @Option(help: "csv, json or rbldnsd (an ip4set dataset of the hosts with a bad verdict).") var format: String = "csv"
+        @Option(help: ArgumentHelp("rbldnsd: how long resolvers may keep an answer.", valueName: "duration"))
+        var ttl: String = "1h"
+        @Option(help: ArgumentHelp("Replace this file (atomically) instead of printing.", valueName: "path"))
+        var output: String?
         func run() throws {
             guard let parsed = CacheCommands.ExportFormat(rawValue: format) else {
-                throw ValidationError("--format must be csv or json")
+                throw ValidationError("--format must be csv, json or rbldnsd")
             }
-            try Cache.perform(configOption) { cache in try cache.export(parsed) }
+            guard let seconds = ConfigLoader.duration(ttl), seconds > 0 else {
+                throw ValidationError("--ttl \"\(ttl)\" is not a duration such as 15m or 1h")
+            }
+            try Cache.perform(configOption) { cache in
+                let text = try cache.export(parsed, dnsTTL: seconds)
+                guard let output else { return text }
+                try CacheCommands.writeAtomically(text, to: output)
+                return ""
+            }
         }
     }
 }

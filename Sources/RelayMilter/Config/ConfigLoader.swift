@@ -235,7 +235,7 @@ public enum ConfigLoader {
     }
 
     /// `90`, `90s`, `30m`, `6h`, `7d` in seconds.
-    static func duration(_ text: String) -> Int? {
+    public static func duration(_ text: String) -> Int? {
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         guard let last = text.last else { return nil }
         let (digits, unit) = last.isNumber ? (Substring(text), 1) : (text.dropLast(), units[last] ?? 0)

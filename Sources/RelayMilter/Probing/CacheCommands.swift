@@ -80,12 +80,16 @@ public struct CacheCommands {
     }
 
     public enum ExportFormat: String, CaseIterable, Sendable {
-        case csv, json
+        case csv, json, rbldnsd
     }
 
-    public func export(_ format: ExportFormat) throws -> String {
+    /// Every record as CSV or JSON lines, or the open relays as an rbldnsd
+    /// zone whose answers live `dnsTTL` seconds.
+    public func export(_ format: ExportFormat, dnsTTL: Int = 3600, now: Date = Date()) throws -> String {
         let records = try store.all()
         switch format {
+        case .rbldnsd:
+            return RbldnsdZone.render(records, badVerdicts: config.enforcement.badVerdicts, ttlSeconds: dnsTTL, now: now)
         case .json:
             return records.map { Self.json($0) + "\n" }.joined()
         case .csv:
@@ -96,6 +100,21 @@ public struct CacheCommands {
                 out += fields.map(Self.csvField).joined(separator: ",") + "\n"
             }
             return out
+        }
+    }
+
+    /// Replaces `path` with `text` in one step (a file beside it, renamed
+    /// over it), so that a reader such as rbldnsd never sees half a file.
+    public static func writeAtomically(_ text: String, to path: String) throws(Failure) {
+        let temporary = "\(path).tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
+                                             attributes: [.posixPermissions: 0o644]) else {
+            throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw Failure(description: "cannot replace \(path): \(reason)")
         }
     }
 

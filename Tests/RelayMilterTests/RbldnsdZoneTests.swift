@@ -1,0 +1,41 @@
+import Foundation
+@testable import RelayMilter
+import Testing
+import VerdictStore
+
+struct RbldnsdZoneTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func record(_ host: String, _ verdict: String, expiresIn: TimeInterval = 3600, accepted: Int = 0) -> VerdictRecord {
+        VerdictRecord(host: host, verdict: verdict, testedAt: now, expiresAt: now.addingTimeInterval(expiresIn),
+                      acceptedTests: Array(repeating: "t", count: accepted), testsRun: accepted > 0 ? 20 : 0, source: .probe)
+    }
+
+    @Test func listsUnexpiredBadIPv4HostsInOrder() {
+        let zone = RbldnsdZone.render([
+            Self.record("192.0.2.20", "open", accepted: 16),
+            Self.record("192.0.2.3", "open_unconfirmed"),
+            Self.record("192.0.2.4", "closed"),
+            Self.record("192.0.2.5", "open", expiresIn: -1),
+            Self.record("2001:db8::1", "open"),
+        ], badVerdicts: ["open", "open_unconfirmed"], ttlSeconds: 900, now: Self.now)
+        let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
+        #expect(entries == [
+            "192.0.2.20 :127.0.0.2:open relay (verdict open, 16/20 relay tests accepted), tested 2027-01-15",
+            "192.0.2.3 :127.0.0.2:open relay (verdict open_unconfirmed), tested 2027-01-15",
+        ])
+        #expect(zone.contains("\n$TTL 900\n"))
+        #expect(zone.contains("2 listed"))
+    }
+
+    @Test func anEmptyCacheIsAValidEmptyZone() {
+        let zone = RbldnsdZone.render([], badVerdicts: ["open"], ttlSeconds: 3600, now: Self.now)
+        #expect(zone.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0 == "$TTL 3600" })
+    }
+
+    @Test func textCarriesNoZoneSyntax() {
+        var record = Self.record("192.0.2.1", "open")
+        record.verdict = "open$\nx"
+        #expect(!RbldnsdZone.text(for: record).contains(where: { $0 == "$" || $0.isNewline }))
+    }
+}
