@@ -288,7 +288,7 @@ struct Cache: ParsableCommand {
             try Cache.perform(configOption) { cache in
                 let text = try cache.export(parsed, dnsTTL: seconds)
                 guard let output else { return text }
-                try CacheCommands.writeAtomically(text, to: output)
+                try AtomicFile.write(text, to: output)
                 return ""
             }
         }

@@ -1,7 +1,9 @@
 """The verdict cache published as a DNS blocklist (issue 8, point 2): the
-zone `relay-milter cache export --format rbldnsd` writes, served by a real
-rbldnsd on a loopback port and asked with dig, lists exactly the IPv4
-hosts with an unexpired bad verdict, and a rewrite reaches rbldnsd."""
+zone `relay-milter cache export --format rbldnsd` writes, and the one the
+daemon keeps up to date ([publish]), served by a real rbldnsd on a
+loopback port and asked with dig, list exactly the IPv4 hosts with an
+unexpired bad verdict, and a rewrite reaches rbldnsd."""
+import signal
 import subprocess
 import time
 
@@ -79,3 +81,19 @@ def test_the_exported_zone_lists_exactly_the_open_relays(workdir, rbldnsd):
     assert wait_until(lambda: dig(port, reversed_name("192.0.2.8")) == "127.0.0.2", timeout=15)
     assert dig(port, reversed_name("192.0.2.7")) == "127.0.0.2"
     assert not list(zone.parent.glob("*.tmp-*")), "the temporary file was left behind"
+
+
+def test_the_daemon_keeps_the_zone_up_to_date(workdir, rbldnsd, start_milter):
+    zone, port = rbldnsd
+    sections = (f'[publish]\nrbldnsd_file = "{zone}"\nrbldnsd_interval = "10s"\nrbldnsd_ttl = "5m"\n')
+    milter = start_milter(config_text(sections=sections))
+    # Listed by hand, then a SIGHUP: the daemon's index has it, and the next
+    # round (every 10 s; one runs at start) writes it out.
+    cli(milter.config_path, "cache", "set", "192.0.2.44", "open")
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: dig(port, reversed_name("192.0.2.44")) == "127.0.0.2", timeout=30), zone.read_text()
+    assert "$TTL 300" in zone.read_text()
+    cli(milter.config_path, "cache", "forget", "192.0.2.44")
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: dig(port, reversed_name("192.0.2.44")) == "", timeout=30), zone.read_text()
+    assert "level=error" not in milter.log(), milter.log()

@@ -12,17 +12,17 @@ struct RbldnsdZoneTests {
     }
 
     @Test func listsUnexpiredBadIPv4HostsInOrder() {
-        let zone = RbldnsdZone.render([
+        let zone = RbldnsdZone.render(RbldnsdZone.hosts([
             Self.record("192.0.2.20", "open", accepted: 16),
             Self.record("192.0.2.3", "open_unconfirmed"),
             Self.record("192.0.2.4", "closed"),
             Self.record("192.0.2.5", "open", expiresIn: -1),
             Self.record("2001:db8::1", "open"),
-        ], badVerdicts: ["open", "open_unconfirmed"], ttlSeconds: 900, now: Self.now)
+        ]), badVerdicts: ["open", "open_unconfirmed"], ttlSeconds: 900, now: Self.now)
         let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
         #expect(entries == [
-            "192.0.2.20 :127.0.0.2:open relay (verdict open, 16/20 relay tests accepted), tested 2027-01-15",
             "192.0.2.3 :127.0.0.2:open relay (verdict open_unconfirmed), tested 2027-01-15",
+            "192.0.2.20 :127.0.0.2:open relay (verdict open, 16/20 relay tests accepted), tested 2027-01-15",
         ])
         #expect(zone.contains("\n$TTL 900\n"))
         #expect(zone.contains("2 listed"))
@@ -34,8 +34,8 @@ struct RbldnsdZoneTests {
     }
 
     @Test func textCarriesNoZoneSyntax() {
-        var record = Self.record("192.0.2.1", "open")
-        record.verdict = "open$\nx"
-        #expect(!RbldnsdZone.text(for: record).contains(where: { $0 == "$" || $0.isNewline }))
+        var summary = Self.record("192.0.2.1", "open").summary
+        summary.verdict = "open$\nx"
+        #expect(!RbldnsdZone.text(for: summary).contains(where: { $0 == "$" || $0.isNewline }))
     }
 }

@@ -108,6 +108,19 @@ public enum ConfigLoader {
             try stats.finish()
         }
 
+        if var publish = try top.section("publish") {
+            config.publish.rbldnsdFile = try publish.optionalString("rbldnsd_file")
+            for (key, minimum, keyPath) in [("rbldnsd_interval", 10, \RelayMilterConfig.Publish.intervalSeconds),
+                                            ("rbldnsd_ttl", 60, \RelayMilterConfig.Publish.dnsTTLSeconds)] {
+                let text = try publish.string(key, default: ConfigRenderer.duration(config.publish[keyPath: keyPath]))
+                guard let seconds = duration(text), seconds >= minimum else {
+                    throw publish.error(key, "expected a duration of at least \(minimum) s, such as \"5m\" or \"1h\", got \"\(text)\"")
+                }
+                config.publish[keyPath: keyPath] = seconds
+            }
+            try publish.finish()
+        }
+
         if var probe = try top.section("probe") {
             config.probe.enabled = try probe.bool("enabled", default: true)
             config.probe.port = try probe.int("port", default: 25, range: 1...65535)

@@ -18,6 +18,8 @@ public enum ManualText {
           [service]      user, pid_file, log_level, shutdown_timeout
           [metrics]      enabled, listen (Prometheus /metrics and /stats)
           [stats]        retention
+          [publish]      rbldnsd_file, rbldnsd_interval, rbldnsd_ttl (the open \
+        relays as an rbldnsd zone, a DNSBL)
           [policy]       mode (enforce, tag-only, log-only), local_domains, \
         relay_domains, trusted_networks, trust_authenticated, local_ip_literals, \
         sender_must_be_local, local_transports

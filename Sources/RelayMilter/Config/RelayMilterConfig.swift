@@ -114,10 +114,20 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var retentionHours: Int
     }
 
+    /// The open relays published as an rbldnsd zone (a DNSBL), rewritten on a schedule.
+    public struct Publish: Sendable, Equatable {
+        /// The file to keep up to date; nil: nothing is published.
+        public var rbldnsdFile: String?
+        public var intervalSeconds: Int
+        /// The DNS TTL of the zone's answers.
+        public var dnsTTLSeconds: Int
+    }
+
     public var milter: Milter
     public var service: Service
     public var metrics: Metrics
     public var stats: Stats
+    public var publish: Publish
     public var probe: Probe
     public var cache: Cache
     public var enforcement: Enforcement
@@ -140,6 +150,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
         metrics: Metrics(enabled: true, host: "127.0.0.1", port: 9469),
         stats: Stats(retentionHours: 30 * 24),
+        publish: Publish(rbldnsdFile: nil, intervalSeconds: 300, dnsTTLSeconds: 3600),
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,

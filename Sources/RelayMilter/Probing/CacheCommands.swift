@@ -89,7 +89,8 @@ public struct CacheCommands {
         let records = try store.all()
         switch format {
         case .rbldnsd:
-            return RbldnsdZone.render(records, badVerdicts: config.enforcement.badVerdicts, ttlSeconds: dnsTTL, now: now)
+            return RbldnsdZone.render(RbldnsdZone.hosts(records), badVerdicts: config.enforcement.badVerdicts,
+                                      ttlSeconds: dnsTTL, now: now)
         case .json:
             return records.map { Self.json($0) + "\n" }.joined()
         case .csv:
@@ -100,21 +101,6 @@ public struct CacheCommands {
                 out += fields.map(Self.csvField).joined(separator: ",") + "\n"
             }
             return out
-        }
-    }
-
-    /// Replaces `path` with `text` in one step (a file beside it, renamed
-    /// over it), so that a reader such as rbldnsd never sees half a file.
-    public static func writeAtomically(_ text: String, to path: String) throws(Failure) {
-        let temporary = "\(path).tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
-                                             attributes: [.posixPermissions: 0o644]) else {
-            throw Failure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw Failure(description: "cannot replace \(path): \(reason)")
         }
     }
 

@@ -115,6 +115,18 @@ public final class VerdictIndex: Sendable {
         entries.withLockedValue { $0.set(record.summary, for: address) }
     }
 
+    /// Every host with its summary (for the published zone). The tables are
+    /// copied under the lock, which costs nothing until the index next
+    /// changes (copy on write), and walked outside it.
+    public func allHosts() -> [(address: IPAddress, summary: VerdictSummary)] {
+        let snapshot = entries.withLockedValue { $0 }
+        var hosts: [(address: IPAddress, summary: VerdictSummary)] = []
+        hosts.reserveCapacity(snapshot.v4.count + snapshot.v6.count)
+        for (key, packed) in snapshot.v4 { hosts.append((.v4(key), snapshot.unpack(packed))) }
+        for (key, packed) in snapshot.v6 { hosts.append((.v6(key), snapshot.unpack(packed))) }
+        return hosts
+    }
+
     public var count: Int { entries.withLockedValue { $0.v4.count + $0.v6.count } }
 
     /// How many hosts hold each verdict.

@@ -128,6 +128,7 @@ public struct MilterDaemon {
         let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         history.load()
         let historyWriting = Task { await history.writeEveryMinute() }
+        let zonePublishing = Task(priority: .background) { await ZonePublisher(store: store, index: index, logger: logger).run() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
         // Tests run at low priority (Dispatch gives such tasks low-priority
         // threads): the milter's callbacks come first.
@@ -150,6 +151,7 @@ public struct MilterDaemon {
         )
         metricsServer?.close()
         historyWriting.cancel()
+        zonePublishing.cancel()
         history.writeAll() // a clean stop keeps the current minute too, and every verdict
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
