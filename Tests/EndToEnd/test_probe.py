@@ -18,8 +18,10 @@ PROBE_SOURCE = "127.0.0.2"  # outside every test Postfix's mynetworks but the op
 @pytest.fixture
 def probe_config(workdir):
     path = workdir / "probe.toml"
+    # Its own verdict database: never the system's /var/lib/relay-milter.
     path.write_text('[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\n'
-                    f'source_address = "{PROBE_SOURCE}"\ncommand_timeout = 3\nconnect_timeout = 3\n')
+                    f'source_address = "{PROBE_SOURCE}"\ncommand_timeout = 3\nconnect_timeout = 3\n'
+                    f'[cache]\npath = "{workdir}/verdicts.sqlite"\n')
     return path
 
 
