@@ -128,7 +128,9 @@ public struct MilterDaemon {
         let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         history.load()
         let historyWriting = Task { await history.writeEveryMinute() }
-        let zonePublishing = Task(priority: .background) { await ZonePublisher(store: store, index: index, logger: logger).run() }
+        // Made out here: the task must not capture `logger`, a variable.
+        let zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
+        let zonePublishing = Task(priority: .background) { await zonePublisher.run() }
         let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
         // Tests run at low priority (Dispatch gives such tasks low-priority
         // threads): the milter's callbacks come first.
