@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // libmilter as Debian's libmilter-dev ships it (milter.pc).
@@ -47,6 +49,17 @@ let package = Package(
         ),
         // Verdict records in and out of an embedded SQLite database (WAL).
         .target(name: "VerdictStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The same records shared by a fleet of instances through PostgreSQL.
+        .target(
+            name: "SharedVerdictStore",
+            dependencies: [
+                "VerdictStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // The application: config, sessions, service wiring.
@@ -57,6 +70,7 @@ let package = Package(
                 "MilterKit",
                 "RelayProbe",
                 "VerdictStore",
+                "SharedVerdictStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -54,7 +54,53 @@ public final class VerdictStore: Sendable {
                 t.primaryKey(["granularity", "period", "action", "reason"])
             }
         }
+        migrator.registerMigration("v3: verdicts not yet shared") { db in
+            // Hosts whose verdict this instance has not yet written to the
+            // fleet's shared database (issue 8): the queue outlives a restart.
+            try db.create(table: "shared_outbox") { t in
+                t.primaryKey("host", .text)
+            }
+        }
         return migrator
+    }
+
+    // MARK: - The queue for the shared database
+
+    /// Saves records and queues their hosts for the shared database, in one transaction.
+    public func saveAndQueueForSharing(_ records: [VerdictRecord]) throws {
+        try pool.write { db in
+            for record in records {
+                try record.save(db)
+                try db.execute(sql: "INSERT OR IGNORE INTO shared_outbox (host) VALUES (?)", arguments: [record.host])
+            }
+        }
+    }
+
+    /// Up to `limit` queued records, as they are now (a host forgotten since is dropped from the queue).
+    public func queuedForSharing(limit: Int) throws -> [VerdictRecord] {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM shared_outbox WHERE host NOT IN (SELECT host FROM verdict)")
+            return try VerdictRecord.fetchAll(db, sql: """
+                SELECT verdict.* FROM shared_outbox JOIN verdict USING (host) LIMIT ?
+                """, arguments: [limit])
+        }
+    }
+
+    /// Takes shared records off the queue, unless a later verdict replaced
+    /// one of them meanwhile (that one stays queued).
+    public func markShared(_ records: [VerdictRecord]) throws {
+        try pool.write { db in
+            for record in records {
+                try db.execute(sql: """
+                    DELETE FROM shared_outbox WHERE host = ?
+                    AND NOT EXISTS (SELECT 1 FROM verdict WHERE host = ? AND tested_at > ?)
+                    """, arguments: [record.host, record.host, record.testedAt])
+            }
+        }
+    }
+
+    public func queuedForSharingCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM shared_outbox") ?? 0 }
     }
 
     /// Adds counts to the rollups (minute or hour periods since the epoch); rows add up.

@@ -161,6 +161,13 @@ struct HostRulesConfigTests {
         ("[probe]\nsource_address = \"somewhere\"\n", 2, "is not an IP address"),
         ("[metrics]\nlisten = \"localhost:9469\"\n", 2, "expected ADDRESS:PORT"),
         ("[metrics]\nlisten = \"127.0.0.1:99999\"\n", 2, "expected ADDRESS:PORT"),
+        ("[cache]\nbackend = \"postgres\"\n", 2, "expected sqlite or postgresql"),
+        ("[cache.postgresql]\n\ntls = \"verify\"\n", 3, "expected disable, prefer or require"),
+        ("[cache.postgresql]\npassword_file = \"pw\"\n", 2, "expected an absolute path"),
+        ("[cache.postgresql]\ninstance = \"mx 1\"\n", 2, "without spaces"),
+        ("[cache.postgresql]\npoll_interval = \"2h\"\n", 2, "from 1 s to 1 h"),
+        ("[cache.postgresql]\nport = 0\n", 2, "cache.postgresql.port"),
+        ("[cache.postgresql]\nhostname = \"db\"\n", 2, "hostname"),
     ])
     func refusesBadEnforcementAndCacheSettings(source: String, line: Int, fragment: String) {
         do {
@@ -170,6 +177,31 @@ struct HostRulesConfigTests {
             #expect(error.line == line)
             #expect(error.description.contains(fragment), "\(error.description)")
         }
+    }
+
+    @Test func sharedStoreSettingsLoadAndRenderBack() throws {
+        let config = try ConfigLoader.parse("""
+            [cache]
+            backend = "postgresql"
+            [cache.postgresql]
+            host = "db.example.test"
+            port = 6432
+            user = "mx"
+            database = "fleet"
+            password_file = "/etc/relay-milter/pg-password"
+            tls = "require"
+            instance = "mx1"
+            poll_interval = "10s"
+            """, file: "fleet.toml")
+        #expect(config.cache.backend == .postgresql)
+        let shared = config.cache.postgresql
+        #expect(shared.endpoint.host == "db.example.test" && shared.endpoint.port == 6432 && shared.endpoint.user == "mx")
+        #expect(shared.endpoint.database == "fleet" && shared.endpoint.tls == .require && shared.endpoint.password == nil)
+        #expect(shared.passwordFile == "/etc/relay-milter/pg-password" && shared.instance == "mx1" && shared.pollIntervalSeconds == 10)
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "r") == config)
+        // The embedded database alone unless asked; the instance is this host by default.
+        #expect(RelayMilterConfig.defaults.cache.backend == .sqlite)
+        #expect(RelayMilterConfig.defaults.cache.postgresql.instance == systemHostName())
     }
 
     @Test func metricsListenAcceptsIPv4AndIPv6() throws {

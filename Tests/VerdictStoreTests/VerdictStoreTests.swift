@@ -19,7 +19,7 @@ struct VerdictStoreTests {
     }
 
     @Test func savesReadsAndSurvivesReopening() throws {
-        let path = Self.freshPath()
+        let path = VerdictStoreTests.freshPath()
         do {
             let store = try VerdictStore(path: path)
             try store.save(Self.record("192.0.2.1", "open"))
@@ -33,14 +33,14 @@ struct VerdictStoreTests {
     }
 
     @Test func saveReplacesTheHostsRecord() throws {
-        let store = try VerdictStore(path: Self.freshPath())
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
         try store.save(Self.record("192.0.2.1", "open"))
         try store.save(Self.record("192.0.2.1", "closed"))
         #expect(try store.all().map(\.verdict) == ["closed"])
     }
 
     @Test func forgetAndPurge() throws {
-        let store = try VerdictStore(path: Self.freshPath())
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
         try store.save(Self.record("192.0.2.1", "open", expiresIn: -1))
         try store.save(Self.record("192.0.2.2", "open", expiresIn: 60))
         try store.save(Self.record("192.0.2.3", "closed", expiresIn: 60))
@@ -51,7 +51,7 @@ struct VerdictStoreTests {
     }
 
     @Test func aDeletedFileIsNoticedAndWrittenBackWithEverything() throws {
-        let path = Self.freshPath()
+        let path = VerdictStoreTests.freshPath()
         let store = try VerdictStore(path: path)
         try store.save(Self.record("192.0.2.1", "open"))
         #expect(store.fileAtPath == .same)
@@ -64,7 +64,7 @@ struct VerdictStoreTests {
     }
 
     @Test func aReplacedFileIsNoticed() throws {
-        let path = Self.freshPath(), other = Self.freshPath()
+        let path = VerdictStoreTests.freshPath(), other = Self.freshPath()
         let store = try VerdictStore(path: path)
         try VerdictStore(path: other).save(Self.record("192.0.2.7", "closed"))
         #expect(rename(other, path) == 0)
@@ -72,7 +72,7 @@ struct VerdictStoreTests {
     }
 
     @Test func aReadOnlySnapshotReadsTheVerdictsAndTakesNoWrites() throws {
-        let path = Self.freshPath()
+        let path = VerdictStoreTests.freshPath()
         try VerdictStore(path: path).save(Self.record("192.0.2.1", "open"))
         let snapshot = try VerdictStore.openReadOnlySnapshot(path: path)
         #expect(try snapshot.all().map(\.host) == ["192.0.2.1"])
@@ -81,15 +81,15 @@ struct VerdictStoreTests {
     }
 
     @Test func aReadOnlySnapshotRefusesWhatIsNotOurDatabase() throws {
-        let missing = Self.freshPath()
+        let missing = VerdictStoreTests.freshPath()
         #expect(throws: (any Error).self) { try VerdictStore.openReadOnlySnapshot(path: missing) }
-        let foreign = Self.freshPath() // an empty file is an empty SQLite database, without our schema
+        let foreign = VerdictStoreTests.freshPath() // an empty file is an empty SQLite database, without our schema
         #expect(FileManager.default.createFile(atPath: foreign, contents: Data()))
         #expect(throws: (any Error).self) { try VerdictStore.openReadOnlySnapshot(path: foreign) }
     }
 
     @Test func aSecondConnectionSeesWritesWhileTheFirstIsOpen() throws {
-        let path = Self.freshPath()
+        let path = VerdictStoreTests.freshPath()
         let daemon = try VerdictStore(path: path)
         let cli = try VerdictStore(path: path)
         try daemon.save(Self.record("192.0.2.1", "open"))
@@ -104,6 +104,31 @@ struct VerdictStoreTests {
 }
 
 struct RollupTests {
+    /// The queue for the fleet's shared database outlives a restart, and a
+    /// verdict replaced while it was being shared stays queued.
+    @Test func theSharingQueueSurvivesReopeningAndKeepsLaterVerdicts() throws {
+        let path = VerdictStoreTests.freshPath()
+        do {
+            let store = try VerdictStore(path: path)
+            try store.saveAndQueueForSharing([VerdictStoreTests.record("192.0.2.1", "open"), VerdictStoreTests.record("192.0.2.2", "closed")])
+            try store.save(VerdictStoreTests.record("192.0.2.3", "closed")) // another instance's: not queued
+        }
+        let store = try VerdictStore(path: path)
+        let queued = try store.queuedForSharing(limit: 10)
+        #expect(Set(queued.map(\.host)) == ["192.0.2.1", "192.0.2.2"])
+        #expect(queued.first { $0.host == "192.0.2.1" }?.acceptedTests == ["null sender", "bang path"])
+
+        var retested = VerdictStoreTests.record("192.0.2.2", "open")
+        retested.testedAt = VerdictStoreTests.now.addingTimeInterval(60)
+        try store.saveAndQueueForSharing([retested])
+        try store.markShared(queued)
+        #expect(try store.queuedForSharing(limit: 10).map(\.verdict) == ["open"])
+        #expect(try store.queuedForSharingCount() == 1)
+
+        try store.forget("192.0.2.2")
+        #expect(try store.queuedForSharing(limit: 10).isEmpty)
+    }
+
     @Test func rollupsAddUpSurviveReopeningAndPrune() throws {
         let path = VerdictStoreTests.freshPath()
         do {

@@ -1,6 +1,7 @@
 import Logging
 import MilterKit
 import RelayPolicy
+import SharedVerdictStore
 import TOMLKit
 #if canImport(Glibc)
 import Glibc
@@ -170,6 +171,15 @@ public enum ConfigLoader {
                 }
                 try ttl.finish()
             }
+            let backend = try cache.string("backend", default: config.cache.backend.rawValue)
+            guard let parsedBackend = RelayMilterConfig.Cache.Backend(rawValue: backend) else {
+                throw cache.error("backend", "expected sqlite or postgresql, got \"\(backend)\"")
+            }
+            config.cache.backend = parsedBackend
+            if var shared = try cache.section("postgresql") {
+                try parseSharedStore(&shared, into: &config.cache.postgresql)
+                try shared.finish()
+            }
             try cache.finish()
         }
 
@@ -224,6 +234,33 @@ public enum ConfigLoader {
         }
         try top.finish()
         return config
+    }
+
+    /// `[cache.postgresql]`: where the fleet's shared database is.
+    private static func parseSharedStore(_ section: inout Section, into shared: inout RelayMilterConfig.Cache.Shared) throws(ConfigError) {
+        shared.endpoint.host = try section.string("host", default: shared.endpoint.host)
+        guard !shared.endpoint.host.isEmpty else { throw section.error("host", "expected a host name or address") }
+        shared.endpoint.port = try section.int("port", default: shared.endpoint.port, range: 1...65535)
+        shared.endpoint.user = try section.string("user", default: shared.endpoint.user)
+        shared.endpoint.database = try section.string("database", default: shared.endpoint.database)
+        shared.passwordFile = try section.optionalString("password_file")
+        if let file = shared.passwordFile, !file.hasPrefix("/") {
+            throw section.error("password_file", "expected an absolute path, got \"\(file)\"")
+        }
+        let tls = try section.string("tls", default: shared.endpoint.tls.rawValue)
+        guard let mode = SharedVerdictStore.TLSMode(rawValue: tls) else {
+            throw section.error("tls", "expected disable, prefer or require, got \"\(tls)\"")
+        }
+        shared.endpoint.tls = mode
+        shared.instance = try section.optionalString("instance") ?? shared.instance
+        guard !shared.instance.isEmpty, shared.instance.utf8.count <= 255, shared.instance.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw section.error("instance", "expected a name of printable characters without spaces, got \"\(shared.instance)\"")
+        }
+        let poll = try section.string("poll_interval", default: ConfigRenderer.duration(shared.pollIntervalSeconds))
+        guard let seconds = duration(poll), (1...3600).contains(seconds) else {
+            throw section.error("poll_interval", "expected a duration from 1 s to 1 h, such as \"5s\", got \"\(poll)\"")
+        }
+        shared.pollIntervalSeconds = seconds
     }
 
     /// `127.0.0.1:9469` or `[::1]:9469`, with an IP address.

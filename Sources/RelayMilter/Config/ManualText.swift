@@ -27,7 +27,9 @@ public enum ManualText {
         confirm_with_data, connect_timeout, command_timeout, total_timeout, \
         exclude_networks, allow_loopback, source_address, max_in_flight, \
         queue_size, network_interval
-          [cache]        path
+          [cache]        path, backend (sqlite, or postgresql: shared by a fleet)
+          [cache.postgresql] host, port, user, database, password_file, tls, \
+        instance, poll_interval
           [cache.ttl]    auth_required, closed, error, no_smtp, open, \
         open_unconfirmed, rcpt_only, tempfail, unreachable
           [enforcement]  verdicts, action, unknown_action, reject_text, \

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import MilterKit
 import RelayPolicy
+import SharedVerdictStore
 
 /// relay-milter's whole configuration, validated. Immutable: a reload builds a
 /// new one, and each connection keeps the one it started with.
@@ -75,15 +76,38 @@ public struct RelayMilterConfig: Sendable, Equatable {
 
     /// The persistent verdict cache.
     public struct Cache: Sendable, Equatable {
+        public enum Backend: String, Sendable, CaseIterable {
+            /// The embedded database alone.
+            case sqlite
+            /// Verdicts shared by a fleet through PostgreSQL, with the embedded
+            /// database as this instance's copy and its queue while the server is away.
+            case postgresql
+        }
+
         /// The SQLite file; its directory is created if missing.
         public var path: String
         /// How long each verdict is trusted, in seconds.
         public var ttlSeconds: [String: Int]
+        public var backend: Backend
+        /// Used when `backend` is `postgresql`.
+        public var postgresql: Shared
 
         public static let defaultTTLs: [String: Int] = [
             "open": 7 * 86400, "open_unconfirmed": 7 * 86400, "rcpt_only": 30 * 86400, "closed": 30 * 86400,
             "auth_required": 30 * 86400, "no_smtp": 7 * 86400, "unreachable": 86400, "tempfail": 3600, "error": 86400,
         ]
+
+        /// The shared PostgreSQL database (`[cache.postgresql]`).
+        public struct Shared: Sendable, Equatable {
+            /// Everything but the password, which is read from `passwordFile` at each connection.
+            public var endpoint: SharedVerdictStore.Endpoint
+            public var passwordFile: String?
+            /// This instance's name in the shared rows (claims, statistics).
+            public var instance: String
+            /// Seconds between two looks for other instances' verdicts when no
+            /// notification came (notifications make it sooner).
+            public var pollIntervalSeconds: Int
+        }
     }
 
     /// What happens to mail from hosts with a bad verdict, at MAIL FROM.
@@ -158,7 +182,15 @@ public struct RelayMilterConfig: Sendable, Equatable {
             excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil,
             maxInFlight: 32, queueSize: 1000, networkIntervalSeconds: 60
         ),
-        cache: Cache(path: "/var/lib/relay-milter/verdicts.sqlite", ttlSeconds: Cache.defaultTTLs),
+        cache: Cache(
+            path: "/var/lib/relay-milter/verdicts.sqlite", ttlSeconds: Cache.defaultTTLs, backend: .sqlite,
+            postgresql: Cache.Shared(
+                endpoint: SharedVerdictStore.Endpoint(
+                    host: "127.0.0.1", port: 5432, user: "relay_milter", password: nil, database: "relay_milter", tls: .prefer
+                ),
+                passwordFile: nil, instance: systemHostName(), pollIntervalSeconds: 5
+            )
+        ),
         enforcement: Enforcement(
             badVerdicts: ["open"], action: .reject, unknownAction: .accept,
             rejectText: "Your host {client} was found to be an open relay on {tested} ({failed}/{run} relay tests accepted); fix it, then mail postmaster",
@@ -187,7 +219,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
     ]
 }
 
-/// This machine's host name, for EHLO.
+/// This machine's host name, for EHLO and as the default fleet instance name.
 func systemHostName() -> String {
     var buffer = [CChar](repeating: 0, count: 256)
     guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }

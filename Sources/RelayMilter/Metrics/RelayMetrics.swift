@@ -72,6 +72,11 @@ public final class RelayMetrics: Sendable {
     static var cacheEntriesName: MetricNameDescriptor { name("cache_entries", "Hosts in the verdict cache, by verdict.") }
     static var cacheLookupsName: MetricNameDescriptor { name("cache_lookups_total", "Verdict cache lookups at connect, by result (hit, miss, expired).") }
     static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write, deleted).") }
+    static var sharedUpName: MetricNameDescriptor { name("shared_store_up", "1 while the fleet's shared PostgreSQL database is reachable, 0 while it is not.") }
+    static var sharedErrorsName: MetricNameDescriptor { name("shared_store_errors_total", "Shared database failures, by kind (connect, sync).") }
+    static var sharedQueuedName: MetricNameDescriptor { name("shared_store_queued_verdicts", "Verdicts of this instance not yet written to the shared database.") }
+    static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received).") }
+    static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
     static let callbackBuckets: [Duration] = [
@@ -141,6 +146,31 @@ public final class RelayMetrics: Sendable {
     func reload(succeeded: Bool) {
         guard recording else { return }
         registry.makeCounter(descriptor: Self.reloadsName, labels: [("result", succeeded ? "ok" : "error")]).increment()
+    }
+
+    func sharedStore(up: Bool) {
+        guard recording else { return }
+        registry.makeGauge(descriptor: Self.sharedUpName).set(up ? Int64(1) : 0)
+    }
+
+    func sharedStoreError(_ kind: String) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.sharedErrorsName, labels: [("kind", kind)]).increment()
+    }
+
+    func sharedStore(queued: Int) {
+        guard recording else { return }
+        registry.makeGauge(descriptor: Self.sharedQueuedName).set(Int64(queued))
+    }
+
+    func sharedVerdicts(_ direction: String, count: Int) {
+        guard recording, count > 0 else { return }
+        registry.makeCounter(descriptor: Self.sharedVerdictsName, labels: [("direction", direction)]).increment(by: Int64(count))
+    }
+
+    func probeClaim(_ result: String) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.probeClaimsName, labels: [("result", result)]).increment()
     }
 
     /// The Prometheus text exposition.

@@ -55,7 +55,9 @@ public struct CacheCommands {
     public func forget(_ text: String) throws -> String {
         let host = try Self.host(text)
         guard try store.forget(host) else { throw Failure(description: "\(host) is not in the cache") }
-        return "\(host) forgotten (a running relay-milter drops it at its next SIGHUP)\n"
+        let fleet = config.cache.backend == .postgresql
+            ? "; other instances keep the shared record: `cache set \(host) closed` clears a listing fleet-wide" : ""
+        return "\(host) forgotten (a running relay-milter drops it at its next SIGHUP\(fleet))\n"
     }
 
     /// A manual listing (`open`) or exemption (`closed`), for `ttl` seconds (default: the verdict's TTL).
@@ -71,8 +73,14 @@ public struct CacheCommands {
         }
         let record = VerdictRecord(host: host, verdict: verdict, testedAt: now, expiresAt: now.addingTimeInterval(Double(seconds)),
                                    detail: "set by hand", source: .manual)
-        try store.save(record)
-        return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (a running relay-milter picks it up at its next SIGHUP)\n"
+        guard config.cache.backend == .postgresql else {
+            try store.save(record)
+            return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (a running relay-milter picks it up at its next SIGHUP)\n"
+        }
+        // Queued as the daemon queues its own verdicts: it shares the record
+        // with the fleet, and every instance (this one too) takes it from there.
+        try store.saveAndQueueForSharing([record])
+        return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (queued for the fleet's shared database: the running relay-milter shares it within its poll interval; this instance picks it up at SIGHUP)\n"
     }
 
     public func purgeExpired(now: Date = Date()) throws -> String {

@@ -57,8 +57,12 @@ final class ProbeScheduler: Sendable {
         self.metrics = metrics
     }
 
-    func writeVerdicts(to database: VerdictDatabase) {
+    /// Claims tests fleet-wide and shares verdicts, with a shared store.
+    private let fleet = NIOLockedValueBox<FleetSync?>(nil)
+
+    func writeVerdicts(to database: VerdictDatabase, fleet: FleetSync?) {
         self.database.withLockedValue { $0 = database }
+        self.fleet.withLockedValue { $0 = fleet }
     }
 
     /// Queues a test of `address` if the config allows one. Never blocks.
@@ -143,6 +147,11 @@ final class ProbeScheduler: Sendable {
     }
 
     private func test(_ job: Job) async {
+        let fleet = fleet.withLockedValue { $0 }
+        if let fleet, await fleet.claim("\(job.address)") == .skip {
+            finish(job)
+            return
+        }
         let started = ContinuousClock.now
         let target = ProbeTarget(address: "\(job.address)", port: job.settings.port, sourceAddress: job.settings.sourceAddress.map { "\($0)" })
         let report = await prober.probe(target, configuration: job.settings.machineConfiguration(for: target), timeouts: job.settings.timeouts)
@@ -151,6 +160,7 @@ final class ProbeScheduler: Sendable {
         index.update(record)
         metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
         database.withLockedValue { $0 }?.save(record)
+        await fleet?.release(record)
         logger.info("open-relay test finished", metadata: [
             "client.address": "\(job.address)",
             "probe.verdict": "\(report.verdict.rawValue)",
@@ -160,6 +170,10 @@ final class ProbeScheduler: Sendable {
             "probe.duration_ms": "\(elapsed.milliseconds)",
             "probe.detail": "\(truncatedForLog(report.detail, limit: 200))",
         ])
+        finish(job)
+    }
+
+    private func finish(_ job: Job) {
         state.withLockedValue { state in
             state.inFlight -= 1
             state.pending.remove(job.address)

@@ -32,6 +32,9 @@ final class VerdictDatabase: Sendable {
         var handle = Handle.unavailable
         /// The latest verdict per host not yet written, and statistics rows.
         var unsavedVerdicts: [String: VerdictRecord] = [:]
+        /// Hosts among the unsaved whose verdict is this instance's own, to be
+        /// queued for the fleet's shared database when written.
+        var unsavedToShare: Set<String> = []
         var unsavedRollups: [RollupRow] = []
     }
 
@@ -41,6 +44,9 @@ final class VerdictDatabase: Sendable {
     static let unsavedRollupLimit = 100_000
 
     let path: String
+    /// True with a shared (PostgreSQL) store: this instance's own verdicts
+    /// are queued in the file for it (`FleetSync` writes them there).
+    let queuesForSharing: Bool
     private let index: VerdictIndex
     private let health: CacheWriteHealth
     private let metrics: RelayMetrics
@@ -50,8 +56,9 @@ final class VerdictDatabase: Sendable {
     /// the hand-offs between the queue's threads.
     private let state = NIOLockedValueBox(State())
 
-    init(path: String, index: VerdictIndex, metrics: RelayMetrics, logger: Logger) {
+    init(path: String, queuesForSharing: Bool = false, index: VerdictIndex, metrics: RelayMetrics, logger: Logger) {
         self.path = path
+        self.queuesForSharing = queuesForSharing
         self.index = index
         health = CacheWriteHealth(logger: logger, metrics: metrics)
         self.metrics = metrics
@@ -85,14 +92,39 @@ final class VerdictDatabase: Sendable {
         }
     }
 
-    /// Writes a finished test's verdict (already in the index) in the background.
+    /// Writes a finished test's verdict (already in the index) in the
+    /// background, queued for the shared store when there is one.
     func save(_ record: VerdictRecord) {
+        keep([record], share: queuesForSharing)
+    }
+
+    /// Writes other instances' verdicts (already in the index) in the background.
+    func saveReceived(_ records: [VerdictRecord]) {
+        keep(records, share: false)
+    }
+
+    private func keep(_ records: [VerdictRecord], share: Bool) {
         queue.async { [self] in
             state.withLockedValue { state in
-                if state.unsavedVerdicts[record.host] != nil || state.unsavedVerdicts.count < Self.unsavedVerdictLimit {
+                for record in records where state.unsavedVerdicts[record.host] != nil || state.unsavedVerdicts.count < Self.unsavedVerdictLimit {
                     state.unsavedVerdicts[record.host] = record
+                    if share { state.unsavedToShare.insert(record.host) } else { state.unsavedToShare.remove(record.host) }
                 }
                 writeUnsaved(&state, writing: "verdict")
+            }
+        }
+    }
+
+    /// Runs `body` on the writable database, in order with the writes, without
+    /// holding up the calling task's thread; nil when it cannot be written now.
+    func withWritableStore<T: Sendable>(_ body: @escaping @Sendable (VerdictStore) throws -> T) async -> Result<T, any Error>? {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in
+                let result = state.withLockedValue { state -> Result<T, any Error>? in
+                    guard let store = storeForWriting(&state) else { return nil }
+                    return Result { try body(store) }
+                }
+                continuation.resume(returning: result)
             }
         }
     }
@@ -225,8 +257,13 @@ final class VerdictDatabase: Sendable {
         guard let store = storeForWriting(&state) else { return }
         do {
             if !state.unsavedVerdicts.isEmpty {
-                try store.saveAll(Array(state.unsavedVerdicts.values))
+                let (toShare, others) = state.unsavedVerdicts.values.reduce(into: ([VerdictRecord](), [VerdictRecord]())) {
+                    if state.unsavedToShare.contains($1.host) { $0.0.append($1) } else { $0.1.append($1) }
+                }
+                if !toShare.isEmpty { try store.saveAndQueueForSharing(toShare) }
+                if !others.isEmpty { try store.saveAll(others) }
                 state.unsavedVerdicts = [:]
+                state.unsavedToShare = []
             }
             if !state.unsavedRollups.isEmpty {
                 try store.addRollups(state.unsavedRollups)

@@ -74,7 +74,7 @@ public final class VerdictIndex: Sendable {
             countByVerdict[summary.verdict, default: 0] += 1
         }
 
-        private static func seconds(_ date: Date) -> UInt32 {
+        static func seconds(_ date: Date) -> UInt32 {
             let value = date.timeIntervalSince1970.rounded(.down)
             return value <= 0 ? 0 : value >= Double(UInt32.max) ? UInt32.max : UInt32(value)
         }
@@ -113,6 +113,23 @@ public final class VerdictIndex: Sendable {
     public func update(_ record: VerdictRecord) {
         guard let address = IPAddress(record.host) else { return }
         entries.withLockedValue { $0.set(record.summary, for: address) }
+    }
+
+    /// Takes another instance's record unless this index holds a later test
+    /// of the host (to the second); true if it did.
+    public func updateIfNotOlder(_ record: VerdictRecord) -> Bool {
+        guard let address = IPAddress(record.host) else { return false }
+        let summary = record.summary
+        let tested = Entries.seconds(summary.testedAt)
+        return entries.withLockedValue { entries in
+            let held: Packed? = switch address {
+            case .v4(let key): entries.v4[key]
+            case .v6(let key): entries.v6[key]
+            }
+            if let held, held.testedAt > tested { return false }
+            entries.set(summary, for: address)
+            return true
+        }
     }
 
     /// Every host with its summary (for the published zone). The tables are

@@ -122,9 +122,16 @@ public struct MilterDaemon {
             LogWriter.shared.flush()
             return 71
         }
-        let verdicts = VerdictDatabase(path: config.cache.path, index: index, metrics: metrics, logger: logger)
+        let shared = config.cache.backend == .postgresql
+        let verdicts = VerdictDatabase(path: config.cache.path, queuesForSharing: shared, index: index, metrics: metrics, logger: logger)
         verdicts.open()
-        scheduler.writeVerdicts(to: verdicts)
+        let fleet = shared ? FleetSync(
+            settings: config.cache.postgresql, probeTotalTimeoutSeconds: config.probe.totalTimeoutSeconds,
+            retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
+            metrics: metrics, logger: logger
+        ) : nil
+        scheduler.writeVerdicts(to: verdicts, fleet: fleet)
+        let fleetSyncing = fleet.map { fleet in Task(priority: .background) { await fleet.run() } }
         let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         history.load()
         let historyWriting = Task { await history.writeEveryMinute() }
@@ -154,6 +161,7 @@ public struct MilterDaemon {
         metricsServer?.close()
         historyWriting.cancel()
         zonePublishing.cancel()
+        fleetSyncing?.cancel() // what is not yet shared stays queued in the embedded database
         history.writeAll() // a clean stop keeps the current minute too, and every verdict
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
@@ -226,8 +234,10 @@ public struct MilterDaemon {
         do {
             let fresh = try loadConfig()
             let old = store.snapshot
-            if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics {
-                logger.warning("reload: [milter], [metrics] and service.user changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+            if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics
+                || fresh.cache.path != old.cache.path || fresh.cache.backend != old.cache.backend
+                || fresh.cache.postgresql != old.cache.postgresql {
+                logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend and [cache.postgresql] changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
             logger.info("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])

@@ -1,0 +1,88 @@
+"""A private PostgreSQL server (Debian's postgresql package) on a loopback
+port: its own data directory, run as the postgres user, stopped and started
+at will to play an outage."""
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .ports import free_port, wait_for_port
+
+USER = "relay_milter"
+DATABASE = "relay_milter"
+PASSWORD = "fleet-secret"
+
+
+def bindir():
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is missing: run Scripts/install-deps (Debian's postgresql package)")
+    return Path(found[-1]).parent
+
+
+def as_postgres(*command, **kwargs):
+    return subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], capture_output=True, text=True,
+                          **kwargs)
+
+
+class PostgresServer:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.data = self.root / "data"
+        self.socket_dir = self.root / "socket"
+        self.log_path = self.root / "postgres.log"
+        self.port = free_port()
+        self.password_file = self.root / "password"
+
+    def start(self):
+        """Creates the cluster, role and database on first start; starts it."""
+        if not self.data.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.socket_dir.mkdir(exist_ok=True)
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(self.socket_dir, "postgres", "postgres")
+            result = as_postgres(bindir() / "initdb", "-D", self.data, "-A", "scram-sha-256", "--auth-local=peer",
+                                 "-U", "postgres", "--no-sync")
+            assert result.returncode == 0, result.stdout + result.stderr
+            self._run()
+            self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
+            self.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
+            # Readable by relay-milter alone, as an admin would keep it.
+            self.password_file.write_text(PASSWORD + "\n")
+            os.chmod(self.password_file, 0o600)
+        else:
+            self._run()
+        return self
+
+    def _run(self):
+        result = as_postgres(
+            bindir() / "pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "30",
+            "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.socket_dir} -c fsync=off",
+            "start")
+        assert result.returncode == 0, result.stdout + result.stderr + self.log()
+        wait_for_port(self.port)
+
+    def stop(self):
+        if self.data.exists():
+            as_postgres(bindir() / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def psql(self, sql, database="postgres"):
+        """Runs SQL as the superuser over the unix socket; returns its output, unaligned."""
+        result = as_postgres("psql", "-h", self.socket_dir, "-p", self.port, "-d", database, "-v", "ON_ERROR_STOP=1",
+                             "-At", "-c", sql)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout.strip()
+
+    def query(self, sql):
+        """Runs SQL in relay-milter's database."""
+        return self.psql(sql, database=DATABASE)
+
+    def config_section(self, instance, poll_interval="1s"):
+        """The relay-milter config lines for this server."""
+        return (f'backend = "postgresql"\n[cache.postgresql]\nhost = "127.0.0.1"\nport = {self.port}\n'
+                f'user = "{USER}"\ndatabase = "{DATABASE}"\npassword_file = "{self.password_file}"\ntls = "disable"\n'
+                f'instance = "{instance}"\npoll_interval = "{poll_interval}"\n')
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

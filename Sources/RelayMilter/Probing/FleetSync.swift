@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SharedVerdictStore
+import VerdictStore
+
+/// Keeps this instance and the fleet's shared PostgreSQL database in step
+/// (`[cache] backend = "postgresql"`):
+/// - this instance's own verdicts, queued in its embedded database, are
+///   written to the shared one;
+/// - other instances' verdicts come into the in-memory index (the connect
+///   path never waits on the network) and into the embedded database, at a
+///   notification or at the latest every `poll_interval`;
+/// - statistics rollups are written there for `relay-milter stats --fleet`;
+/// - a test runs once fleet-wide: `claim` before, `release` after.
+///
+/// When the server is away, enforcement goes on from memory, new verdicts
+/// stay queued in the embedded database (a restart keeps them), tests run
+/// locally, and the outage is logged once and shown by
+/// `relay_milter_shared_store_up`. Everything queued is written when the
+/// server is back.
+final class FleetSync: Sendable {
+    enum ClaimOutcome: Equatable {
+        /// Run the test here.
+        case test
+        /// Do not: another instance tests it, or just did (its verdict is now in the index).
+        case skip
+    }
+
+    private struct State {
+        var store: SharedVerdictStore?
+        /// The last change read; changes are read again from a little before
+        /// it (see `rereadChanges`).
+        var lastChange: Int64 = 0
+        /// Set by a notification or a local verdict; the loop looks at once.
+        var nudged = true
+        var downSince: ContinuousClock.Instant?
+        var rollupsWrittenAt: ContinuousClock.Instant?
+    }
+
+    /// Changes are numbered when a transaction makes them, but two writers'
+    /// transactions can commit out of that order, so each read goes back this
+    /// many numbers. Reading a record twice is harmless (the index keeps the
+    /// later test).
+    static let rereadChanges: Int64 = 200
+    static let batch = 500
+
+    private let settings: RelayMilterConfig.Cache.Shared
+    private let claimSeconds: Int
+    private let index: VerdictIndex
+    private let database: VerdictDatabase
+    private let metrics: RelayMetrics
+    private let logger: Logger
+    private let eventLoop: any EventLoop
+    private let retentionHours: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(
+        settings: RelayMilterConfig.Cache.Shared, probeTotalTimeoutSeconds: Int, retentionHours: Int, index: VerdictIndex,
+        database: VerdictDatabase, eventLoop: any EventLoop, metrics: RelayMetrics, logger: Logger
+    ) {
+        self.settings = settings
+        // A claim outlives the longest test; one whose tester died lapses a minute after that.
+        claimSeconds = probeTotalTimeoutSeconds + 60
+        self.retentionHours = retentionHours
+        self.index = index
+        self.database = database
+        self.eventLoop = eventLoop
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Connects, and reconnects after each failure, until cancelled.
+    func run() async {
+        metrics.sharedStore(up: false)
+        var backoffSeconds = 1
+        while !Task.isCancelled {
+            var connected: SharedVerdictStore?
+            do {
+                let store = try await connect()
+                connected = store
+                backoffSeconds = 1
+                let schema = try await store.migrate()
+                logger.info("shared verdict database connected", metadata: [
+                    "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)", "shared.database": "\(settings.endpoint.database)",
+                    "shared.instance": "\(settings.instance)", "shared.schema": "\(schema.to)",
+                    "shared.schema_migrated_from": "\(schema.from)",
+                ])
+                state.withLockedValue {
+                    $0.store = store
+                    $0.nudged = true
+                    $0.rollupsWrittenAt = nil
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { [self] in
+                        try await store.onEachVerdictChange { [self] in nudge() }
+                        throw ConnectionEnded()
+                    }
+                    group.addTask { [self] in try await exchange(with: store) }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                markDown(error, kind: connected == nil ? "connect" : "sync")
+            }
+            state.withLockedValue { $0.store = nil }
+            await connected?.close()
+            try? await Task.sleep(for: .seconds(backoffSeconds))
+            backoffSeconds = min(backoffSeconds * 2, 10)
+        }
+        state.withLockedValue { $0.store = nil }
+    }
+
+    /// Something changed (a local verdict, a notification): look now.
+    func nudge() {
+        state.withLockedValue { $0.nudged = true }
+    }
+
+    /// Before a test of `host`: whether to run it here. Without the shared
+    /// database, tests run locally (the fleet may then test a host twice).
+    func claim(_ host: String) async -> ClaimOutcome {
+        guard let store = state.withLockedValue({ $0.store }) else {
+            metrics.probeClaim("unavailable")
+            return .test
+        }
+        do {
+            switch try await store.claimTest(of: host, forSeconds: claimSeconds) {
+            case .claimed:
+                metrics.probeClaim("claimed")
+                return .test
+            case .heldBy(let other):
+                metrics.probeClaim("held_elsewhere")
+                logger.info("open-relay test left to another instance", metadata: ["client.address": "\(host)", "fleet.instance": "\(other)"])
+                return .skip
+            case .known(let record):
+                metrics.probeClaim("known")
+                if index.updateIfNotOlder(record) { database.saveReceived([record]) }
+                return .skip
+            }
+        } catch {
+            metrics.probeClaim("unavailable")
+            return .test
+        }
+    }
+
+    /// After a claimed test: its verdict is written first, then the claim
+    /// released, so that an instance claiming the host next finds the
+    /// verdict (see `SharedVerdictStore.claimTest`). Without the server the
+    /// verdict stays queued and the claim lapses.
+    func release(_ record: VerdictRecord) async {
+        guard let store = state.withLockedValue({ $0.store }) else { return }
+        do {
+            try await store.upsert([record])
+            try await store.releaseClaim(on: record.host)
+        } catch {
+            nudge() // the loop finds the connection broken and says so
+        }
+    }
+
+    // MARK: - The loop
+
+    private struct ConnectionEnded: Error, CustomStringConvertible {
+        var description: String { "the notification listener ended" }
+    }
+
+    private func connect() async throws -> SharedVerdictStore {
+        var endpoint = settings.endpoint
+        if let file = settings.passwordFile {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            endpoint.password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        }
+        return try await SharedVerdictStore.connect(to: endpoint, instance: settings.instance, eventLoop: eventLoop, logger: quietLogger)
+    }
+
+    /// postgres-nio logs every connection error at its own levels; ours says
+    /// it once, in our words, so its own stay below notice.
+    private var quietLogger: Logger {
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .critical)
+        return quiet
+    }
+
+    /// Writes queued verdicts and rollups, reads other instances' changes;
+    /// again at each nudge, and at least every poll interval.
+    private func exchange(with store: SharedVerdictStore) async throws {
+        var lastLook = ContinuousClock.now
+        while true {
+            try Task.checkCancellation()
+            let due = state.withLockedValue { state in
+                defer { state.nudged = false }
+                return state.nudged
+            } || ContinuousClock.now - lastLook >= .seconds(settings.pollIntervalSeconds)
+            if due {
+                lastLook = .now
+                try await sendQueued(to: store)
+                try await receiveChanges(from: store)
+                try await sendRollupsIfDue(to: store)
+                markUp()
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func sendQueued(to store: SharedVerdictStore) async throws {
+        while true {
+            guard case .success(let queued)? = await database.withWritableStore({ try $0.queuedForSharing(limit: Self.batch) }),
+                  !queued.isEmpty else { break }
+            try await store.upsert(queued)
+            _ = await database.withWritableStore { try $0.markShared(queued) }
+            metrics.sharedVerdicts("sent", count: queued.count)
+            if queued.count < Self.batch { break }
+        }
+        if case .success(let left)? = await database.withWritableStore({ try $0.queuedForSharingCount() }) {
+            metrics.sharedStore(queued: left)
+        }
+    }
+
+    private func receiveChanges(from store: SharedVerdictStore) async throws {
+        var after = max(0, state.withLockedValue { $0.lastChange } - Self.rereadChanges)
+        while true {
+            let changes = try await store.changes(after: after, limit: Self.batch)
+            let fromOthers = changes.filter { $0.instance != settings.instance }.map(\.record)
+            let taken = fromOthers.filter { index.updateIfNotOlder($0) }
+            if !taken.isEmpty {
+                database.saveReceived(taken)
+                metrics.sharedVerdicts("received", count: taken.count)
+            }
+            guard let last = changes.last?.id else { break }
+            after = last
+            state.withLockedValue { $0.lastChange = max($0.lastChange, last) }
+            if changes.count < Self.batch { break }
+        }
+    }
+
+    /// This instance's recent rollups, once a minute and at each reconnection
+    /// (periods are written whole, so writing one again is harmless).
+    private func sendRollupsIfDue(to store: SharedVerdictStore) async throws {
+        let last = state.withLockedValue { $0.rollupsWrittenAt }
+        if let last, ContinuousClock.now - last < .seconds(60) { return }
+        let nowMinute = Int(Date().timeIntervalSince1970) / 60
+        // After an outage, the periods it covered; otherwise the last few.
+        let downMinutes = state.withLockedValue { $0.downSince.map { Int(($0.duration(to: .now)).components.seconds) / 60 } } ?? 0
+        let sinceMinute = nowMinute - max(5, min(downMinutes + 5, 24 * 60))
+        let rows = await database.withWritableStore { store -> [RollupRow] in
+            try store.rollups(.minute, since: sinceMinute) + store.rollups(.hour, since: sinceMinute / 60 - 1)
+        }
+        guard case .success(let rollups)? = rows else { return }
+        try await store.setRollups(rollups)
+        try await store.pruneRollups(.minute, before: nowMinute - 24 * 60)
+        try await store.pruneRollups(.hour, before: nowMinute / 60 - retentionHours)
+        state.withLockedValue { $0.rollupsWrittenAt = .now }
+    }
+
+    private func markUp() {
+        let wasDown = state.withLockedValue { state -> ContinuousClock.Instant? in
+            defer { state.downSince = nil }
+            return state.downSince
+        }
+        metrics.sharedStore(up: true)
+        if let wasDown {
+            logger.notice("shared verdict database reachable again; queued verdicts written", metadata: [
+                "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)",
+                "shared.outage_s": "\((ContinuousClock.now - wasDown).components.seconds)",
+            ])
+        }
+    }
+
+    private func markDown(_ error: any Error, kind: String) {
+        metrics.sharedStore(up: false)
+        metrics.sharedStoreError(kind)
+        let first = state.withLockedValue { state -> Bool in
+            guard state.downSince == nil else { return false }
+            state.downSince = .now
+            return true
+        }
+        // Once per outage: a reconnection every few seconds must not flood the log.
+        if first {
+            logger.error("shared verdict database unreachable; enforcing from memory, new verdicts queued locally", metadata: [
+                "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)",
+                // PSQLError's plain description hides the server's message on purpose; ours names no secret.
+                "shared.database": "\(settings.endpoint.database)", "error": "\(String(reflecting: error))",
+            ])
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import VerdictStore
+
+/// Verdict records, test claims and statistics rollups in a PostgreSQL
+/// database that several relay-milter instances share.
+///
+/// One value is one connection. It knows nothing about probes or milters:
+/// the daemon decides when to connect, what to write and what to do when the
+/// server is away. Every call may throw when the connection is lost; the
+/// caller then closes this value and connects anew.
+public final class SharedVerdictStore: Sendable {
+    public enum TLSMode: String, Sendable, CaseIterable {
+        case disable, prefer, require
+    }
+
+    /// Where the shared database is and how to log in.
+    public struct Endpoint: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var user: String
+        public var password: String?
+        public var database: String
+        public var tls: TLSMode
+
+        public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode) {
+            self.host = host
+            self.port = port
+            self.user = user
+            self.password = password
+            self.database = database
+            self.tls = tls
+        }
+    }
+
+    /// The outcome of asking to run a host's test.
+    public enum Claim: Sendable, Equatable {
+        /// This instance runs the test; release the claim when it is written.
+        case claimed
+        /// Another instance is testing the host now.
+        case heldBy(instance: String)
+        /// Another instance already tested it; here is its unexpired verdict.
+        case known(VerdictRecord)
+    }
+
+    /// A verdict as changed in the shared database, in change order.
+    public struct Change: Sendable, Equatable {
+        public var id: Int64
+        public var record: VerdictRecord
+        /// The instance that wrote it.
+        public var instance: String
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case schemaTooNew(found: Int, known: Int)
+
+        public var description: String {
+            switch self {
+            case .schemaTooNew(let found, let known):
+                "the shared database has schema version \(found); this relay-milter knows up to \(known): upgrade it"
+            }
+        }
+    }
+
+    public let instance: String
+    private let connection: PostgresConnection
+    private let logger: Logger
+
+    private init(connection: PostgresConnection, instance: String, logger: Logger) {
+        self.connection = connection
+        self.instance = instance
+        self.logger = logger
+    }
+
+    /// Connects and logs in; `instance` names this relay-milter in the rows it writes.
+    public static func connect(
+        to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5, logger: Logger
+    ) async throws -> SharedVerdictStore {
+        var configuration = PostgresConnection.Configuration(
+            host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,
+            database: endpoint.database, tls: try tls(endpoint.tls)
+        )
+        configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
+        let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger)
+        return SharedVerdictStore(connection: connection, instance: instance, logger: logger)
+    }
+
+    private static func tls(_ mode: TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    public func close() async {
+        try? await connection.close()
+    }
+
+    // MARK: - Schema
+
+    /// Brings the schema up to date; returns the versions before and after.
+    @discardableResult
+    public func migrate() async throws -> (from: Int, to: Int) {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(SharedSchema.migrationLock))", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS relay_milter_schema (
+                    version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger)
+            var current = 0
+            for try await version in try await connection.query(
+                "SELECT coalesce(max(version), 0) FROM relay_milter_schema", logger: logger
+            ).decode(Int.self) {
+                current = version
+            }
+            guard current <= SharedSchema.latestVersion else {
+                throw Failure.schemaTooNew(found: current, known: SharedSchema.latestVersion)
+            }
+            for step in SharedSchema.steps where step.version > current {
+                for statement in step.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO relay_milter_schema (version) VALUES (\(step.version))", logger: logger)
+            }
+            return (current, SharedSchema.latestVersion)
+        }
+    }
+
+    // MARK: - Verdicts
+
+    /// Writes records; a host's row changes only for a later test than the
+    /// one it holds, so writing the same record twice changes nothing.
+    /// Returns how many rows changed.
+    @discardableResult
+    public func upsert(_ records: [VerdictRecord]) async throws -> Int {
+        // One row per host: ON CONFLICT may not touch a row twice in one statement.
+        var latest: [String: VerdictRecord] = [:]
+        for record in records where (latest[record.host]?.testedAt ?? .distantPast) < record.testedAt {
+            latest[record.host] = record
+        }
+        guard !latest.isEmpty else { return 0 }
+        let rows = Array(latest.values)
+        let hosts = rows.map(\.host), verdicts = rows.map(\.verdict)
+        let testedAt = rows.map(\.testedAt), expiresAt = rows.map(\.expiresAt)
+        let accepted = rows.map { $0.acceptedTests.joined(separator: Self.testSeparator) }
+        let testsRun = rows.map(\.testsRun), banners = rows.map(\.banner), details = rows.map(\.detail)
+        let sources = rows.map(\.source.rawValue)
+        var changed = 0
+        for try await _ in try await connection.query("""
+            INSERT INTO relay_milter_verdict AS v
+                (host, verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source, instance)
+            SELECT host, verdict, tested_at, expires_at, string_to_array(accepted, E'\\x1f'), tests_run, banner, detail, source,
+                   \(instance)
+            FROM unnest(\(hosts)::text[], \(verdicts)::text[], \(testedAt)::timestamptz[], \(expiresAt)::timestamptz[],
+                        \(accepted)::text[], \(testsRun)::bigint[], \(banners)::text[], \(details)::text[], \(sources)::text[])
+                AS r(host, verdict, tested_at, expires_at, accepted, tests_run, banner, detail, source)
+            ON CONFLICT (host) DO UPDATE SET
+                verdict = EXCLUDED.verdict, tested_at = EXCLUDED.tested_at, expires_at = EXCLUDED.expires_at,
+                accepted_tests = EXCLUDED.accepted_tests, tests_run = EXCLUDED.tests_run, banner = EXCLUDED.banner,
+                detail = EXCLUDED.detail, source = EXCLUDED.source, instance = EXCLUDED.instance,
+                change_id = nextval('relay_milter_verdict_change')
+            WHERE v.tested_at < EXCLUDED.tested_at
+            RETURNING 1
+            """, logger: logger) {
+            changed += 1
+        }
+        return changed
+    }
+
+    /// Test names never hold a control character; the unit separator joins them for `unnest`.
+    private static let testSeparator = "\u{1F}"
+
+    /// Changes after `id`, oldest first.
+    public func changes(after id: Int64, limit: Int) async throws -> [Change] {
+        var changes: [Change] = []
+        let rows = try await connection.query("""
+            SELECT change_id, host, verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source, instance
+            FROM relay_milter_verdict WHERE change_id > \(id) ORDER BY change_id LIMIT \(limit)
+            """, logger: logger)
+        for try await (changeID, host, verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source, instance) in rows.decode(
+            (Int64, String, String, Date, Date, [String], Int, String, String, String, String).self
+        ) {
+            let record = VerdictRecord(
+                host: host, verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedTests: accepted,
+                testsRun: testsRun, banner: banner, detail: detail, source: VerdictRecord.Source(rawValue: source) ?? .import
+            )
+            changes.append(Change(id: changeID, record: record, instance: instance))
+        }
+        return changes
+    }
+
+    /// Calls `body` for each notification that verdicts changed, until the
+    /// connection ends (then it throws) or the task is cancelled.
+    public func onEachVerdictChange(_ body: @Sendable () -> Void) async throws {
+        try await connection.listen(on: SharedSchema.verdictChannel) { notifications in
+            for try await _ in notifications { body() }
+        }
+    }
+
+    // MARK: - Test claims
+
+    /// Asks to be the one instance that tests `host`, for `seconds` at most:
+    /// a claim an instance does not release (it crashed) lapses then.
+    public func claimTest(of host: String, forSeconds seconds: Int) async throws -> Claim {
+        var claimed = false
+        for try await _ in try await connection.query("""
+            INSERT INTO relay_milter_test_claim AS c (host, instance, expires_at)
+            VALUES (\(host), \(instance), now() + make_interval(secs => \(Double(seconds))))
+            ON CONFLICT (host) DO UPDATE SET instance = EXCLUDED.instance, expires_at = EXCLUDED.expires_at
+            WHERE c.expires_at <= now() OR c.instance = EXCLUDED.instance
+            RETURNING 1
+            """, logger: logger) {
+            claimed = true
+        }
+        guard claimed else {
+            var holder = ""
+            for try await name in try await connection.query(
+                "SELECT instance FROM relay_milter_test_claim WHERE host = \(host)", logger: logger
+            ).decode(String.self) {
+                holder = name
+            }
+            return .heldBy(instance: holder)
+        }
+        // Checked after claiming: an instance writes its verdict before it
+        // releases its claim, so a test that just ended is seen here.
+        if let known = try await unexpiredRecord(for: host) {
+            try await releaseClaim(on: host)
+            return .known(known)
+        }
+        return .claimed
+    }
+
+    public func releaseClaim(on host: String) async throws {
+        try await connection.query(
+            "DELETE FROM relay_milter_test_claim WHERE host = \(host) AND instance = \(instance)", logger: logger
+        )
+    }
+
+    private func unexpiredRecord(for host: String) async throws -> VerdictRecord? {
+        let rows = try await connection.query("""
+            SELECT verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source
+            FROM relay_milter_verdict WHERE host = \(host) AND expires_at > now()
+            """, logger: logger)
+        for try await (verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source) in rows.decode(
+            (String, Date, Date, [String], Int, String, String, String).self
+        ) {
+            return VerdictRecord(
+                host: host, verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedTests: accepted,
+                testsRun: testsRun, banner: banner, detail: detail, source: VerdictRecord.Source(rawValue: source) ?? .import
+            )
+        }
+        return nil
+    }
+
+    // MARK: - Statistics rollups
+
+    /// Sets this instance's counts for the periods given (not adding to them:
+    /// the instance's own database holds the totals, so writing a period
+    /// again after an outage is harmless).
+    public func setRollups(_ rows: [RollupRow]) async throws {
+        guard !rows.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO relay_milter_stats_rollup (instance, granularity, period, action, reason, count)
+            SELECT \(instance), g, p, a, r, c
+            FROM unnest(\(rows.map(\.granularity.rawValue))::text[], \(rows.map(\.period))::bigint[],
+                        \(rows.map(\.action))::text[], \(rows.map(\.reason))::text[], \(rows.map(\.count))::bigint[])
+                AS x(g, p, a, r, c)
+            ON CONFLICT (instance, granularity, period, action, reason) DO UPDATE SET count = EXCLUDED.count
+            """, logger: logger)
+    }
+
+    /// Deletes this instance's rollups older than `period`.
+    public func pruneRollups(_ granularity: RollupRow.Granularity, before period: Int) async throws {
+        try await connection.query("""
+            DELETE FROM relay_milter_stats_rollup
+            WHERE instance = \(instance) AND granularity = \(granularity.rawValue) AND period < \(period)
+            """, logger: logger)
+    }
+
+    /// Every instance's rollups since `period`, with the instance that wrote them.
+    public func fleetRollups(_ granularity: RollupRow.Granularity, since period: Int) async throws -> [(instance: String, row: RollupRow)] {
+        var result: [(instance: String, row: RollupRow)] = []
+        let rows = try await connection.query("""
+            SELECT instance, period, action, reason, count FROM relay_milter_stats_rollup
+            WHERE granularity = \(granularity.rawValue) AND period >= \(period) ORDER BY instance, period
+            """, logger: logger)
+        for try await (instance, period, action, reason, count) in rows.decode((String, Int, String, String, Int).self) {
+            result.append((instance, RollupRow(granularity: granularity, period: period, action: action, reason: reason, count: count)))
+        }
+        return result
+    }
+}

@@ -1,0 +1,167 @@
+"""Verdicts shared by a fleet through a real PostgreSQL server (issue 8,
+point 1): two relay-milter instances, each in front of its own Postfix, share
+one database. The suspects are real Postfix open relays on their own
+loopback addresses, as in test_enforcement."""
+import concurrent.futures
+import subprocess
+
+import pytest
+
+from mailharness.ports import wait_until
+from mailharness.postgres import PostgresServer
+from mailharness.relaymilter import binary, config_text
+from mailharness.swaks import swaks
+
+
+@pytest.fixture
+def postgres(workdir):
+    server = PostgresServer(workdir / "pg").start()
+    yield server
+    server.stop()
+
+
+def fleet_config(workdir, name, postgres, probe_port):
+    return config_text(sections=(
+        '[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\n'
+        f'port = {probe_port}\nsource_address = "127.0.0.4"\nnetwork_interval = 0\ncommand_timeout = 5\n'
+        f'[cache]\npath = "{workdir}/{name}/verdicts.sqlite"\n' + postgres.config_section(name)))
+
+
+def metric(milter, name, **labels):
+    return milter.metrics().get((name, frozenset(labels.items())), 0)
+
+
+def probe_tests(milter):
+    return sum(v for (name, _), v in milter.metrics().items() if name == "relay_milter_probe_tests_total")
+
+
+def connected(milter):
+    return metric(milter, "relay_milter_shared_store_up") == 1
+
+
+SUSPECT = "127.0.0.3"
+
+
+@pytest.fixture
+def fleet(workdir, postgres, start_milter, start_postfix, sink):
+    """Two instances (a, b) on one database, a guarded Postfix before each,
+    and an open-relay suspect, a Postfix on 127.0.0.3."""
+    suspect = start_postfix(name="suspect", listen=SUSPECT, mynetworks="0.0.0.0/0")
+    milters, guarded = {}, {}
+    for name in ("a", "b"):
+        milters[name] = start_milter(fleet_config(workdir, name, postgres, suspect.port), name=name)
+        guarded[name] = start_postfix(name=f"guarded-{name}", milter=milters[name].postfix_spec)
+    assert wait_until(lambda: all(connected(m) for m in milters.values()), timeout=30), milters["a"].log()
+    return milters, guarded
+
+
+def test_schema_is_created_once_and_versioned(fleet, postgres):
+    milters, _ = fleet
+    assert postgres.query("SELECT version FROM relay_milter_schema") == "1"
+    for m in milters.values():
+        assert "shared.schema=1" in m.log()
+    assert postgres.query("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'relay_milter_%'") == "4"
+
+
+def refused_as_open_relay(out, ip):
+    return f"<** 550 5.7.1 Your host {ip} was found to be an open relay" in out
+
+
+def test_a_host_tested_by_one_instance_is_refused_by_the_other_without_a_second_test(fleet, postgres):
+    milters, guarded = fleet
+    a, b = milters["a"], milters["b"]
+    code, out = swaks(guarded["a"].port, to="bob@example.test", source=SUSPECT)
+    assert code == 0, out
+    assert wait_until(lambda: probe_tests(a) == 1, timeout=60), a.log()
+    # b hears of it through the database (a notification), and keeps it in memory.
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 1,
+                      timeout=15), b.log()
+    code, out = swaks(guarded["b"].port, to="bob@example.test", source=SUSPECT)
+    assert code != 0 and refused_as_open_relay(out, SUSPECT), out
+    assert "decision.reason=host.open_relay" in b.log()
+    assert probe_tests(b) == 0 and probe_tests(a) == 1
+    assert metric(a, "relay_milter_probe_claims_total", result="claimed") == 1
+    assert postgres.query(f"SELECT verdict, instance, tests_run FROM relay_milter_verdict WHERE host = '{SUSPECT}'") == "open|a|20"
+    assert postgres.query("SELECT count(*) FROM relay_milter_test_claim") == "0"  # released after the verdict
+
+
+def test_a_host_both_see_at_once_is_tested_once(fleet, postgres):
+    milters, guarded = fleet
+    a, b = milters["a"], milters["b"]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        sent = list(pool.map(lambda name: swaks(guarded[name].port, to="bob@example.test", source=SUSPECT), "ab"))
+    assert all(code == 0 for code, _ in sent), sent
+    assert wait_until(lambda: all(metric(m, "relay_milter_cache_entries", verdict="open") == 1 for m in (a, b)),
+                      timeout=60), a.log() + b.log()
+    assert probe_tests(a) + probe_tests(b) == 1
+    claims = {result: metric(a, "relay_milter_probe_claims_total", result=result)
+              + metric(b, "relay_milter_probe_claims_total", result=result)
+              for result in ("claimed", "held_elsewhere", "known", "unavailable")}
+    assert claims["claimed"] == 1 and claims["held_elsewhere"] + claims["known"] == 1 and claims["unavailable"] == 0, claims
+    # Both refuse it now.
+    for name in "ab":
+        code, out = swaks(guarded[name].port, to="bob@example.test", source=SUSPECT)
+        assert refused_as_open_relay(out, SUSPECT), out
+
+
+def outbox(milter):
+    import sqlite3
+    with sqlite3.connect(milter.root / "verdicts.sqlite") as db:
+        return [row[0] for row in db.execute("SELECT host FROM shared_outbox")]
+
+
+def test_postgres_outage_loses_nothing(fleet, postgres):
+    milters, guarded = fleet
+    a, b = milters["a"], milters["b"]
+    postgres.stop()
+    assert wait_until(lambda: metric(a, "relay_milter_shared_store_up") == 0, timeout=30)
+    # Mail keeps flowing, and a new host is tested here (no claim possible) and enforced from memory.
+    code, out = swaks(guarded["a"].port, to="carol@example.test", source=SUSPECT)
+    assert code == 0, out
+    assert wait_until(lambda: probe_tests(a) == 1, timeout=60), a.log()
+    assert metric(a, "relay_milter_probe_claims_total", result="unavailable") == 1
+    code, out = swaks(guarded["a"].port, to="carol@example.test", source=SUSPECT)
+    assert refused_as_open_relay(out, SUSPECT), out
+    assert wait_until(lambda: SUSPECT in guarded["a"].log() and len(guarded["a"].delivered()) == 1)
+    # The verdict waits in a's own database, and a restart keeps it there.
+    assert wait_until(lambda: outbox(a) == [SUSPECT], timeout=10)
+    assert wait_until(lambda: metric(a, "relay_milter_shared_store_errors_total", kind="connect") >= 2, timeout=15)
+    assert a.log().count('msg="shared verdict database unreachable') == 1  # once, for many retries
+    assert a.stop() == 0
+    a.start()
+    assert outbox(a) == [SUSPECT]
+
+    postgres.start()
+    assert wait_until(lambda: connected(a) and connected(b), timeout=30), a.log()
+    assert wait_until(lambda: outbox(a) == [], timeout=15)
+    assert postgres.query(f"SELECT verdict, instance FROM relay_milter_verdict WHERE host = '{SUSPECT}'") == "open|a"
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 1,
+                      timeout=15), b.log()
+    code, out = swaks(guarded["b"].port, to="carol@example.test", source=SUSPECT)
+    assert refused_as_open_relay(out, SUSPECT), out
+    assert probe_tests(b) == 0
+    assert 'msg="shared verdict database reachable again' in b.log()
+
+
+def test_a_database_from_a_newer_release_is_refused(workdir, postgres, start_milter):
+    postgres.query("SET ROLE relay_milter; CREATE TABLE relay_milter_schema ("
+                   "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+                   "INSERT INTO relay_milter_schema (version) VALUES (99)")
+    milter = start_milter(fleet_config(workdir, "solo", postgres, 25), name="solo")
+    assert wait_until(lambda: "schema version 99" in milter.log(), timeout=20), milter.log()
+    assert metric(milter, "relay_milter_shared_store_up") == 0
+    assert postgres.query("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'relay_milter_%'") == "1"
+
+
+def test_a_manual_listing_reaches_every_instance(fleet, postgres):
+    milters, guarded = fleet
+    a, b = milters["a"], milters["b"]
+    result = subprocess.run([binary(), "cache", "set", "127.0.0.9", "open", "--config", str(a.config_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "queued for the fleet's shared database" in result.stdout, result.stderr
+    assert wait_until(lambda: postgres.query("SELECT verdict, source FROM relay_milter_verdict WHERE host = '127.0.0.9'")
+                      == "open|manual", timeout=15)
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 1, timeout=15)
+    code, out = swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.9")
+    assert refused_as_open_relay(out, "127.0.0.9"), out
+    assert probe_tests(a) == probe_tests(b) == 0
