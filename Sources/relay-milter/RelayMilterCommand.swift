@@ -308,9 +308,17 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
+    @Flag(help: ArgumentHelp("Every instance sharing the PostgreSQL database ([cache] backend = \"postgresql\"), from the rollups they write there each minute; --since up to the stats retention."))
+    var fleet = false
+
     func run() throws {
         let config = try configOption.load()
         do {
+            if fleet {
+                let report = try FleetStatsClient.fetch(config: config, since: since)
+                print(json ? FleetStatsClient.json(report) : report.text, terminator: "")
+                return
+            }
             let report = try StatsClient.fetch(config: config, since: since)
             print(json ? StatsClient.json(report) : StatsFormatter.text(report), terminator: "")
         } catch {

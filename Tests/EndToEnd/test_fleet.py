@@ -3,6 +3,7 @@ point 1): two relay-milter instances, each in front of its own Postfix, share
 one database. The suspects are real Postfix open relays on their own
 loopback addresses, as in test_enforcement."""
 import concurrent.futures
+import json
 import subprocess
 
 import pytest
@@ -83,6 +84,19 @@ def test_a_host_tested_by_one_instance_is_refused_by_the_other_without_a_second_
     assert metric(a, "relay_milter_probe_claims_total", result="claimed") == 1
     assert postgres.query(f"SELECT verdict, instance, tests_run FROM relay_milter_verdict WHERE host = '{SUSPECT}'") == "open|a|20"
     assert postgres.query("SELECT count(*) FROM relay_milter_test_claim") == "0"  # released after the verdict
+
+    # A clean stop shares the last rollups; `stats --fleet` on either instance sees both.
+    assert a.stop() == 0 and b.stop() == 0
+    result = subprocess.run([binary(), "stats", "--fleet", "--json", "--config", str(a.config_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    instances = {i["name"]: i for i in report["instances"]}
+    assert set(instances) == {"a", "b"}, report
+    assert instances["a"]["refused"] == 0 and instances["b"]["refused"] == 1, report
+    assert {"action": "reject", "reason": "host.open_relay", "count": 1} in report["window"], report
+    text = subprocess.run([binary(), "stats", "--fleet", "--config", str(b.config_path)], capture_output=True, text=True)
+    assert "2 instance(s) wrote rollups" in text.stdout and "host.open_relay" in text.stdout, text.stdout + text.stderr
 
 
 def test_a_host_both_see_at_once_is_tested_once(fleet, postgres):

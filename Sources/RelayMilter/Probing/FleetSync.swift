@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -160,6 +161,24 @@ final class FleetSync: Sendable {
         }
     }
 
+    /// At a clean stop, after the last verdicts and rollups are in the
+    /// embedded database: shares them now rather than at the next start,
+    /// waiting `timeout` at most. Blocks the calling (main) thread.
+    func flushBeforeStop(timeout: Duration) {
+        guard let store = state.withLockedValue({ $0.store }) else { return }
+        let done = DispatchSemaphore(value: 0)
+        let flushing = Task {
+            try? await sendQueued(to: store)
+            state.withLockedValue { $0.rollupsWrittenAt = nil }
+            try? await sendRollupsIfDue(to: store)
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1000))) == .timedOut {
+            flushing.cancel()
+            logger.warning("stopping before the shared database took the last verdicts; they stay queued for the next start")
+        }
+    }
+
     // MARK: - The loop
 
     private struct ConnectionEnded: Error, CustomStringConvertible {
@@ -167,12 +186,9 @@ final class FleetSync: Sendable {
     }
 
     private func connect() async throws -> SharedVerdictStore {
-        var endpoint = settings.endpoint
-        if let file = settings.passwordFile {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            endpoint.password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        }
-        return try await SharedVerdictStore.connect(to: endpoint, instance: settings.instance, eventLoop: eventLoop, logger: quietLogger)
+        try await SharedVerdictStore.connect(
+            to: try settings.loginEndpoint(), instance: settings.instance, eventLoop: eventLoop, logger: quietLogger
+        )
     }
 
     /// postgres-nio logs every connection error at its own levels; ours says
@@ -284,5 +300,18 @@ final class FleetSync: Sendable {
                 "shared.database": "\(settings.endpoint.database)", "error": "\(String(reflecting: error))",
             ])
         }
+    }
+}
+
+extension RelayMilterConfig.Cache.Shared {
+    /// The endpoint with the password from `password_file` (its first line),
+    /// read at each connection so that a changed password needs no reload.
+    func loginEndpoint() throws -> SharedVerdictStore.Endpoint {
+        var endpoint = self.endpoint
+        if let passwordFile {
+            let text = try String(contentsOfFile: passwordFile, encoding: .utf8)
+            endpoint.password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        }
+        return endpoint
     }
 }

@@ -38,7 +38,13 @@ public enum ProbeCommand {
     /// Writes the report to the verdict cache, as the daemon would.
     public static func store(_ report: ProbeReport, target: ProbeTarget, config: RelayMilterConfig) throws {
         let store = try VerdictStore(path: config.cache.path)
-        try store.save(VerdictRecord(report, host: target.address, ttlSeconds: config.cache.ttlSeconds, now: Date()))
+        let record = VerdictRecord(report, host: target.address, ttlSeconds: config.cache.ttlSeconds, now: Date())
+        // With a fleet, queued for the shared database as the daemon queues its own.
+        if config.cache.backend == .postgresql {
+            try store.saveAndQueueForSharing([record])
+        } else {
+            try store.save(record)
+        }
     }
 
     /// Runs one test to completion on a private event loop; blocks the calling thread.

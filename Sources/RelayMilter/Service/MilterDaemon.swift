@@ -161,8 +161,10 @@ public struct MilterDaemon {
         metricsServer?.close()
         historyWriting.cancel()
         zonePublishing.cancel()
-        fleetSyncing?.cancel() // what is not yet shared stays queued in the embedded database
         history.writeAll() // a clean stop keeps the current minute too, and every verdict
+        // Shared now; what the shared database does not take stays queued in the embedded one.
+        fleet?.flushBeforeStop(timeout: .seconds(3))
+        fleetSyncing?.cancel()
         milter.join()
         // No new tests start. probeLoops is not shut down: tests in flight end
         // with the process, and nobody would be there to store their results.
