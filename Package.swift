@@ -60,6 +60,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // DNS blocklist lookups: a DNS query and answer codec, and NIO to move them.
+        .target(
+            name: "DNSBL",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // The application: config, sessions, service wiring.
@@ -71,8 +79,10 @@ let package = Package(
                 "RelayProbe",
                 "VerdictStore",
                 "SharedVerdictStore",
+                "DNSBL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -101,6 +111,7 @@ let package = Package(
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
+        .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy", "RelayProbe", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
     ],

@@ -75,8 +75,13 @@ class SmtpSink:
 
 class PostfixInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, mynetworks="127.0.0.0/8",
-                 local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1", extra=None):
+                 local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1", extra=None,
+                 resolv_conf=None):
         self.root = Path(root)
+        # A resolv.conf of the test's own (a loopback DNS server): Postfix then
+        # runs in a mount namespace where it is /etc/resolv.conf, so its DNS
+        # lookups (reject_rbl_client) stay on loopback and the system's file is untouched.
+        self.resolv_conf = resolv_conf
         self.listen = listen
         self.port = port or free_port(listen)
         self.sink_port = sink_port
@@ -166,7 +171,13 @@ class PostfixInstance:
 
     def start(self):
         self.write_config()
-        result = self.postfix("start", check=False)
+        if self.resolv_conf:
+            result = subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                 'mount --bind "$1" /etc/resolv.conf && exec postfix -c "$2" start', "sh",
+                 str(self.resolv_conf), str(self.config_dir)], capture_output=True, text=True)
+        else:
+            result = self.postfix("start", check=False)
         if result.returncode != 0 or not wait_for_port(self.port, host=self.listen, timeout=30):
             raise RuntimeError(f"postfix did not start: {result.stdout}{result.stderr}\n--- maillog:\n{self.log()}")
         self.assert_no_fatal()

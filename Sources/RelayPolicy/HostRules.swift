@@ -10,6 +10,18 @@ public enum HostStanding: Sendable, Equatable {
     case notTested
 }
 
+/// A DNS blocklist that lists the connecting host (a cached answer).
+public struct DNSBLListing: Sendable, Equatable {
+    public var zone: String
+    /// The list's TXT text, or a stand-in naming its answer.
+    public var text: String
+
+    public init(zone: String, text: String) {
+        self.zone = zone
+        self.text = text
+    }
+}
+
 /// Everything the host rules look at, at MAIL FROM (when authentication is known).
 public struct HostCheck: Sendable, Equatable {
     public var clientAddress: IPAddress?
@@ -17,18 +29,23 @@ public struct HostCheck: Sendable, Equatable {
     public var standing: HostStanding
     /// Untested hosts are refused or tagged until tested (greylisting-style), rather than accepted.
     public var holdUntested: Bool
+    /// The first configured DNS blocklist that lists the host, if any.
+    public var dnsblListing: DNSBLListing?
 
-    public init(clientAddress: IPAddress?, authenticatedUser: String? = nil, standing: HostStanding, holdUntested: Bool = false) {
+    public init(clientAddress: IPAddress?, authenticatedUser: String? = nil, standing: HostStanding, holdUntested: Bool = false,
+                dnsblListing: DNSBLListing? = nil) {
         self.clientAddress = clientAddress
         self.authenticatedUser = authenticatedUser
         self.standing = standing
         self.holdUntested = holdUntested
+        self.dnsblListing = dnsblListing
     }
 }
 
 /// The host rules as a pure function: trusted and authenticated clients are
-/// exempt; a host found to be an open relay is denied; an untested one is
-/// denied only when configured to hold untested hosts.
+/// exempt; a host found to be an open relay is denied, then one a DNS
+/// blocklist lists (our own test is the more specific verdict); an untested
+/// one is denied only when configured to hold untested hosts.
 public func decideHost(_ check: HostCheck, config: PolicyConfig) -> Decision {
     if let client = check.clientAddress, config.isTrusted(client) {
         return Decision(.allow, .trustedNetwork, "client \(client) is in trusted networks")
@@ -36,14 +53,16 @@ public func decideHost(_ check: HostCheck, config: PolicyConfig) -> Decision {
     if config.trustAuthenticated, let user = check.authenticatedUser, !user.isEmpty {
         return Decision(.allow, .authenticated, "client authenticated as \(user)")
     }
-    switch check.standing {
-    case .listed(let verdict):
+    switch (check.standing, check.dnsblListing) {
+    case (.listed(let verdict), _):
         return Decision(.deny, .openRelayHost, "client was found to be an open relay (verdict \(verdict))")
-    case .untested where check.holdUntested:
+    case (_, let listing?):
+        return Decision(.deny, .dnsblListed, "client is listed in \(listing.zone)")
+    case (.untested, nil) where check.holdUntested:
         return Decision(.deny, .untestedHost, "client has not been tested for open relaying yet")
-    case .clean(let verdict):
+    case (.clean(let verdict), nil):
         return Decision(.allow, .hostNotListed, "client was tested: \(verdict)")
-    case .untested, .notTested:
+    case (.untested, nil), (.notTested, nil):
         return Decision(.allow, .hostNotListed, "client is not listed")
     }
 }

@@ -168,6 +168,10 @@ struct HostRulesConfigTests {
         ("[cache.postgresql]\npoll_interval = \"2h\"\n", 2, "from 1 s to 1 h"),
         ("[cache.postgresql]\nport = 0\n", 2, "cache.postgresql.port"),
         ("[cache.postgresql]\nhostname = \"db\"\n", 2, "hostname"),
+        ("[dnsbl]\nzones = [\"bl..example\"]\n", 2, "bl..example"),
+        ("[dnsbl]\nresolver = \"ns.example:53\"\n", 2, "expected an IP address, ADDRESS:PORT"),
+        ("[dnsbl]\naction = \"accept\"\n", 2, "expected reject, tempfail or tag"),
+        ("[dnsbl]\ntimeout = 0\n", 2, "dnsbl.timeout"),
     ])
     func refusesBadEnforcementAndCacheSettings(source: String, line: Int, fragment: String) {
         do {
@@ -202,6 +206,27 @@ struct HostRulesConfigTests {
         // The embedded database alone unless asked; the instance is this host by default.
         #expect(RelayMilterConfig.defaults.cache.backend == .sqlite)
         #expect(RelayMilterConfig.defaults.cache.postgresql.instance == systemHostName())
+    }
+
+    @Test func dnsblSettingsLoadAndRenderBack() throws {
+        let config = try ConfigLoader.parse("""
+            [dnsbl]
+            zones = ["bl.example.org", "dnsbl.example.net"]
+            resolver = "[::1]:5353"
+            action = "tag"
+            """, file: "dnsbl.toml")
+        #expect(config.dnsbl.zones == ["bl.example.org", "dnsbl.example.net"])
+        #expect(config.dnsbl.resolverHost == "::1" && config.dnsbl.resolverPort == 5353)
+        #expect(config.hostRules.resolve(Decision(.deny, .dnsblListed, "")).applied == .tag)
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "r") == config)
+        let plain = try ConfigLoader.parse("[dnsbl]\nresolver = \"127.0.0.53\"\n", file: "d.toml")
+        #expect(plain.dnsbl.resolverHost == "127.0.0.53" && plain.dnsbl.resolverPort == 53)
+        #expect(RelayMilterConfig.defaults.dnsbl.zones.isEmpty)
+    }
+
+    @Test func resolvConfsFirstNameserver() {
+        #expect(ResolvConf.firstNameserver(in: "# x\nsearch example.org\nnameserver\t10.0.0.53\nnameserver 10.0.0.54\n") == IPAddress("10.0.0.53"))
+        #expect(ResolvConf.firstNameserver(in: "nameserver ns.example\n") == nil)
     }
 
     @Test func metricsListenAcceptsIPv4AndIPv6() throws {

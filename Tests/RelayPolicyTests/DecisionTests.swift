@@ -108,6 +108,8 @@ struct ActionTests {
 }
 
 struct HostRulesTests {
+    static let listing = DNSBLListing(zone: "bl.example.test", text: "open relay")
+
     @Test(arguments: [
         (HostCheck(clientAddress: Site.untrustedClient, standing: .listed(verdict: "open")), Decision.Verdict.deny, ReasonCode.openRelayHost),
         (HostCheck(clientAddress: Site.trustedClient, standing: .listed(verdict: "open")), .allow, .trustedNetwork),
@@ -116,6 +118,13 @@ struct HostRulesTests {
         (HostCheck(clientAddress: Site.untrustedClient, standing: .untested), .allow, .hostNotListed),
         (HostCheck(clientAddress: Site.untrustedClient, standing: .untested, holdUntested: true), .deny, .untestedHost),
         (HostCheck(clientAddress: nil, standing: .notTested, holdUntested: true), .allow, .hostNotListed),
+        // A DNSBL listing denies, after our own test's verdict and before holding untested hosts;
+        // trusted and authenticated clients stay exempt.
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .clean(verdict: "closed"), dnsblListing: Self.listing), .deny, .dnsblListed),
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .untested, holdUntested: true, dnsblListing: Self.listing), .deny, .dnsblListed),
+        (HostCheck(clientAddress: Site.untrustedClient, standing: .listed(verdict: "open"), dnsblListing: Self.listing), .deny, .openRelayHost),
+        (HostCheck(clientAddress: Site.trustedClient, standing: .untested, dnsblListing: Self.listing), .allow, .trustedNetwork),
+        (HostCheck(clientAddress: Site.untrustedClient, authenticatedUser: "alice", standing: .untested, dnsblListing: Self.listing), .allow, .authenticated),
     ])
     func decides(check: HostCheck, verdict: Decision.Verdict, reason: ReasonCode) {
         let decision = decideHost(check, config: Site.config)

@@ -122,6 +122,35 @@ public enum ConfigLoader {
             try publish.finish()
         }
 
+        if var dnsbl = try top.section("dnsbl") {
+            config.dnsbl.zones = try dnsbl.list("zones") { text throws(BadValue) -> String in
+                do { return try DomainName(parsing: text).text } catch { throw BadValue("\"\(text)\": \(error)") }
+            }
+            if let resolver = try dnsbl.optionalString("resolver") {
+                if IPAddress(resolver) != nil {
+                    (config.dnsbl.resolverHost, config.dnsbl.resolverPort) = (resolver, 53)
+                } else if let (host, port) = Self.hostAndPort(resolver) {
+                    (config.dnsbl.resolverHost, config.dnsbl.resolverPort) = (host, port)
+                } else {
+                    throw dnsbl.error("resolver", "expected an IP address, ADDRESS:PORT or [IPv6]:PORT, got \"\(resolver)\"")
+                }
+            }
+            config.dnsbl.timeoutSeconds = try dnsbl.int("timeout", default: config.dnsbl.timeoutSeconds, range: 1...30)
+            let action = try dnsbl.string("action", default: config.dnsbl.action.rawValue)
+            guard let parsed = PolicyAction(rawValue: action), parsed != .accept else {
+                throw dnsbl.error("action", "expected reject, tempfail or tag, got \"\(action)\"")
+            }
+            config.dnsbl.action = parsed
+            config.dnsbl.rejectText = try dnsbl.string("reject_text", default: config.dnsbl.rejectText)
+            config.dnsbl.tempfailText = try dnsbl.string("tempfail_text", default: config.dnsbl.tempfailText)
+            let header = try dnsbl.string("tag_header", default: config.dnsbl.tagHeader)
+            guard Self.isHeaderName(header) else {
+                throw dnsbl.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
+            }
+            config.dnsbl.tagHeader = header
+            try dnsbl.finish()
+        }
+
         if var probe = try top.section("probe") {
             config.probe.enabled = try probe.bool("enabled", default: true)
             config.probe.port = try probe.int("port", default: 25, range: 1...65535)

@@ -20,6 +20,8 @@ public enum ManualText {
           [stats]        retention
           [publish]      rbldnsd_file, rbldnsd_interval, rbldnsd_ttl (the open \
         relays as an rbldnsd zone, a DNSBL)
+          [dnsbl]        zones, resolver, timeout, action, reject_text, \
+        tempfail_text, tag_header (DNS blocklists asked about clients)
           [policy]       mode (enforce, tag-only, log-only), local_domains, \
         relay_domains, trusted_networks, trust_authenticated, local_ip_literals, \
         sender_must_be_local, local_transports

@@ -138,6 +138,25 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var retentionHours: Int
     }
 
+    /// DNS blocklists asked about connecting clients: a listing is a verdict
+    /// source of its own, with its own action.
+    public struct DNSBL: Sendable, Equatable {
+        /// Zones asked, in order; the first that lists a client counts. Empty: none asked.
+        public var zones: [String]
+        /// The DNS server asked (a resolver, or rbldnsd itself); nil: the
+        /// first nameserver in /etc/resolv.conf.
+        public var resolverHost: String?
+        public var resolverPort: Int
+        /// Per attempt; a query is tried twice.
+        public var timeoutSeconds: Int
+        /// For listed clients: reject, tempfail or tag.
+        public var action: PolicyAction
+        /// `{client}`, `{zone}` and `{text}` (the list's TXT) are filled in.
+        public var rejectText: String
+        public var tempfailText: String
+        public var tagHeader: String
+    }
+
     /// The open relays published as an rbldnsd zone (a DNSBL), rewritten on a schedule.
     public struct Publish: Sendable, Equatable {
         /// The file to keep up to date; nil: nothing is published.
@@ -152,6 +171,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
     public var metrics: Metrics
     public var stats: Stats
     public var publish: Publish
+    public var dnsbl: DNSBL
     public var probe: Probe
     public var cache: Cache
     public var enforcement: Enforcement
@@ -163,7 +183,10 @@ public struct RelayMilterConfig: Sendable, Equatable {
 
     /// The actions for host decisions, from `[enforcement]`, under the global mode.
     public var hostRules: ActionRules {
-        ActionRules(actions: [.openRelayHost: enforcement.action, .untestedHost: enforcement.unknownAction], mode: rules.mode)
+        ActionRules(
+            actions: [.openRelayHost: enforcement.action, .untestedHost: enforcement.unknownAction, .dnsblListed: dnsbl.action],
+            mode: rules.mode
+        )
     }
 
     public static let defaults = RelayMilterConfig(
@@ -175,6 +198,12 @@ public struct RelayMilterConfig: Sendable, Equatable {
         metrics: Metrics(enabled: true, host: "127.0.0.1", port: 9469),
         stats: Stats(retentionHours: 30 * 24),
         publish: Publish(rbldnsdFile: nil, intervalSeconds: 300, dnsTTLSeconds: 3600),
+        dnsbl: DNSBL(
+            zones: [], resolverHost: nil, resolverPort: 53, timeoutSeconds: 2, action: .reject,
+            rejectText: "Your host {client} is listed by {zone}: {text}",
+            tempfailText: "Your host {client} is listed by {zone}: {text}; try again later",
+            tagHeader: "X-Relay-Milter-DNSBL"
+        ),
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,

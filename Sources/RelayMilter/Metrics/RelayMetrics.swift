@@ -77,6 +77,7 @@ public final class RelayMetrics: Sendable {
     static var sharedQueuedName: MetricNameDescriptor { name("shared_store_queued_verdicts", "Verdicts of this instance not yet written to the shared database.") }
     static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received).") }
     static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
+    static var dnsblLookupsName: MetricNameDescriptor { name("dnsbl_lookups_total", "DNS blocklist lookups, by result (listed, not_listed, error).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
     static let callbackBuckets: [Duration] = [
@@ -166,6 +167,11 @@ public final class RelayMetrics: Sendable {
     func sharedVerdicts(_ direction: String, count: Int) {
         guard recording, count > 0 else { return }
         registry.makeCounter(descriptor: Self.sharedVerdictsName, labels: [("direction", direction)]).increment(by: Int64(count))
+    }
+
+    func dnsblLookup(_ result: String) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.dnsblLookupsName, labels: [("result", result)]).increment()
     }
 
     func probeClaim(_ result: String) {

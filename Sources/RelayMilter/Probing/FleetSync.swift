@@ -98,17 +98,26 @@ final class FleetSync: Sendable {
                         try await store.onEachVerdictChange { [self] in nudge() }
                         throw ConnectionEnded()
                     }
-                    group.addTask { [self] in try await exchange(with: store) }
+                    group.addTask { [self] in
+                        do {
+                            try await exchange(with: store)
+                        } catch {
+                            // Closing ends the listener too, so the group never waits on it.
+                            await store.close()
+                            throw error
+                        }
+                    }
                     try await group.next()
                     group.cancelAll()
                 }
-            } catch is CancellationError {
-                break
-            } catch {
+            } catch where !Task.isCancelled {
                 markDown(error, kind: connected == nil ? "connect" : "sync")
+            } catch {
+                // Stopping: the connection is closed below, before it goes away.
             }
             state.withLockedValue { $0.store = nil }
             await connected?.close()
+            if Task.isCancelled { break }
             try? await Task.sleep(for: .seconds(backoffSeconds))
             backoffSeconds = min(backoffSeconds * 2, 10)
         }

@@ -3,11 +3,19 @@ import RelayPolicy
 import VerdictStore
 
 /// The connect path's view of the open-relay cache: what is known about a
-/// host right now, and a background test queued when nothing (fresh) is.
+/// host right now, and a background test queued when nothing (fresh) is;
+/// likewise for the configured DNS blocklists.
 struct HostVerdicts: Sendable {
     let index: VerdictIndex
     let scheduler: ProbeScheduler
     let metrics: RelayMetrics
+    /// Nil when no DNS server could be found at start (then no list is asked).
+    var dnsbl: DNSBLLookups? = nil
+
+    /// The first configured blocklist whose cached answer lists the host.
+    func dnsblListing(of address: IPAddress?, config: RelayMilterConfig) -> DNSBLListing? {
+        dnsbl?.listing(of: address, config: config)
+    }
 
     func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictSummary?) {
         guard let address else { return (.notTested, nil) }
@@ -27,6 +35,25 @@ struct HostVerdicts: Sendable {
             case .excluded, .disabled: return (.notTested, nil)
             }
         }
+    }
+}
+
+/// The texts that go with a DNSBL decision.
+enum DNSBLReplyTemplate {
+    static func render(_ template: String, client: IPAddress?, listing: DNSBLListing) -> String {
+        Placeholders.fill(template) { name in
+            switch name {
+            case "client": client.map { "\($0)" } ?? "unknown"
+            case "zone": listing.zone
+            case "text": listing.text
+            default: nil
+            }
+        }
+    }
+
+    /// `bl.example.org; <the list's text>`
+    static func tagValue(_ listing: DNSBLListing) -> String {
+        "\(listing.zone); \(listing.text)"
     }
 }
 

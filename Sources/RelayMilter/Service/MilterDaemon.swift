@@ -1,5 +1,8 @@
+import DNSBL
+import Foundation
 import Logging
 import MilterKit
+import NIOCore
 import NIOPosix
 import RelayPolicy
 import RelayProbe
@@ -88,7 +91,11 @@ public struct MilterDaemon {
         ThreadPriority.lower(probeLoops)
         let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger, metrics: metrics)
         let factory = RelaySessionFactory(
-            store: store, logger: logger, hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics),
+            store: store, logger: logger,
+            hostVerdicts: HostVerdicts(
+                index: index, scheduler: scheduler, metrics: metrics,
+                dnsbl: makeDNSBLLookups(config.dnsbl, group: probeLoops, metrics: metrics, logger: logger)
+            ),
             metrics: metrics, stats: stats
         )
         let milter: Milter
@@ -212,6 +219,28 @@ public struct MilterDaemon {
         }
     }
 
+    /// The DNS blocklist lookups, asking `[dnsbl] resolver` or the system's
+    /// first nameserver; nil (and said) when there is neither.
+    private func makeDNSBLLookups(
+        _ settings: RelayMilterConfig.DNSBL, group: MultiThreadedEventLoopGroup, metrics: RelayMetrics, logger: Logger
+    ) -> DNSBLLookups? {
+        let host = settings.resolverHost
+            ?? (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)).flatMap(ResolvConf.firstNameserver).map { "\($0)" }
+        guard let host, let server = try? SocketAddress(ipAddress: host, port: settings.resolverPort) else {
+            if !settings.zones.isEmpty {
+                logger.error("no DNS server to ask the DNS blocklists: set [dnsbl] resolver; no list is asked", metadata: [
+                    "dnsbl.zones": "\(settings.zones.joined(separator: ","))",
+                ])
+            }
+            return nil
+        }
+        let resolver = DNSResolver(server: server, group: group, timeout: .seconds(Int64(settings.timeoutSeconds)))
+        if !settings.zones.isEmpty {
+            logger.info("DNS blocklists asked", metadata: ["dnsbl.zones": "\(settings.zones.joined(separator: ","))", "dnsbl.resolver": "\(server)"])
+        }
+        return DNSBLLookups(resolver: resolver, metrics: metrics, logger: logger)
+    }
+
     /// Serves `/metrics` when enabled. A listener that cannot bind is logged and
     /// skipped: the milter itself matters more than its dashboard.
     private func startMetricsServer(
@@ -238,8 +267,9 @@ public struct MilterDaemon {
             let old = store.snapshot
             if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics
                 || fresh.cache.path != old.cache.path || fresh.cache.backend != old.cache.backend
-                || fresh.cache.postgresql != old.cache.postgresql {
-                logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend and [cache.postgresql] changes take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+                || fresh.cache.postgresql != old.cache.postgresql || fresh.dnsbl.resolverHost != old.dnsbl.resolverHost
+                || fresh.dnsbl.resolverPort != old.dnsbl.resolverPort || fresh.dnsbl.timeoutSeconds != old.dnsbl.timeoutSeconds {
+                logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
             logger.info("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])

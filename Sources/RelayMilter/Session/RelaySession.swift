@@ -23,6 +23,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     /// What the open-relay cache said about the client at connect.
     private var hostStanding = HostStanding.notTested
     private var hostRecord: VerdictSummary?
+    /// What the DNS blocklists' cached answers said, at connect or (if nothing then) at MAIL FROM.
+    private var dnsblListing: DNSBLListing?
     private var message = MessageState()
 
     /// What one message (MAIL FROM to end or abort) has gathered.
@@ -73,6 +75,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         }
         // Only what is cached counts now; an unknown host is queued for a test.
         (hostStanding, hostRecord) = hostVerdicts.standing(of: clientAddress, config: config)
+        dnsblListing = hostVerdicts.dnsblListing(of: clientAddress, config: config)
         return .continue
     }
 
@@ -96,9 +99,11 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 
     /// The open-relay verdict applied at MAIL FROM, once authentication is known.
     private func checkHost() -> MilterResponse {
+        // Answers that came in since connect count too; still nothing is waited for.
+        if dnsblListing == nil { dnsblListing = hostVerdicts.dnsblListing(of: clientAddress, config: config) }
         let check = HostCheck(
             clientAddress: clientAddress, authenticatedUser: message.authenticatedUser, standing: hostStanding,
-            holdUntested: config.enforcement.unknownAction != .accept
+            holdUntested: config.enforcement.unknownAction != .accept, dnsblListing: dnsblListing
         )
         let decision = decideHost(check, config: config.policy)
         let action = config.hostRules.resolve(decision)
@@ -114,6 +119,12 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             "host.verdict": "\(hostRecord?.verdict ?? "untested")",
         ]
         if action.configured != action.applied { metadata["decision.would"] = "\(action.configured.rawValue)" }
+        if decision.reason == .dnsblListed, let listing = dnsblListing {
+            metadata["dnsbl.zone"] = "\(listing.zone)"
+            metadata["dnsbl.text"] = "\(truncatedForLog(listing.text, limit: 200))"
+            logger.notice("host decision", metadata: metadata)
+            return applyDNSBL(action.applied, listing)
+        }
         logger.notice("host decision", metadata: metadata)
         let enforcement = config.enforcement
         switch action.applied {
@@ -126,6 +137,21 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             return .reject(Self.reply(.reject, HostReplyTemplate.render(enforcement.rejectText, client: clientAddress, record: hostRecord)))
         case .tempfail:
             return .tempfail(Self.reply(.tempfail, HostReplyTemplate.render(enforcement.tempfailText, client: clientAddress, record: hostRecord)))
+        }
+    }
+
+    private func applyDNSBL(_ action: PolicyAction, _ listing: DNSBLListing) -> MilterResponse {
+        let dnsbl = config.dnsbl
+        switch action {
+        case .accept:
+            return .continue
+        case .tag:
+            message.tags.append(HeaderField(name: dnsbl.tagHeader, value: DNSBLReplyTemplate.tagValue(listing)))
+            return .continue
+        case .reject:
+            return .reject(Self.reply(.reject, DNSBLReplyTemplate.render(dnsbl.rejectText, client: clientAddress, listing: listing)))
+        case .tempfail:
+            return .tempfail(Self.reply(.tempfail, DNSBLReplyTemplate.render(dnsbl.tempfailText, client: clientAddress, listing: listing)))
         }
     }
 
