@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "RelayPolicy", targets: ["RelayPolicy"]),
         .library(name: "RelayProbe", targets: ["RelayProbe"]),
         .library(name: "RelayMilter", targets: ["RelayMilter"]),
+        .library(name: "DNSBL", targets: ["DNSBL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

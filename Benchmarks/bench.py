@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite import cache, inflight, metrics, postfix, protocol  # noqa: E402
+from suite import cache, fleet, inflight, metrics, postfix, protocol  # noqa: E402
 from suite.processes import REPO, Build  # noqa: E402
 from suite.report import machine  # noqa: E402
 
-SECTIONS = {"protocol": protocol, "postfix": postfix, "cache": cache, "inflight": inflight, "metrics": metrics}
+SECTIONS = {"protocol": protocol, "postfix": postfix, "cache": cache, "inflight": inflight, "metrics": metrics, "fleet": fleet}
 BEGIN, END = "<!-- bench:begin (written by Scripts/bench; edit outside these markers) -->", "<!-- bench:end -->"
 
 

@@ -59,3 +59,10 @@ def test_inflight_section_ran_the_tests_it_queued(smoke):
 def test_metrics_section_compares_on_and_off(smoke):
     text = section(smoke, 5)
     assert re.search(r"^\| transactions/s \| \d+ \|  \| \d+ \|  \| [\d.]+ \|  \|$", text, re.M), text
+
+
+def test_fleet_section_timed_propagation_and_both_stores(smoke):
+    text = section(smoke, 6)
+    # Every verdict committed by the other instance arrived (the harness fails otherwise) and was timed.
+    assert re.search(r"^\| 20 \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", text, re.M), text
+    assert re.search(r"^\| transactions/s \| \d+ \| \| \d+ \| \| [\d.]+ \| \|$", text, re.M), text

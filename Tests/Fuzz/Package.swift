@@ -15,6 +15,8 @@ let package = Package(
         .executableTarget(name: "fuzz-address", dependencies: ["CLibFuzzer", .product(name: "RelayPolicy", package: "relay-milter")]),
         // SMTP reply assembly and the open-relay test state machine.
         .executableTarget(name: "fuzz-smtp-reply", dependencies: ["CLibFuzzer", .product(name: "RelayProbe", package: "relay-milter")]),
+        // DNS answers to blocklist queries.
+        .executableTarget(name: "fuzz-dns-answer", dependencies: ["CLibFuzzer", .product(name: "DNSBL", package: "relay-milter")]),
         // The config loader.
         .executableTarget(name: "fuzz-config", dependencies: ["CLibFuzzer", .product(name: "RelayMilter", package: "relay-milter")]),
     ],

@@ -34,10 +34,12 @@ final class FleetSync: Sendable {
         /// The last change read; changes are read again from a little before
         /// it (see `rereadChanges`).
         var lastChange: Int64 = 0
-        /// Set by a notification or a local verdict; the loop looks at once.
-        var nudged = true
         var downSince: ContinuousClock.Instant?
         var rollupsWrittenAt: ContinuousClock.Instant?
+        /// Wakes the connection's exchange loop; nudges while none runs are
+        /// dropped (a new connection starts with an exchange anyway). A stream
+        /// per connection: a cancelled iteration ends its stream for good.
+        var wake: AsyncStream<Void>.Continuation?
     }
 
     /// Changes are numbered when a transaction makes them, but two writers'
@@ -88,19 +90,30 @@ final class FleetSync: Sendable {
                     "shared.instance": "\(settings.instance)", "shared.schema": "\(schema.to)",
                     "shared.schema_migrated_from": "\(schema.from)",
                 ])
+                // At most one nudge waits: a burst of them is one exchange.
+                let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                defer { wake.finish() }
                 state.withLockedValue {
                     $0.store = store
-                    $0.nudged = true
                     $0.rollupsWrittenAt = nil
+                    $0.wake = wake
                 }
+                wake.yield() // a first exchange at once
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { [self] in
                         try await store.onEachVerdictChange { [self] in nudge() }
                         throw ConnectionEnded()
                     }
                     group.addTask { [self] in
+                        // The poll: a look every interval, whether notified or not.
+                        while true {
+                            try await Task.sleep(for: .seconds(settings.pollIntervalSeconds))
+                            nudge()
+                        }
+                    }
+                    group.addTask { [self] in
                         do {
-                            try await exchange(with: store)
+                            try await exchange(with: store, at: wakeups)
                         } catch {
                             // Closing ends the listener too, so the group never waits on it.
                             await store.close()
@@ -115,7 +128,10 @@ final class FleetSync: Sendable {
             } catch {
                 // Stopping: the connection is closed below, before it goes away.
             }
-            state.withLockedValue { $0.store = nil }
+            state.withLockedValue {
+                $0.store = nil
+                $0.wake = nil
+            }
             await connected?.close()
             if Task.isCancelled { break }
             try? await Task.sleep(for: .seconds(backoffSeconds))
@@ -126,7 +142,7 @@ final class FleetSync: Sendable {
 
     /// Something changed (a local verdict, a notification): look now.
     func nudge() {
-        state.withLockedValue { $0.nudged = true }
+        state.withLockedValue { $0.wake }?.yield()
     }
 
     /// Before a test of `host`: whether to run it here. Without the shared
@@ -147,7 +163,7 @@ final class FleetSync: Sendable {
                 return .skip
             case .known(let record):
                 metrics.probeClaim("known")
-                if index.updateIfNotOlder(record) { database.saveReceived([record]) }
+                if index.updateIfNewer(record) { database.saveReceived([record]) }
                 return .skip
             }
         } catch {
@@ -208,25 +224,17 @@ final class FleetSync: Sendable {
         return quiet
     }
 
-    /// Writes queued verdicts and rollups, reads other instances' changes;
-    /// again at each nudge, and at least every poll interval.
-    private func exchange(with store: SharedVerdictStore) async throws {
-        var lastLook = ContinuousClock.now
-        while true {
+    /// Writes queued verdicts and rollups and reads other instances'
+    /// changes at each nudge: a notification, a local verdict, the poll.
+    private func exchange(with store: SharedVerdictStore, at wakeups: AsyncStream<Void>) async throws {
+        for await _ in wakeups {
             try Task.checkCancellation()
-            let due = state.withLockedValue { state in
-                defer { state.nudged = false }
-                return state.nudged
-            } || ContinuousClock.now - lastLook >= .seconds(settings.pollIntervalSeconds)
-            if due {
-                lastLook = .now
-                try await sendQueued(to: store)
-                try await receiveChanges(from: store)
-                try await sendRollupsIfDue(to: store)
-                markUp()
-            }
-            try await Task.sleep(for: .milliseconds(100))
+            try await sendQueued(to: store)
+            try await receiveChanges(from: store)
+            try await sendRollupsIfDue(to: store)
+            markUp()
         }
+        throw CancellationError() // the stream ends only when the task is cancelled
     }
 
     private func sendQueued(to store: SharedVerdictStore) async throws {
@@ -248,7 +256,7 @@ final class FleetSync: Sendable {
         while true {
             let changes = try await store.changes(after: after, limit: Self.batch)
             let fromOthers = changes.filter { $0.instance != settings.instance }.map(\.record)
-            let taken = fromOthers.filter { index.updateIfNotOlder($0) }
+            let taken = fromOthers.filter { index.updateIfNewer($0) }
             if !taken.isEmpty {
                 database.saveReceived(taken)
                 metrics.sharedVerdicts("received", count: taken.count)

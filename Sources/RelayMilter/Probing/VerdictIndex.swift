@@ -115,9 +115,10 @@ public final class VerdictIndex: Sendable {
         entries.withLockedValue { $0.set(record.summary, for: address) }
     }
 
-    /// Takes another instance's record unless this index holds a later test
-    /// of the host (to the second); true if it did.
-    public func updateIfNotOlder(_ record: VerdictRecord) -> Bool {
+    /// Takes another instance's record if it is of a later test than the one
+    /// this index holds for the host (to the second); true if it did. The same
+    /// record read twice is taken once.
+    public func updateIfNewer(_ record: VerdictRecord) -> Bool {
         guard let address = IPAddress(record.host) else { return false }
         let summary = record.summary
         let tested = Entries.seconds(summary.testedAt)
@@ -126,7 +127,7 @@ public final class VerdictIndex: Sendable {
             case .v4(let key): entries.v4[key]
             case .v6(let key): entries.v6[key]
             }
-            if let held, held.testedAt > tested { return false }
+            if let held, held.testedAt >= tested { return false }
             entries.set(summary, for: address)
             return true
         }
