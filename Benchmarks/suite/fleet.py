@@ -5,14 +5,12 @@ either way)."""
 import time
 import urllib.request
 
-from .processes import REPO, load, relay_milter, stage  # noqa: F401 (REPO puts Scripts/ on the path)
-from .report import median, ratio, table
+from .processes import REPO, relay_milter  # noqa: F401 (importing it puts Scripts/ on the path)
+from .report import table
+from .sidebyside import alternate, rows
 
 import psycopg  # noqa: E402
 from mailharness.postgres import DATABASE, PASSWORD, USER, PostgresServer  # noqa: E402
-
-STAGES = ("open", "mail", "rcpt", "eom", "transaction")
-
 
 def received(metrics_port):
     """The instance's count of verdicts taken from the shared database."""
@@ -57,11 +55,7 @@ def run(build, root, settings):
             delays.append((time.monotonic() - committed) * 1000)
 
         # The connect path: section 1's load, alternating rounds.
-        reports = {name: [] for name in milters}
-        for round_ in range(settings.rounds):
-            order = list(milters.items()) if round_ % 2 == 0 else list(reversed(milters.items()))
-            for name, milter in order:
-                reports[name].append(load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions, seed=round_ + 1))
+        reports = alternate(build, milters, settings)
     finally:
         if writer is not None:
             writer.close()
@@ -69,14 +63,7 @@ def run(build, root, settings):
             milter.stop()
         postgres.stop()
 
-    rate = {name: median([r["transactionsPerSecond"] for r in reports[name]]) for name in milters}
-    rows = [["transactions/s", f"{rate['shared']:.0f}", "", f"{rate['embedded']:.0f}", "", f"{ratio(rate['shared'], rate['embedded']):.2f}", ""]]
-    for name in STAGES:
-        shared_p = [stage(r, name) for r in reports["shared"]]
-        embedded_p = [stage(r, name) for r in reports["embedded"]]
-        s50, s99 = median([p[0] for p in shared_p]), median([p[1] for p in shared_p])
-        e50, e99 = median([p[0] for p in embedded_p]), median([p[1] for p in embedded_p])
-        rows.append([name, f"{s50:.0f}", f"{s99:.0f}", f"{e50:.0f}", f"{e99:.0f}", f"{ratio(s50, e50):.2f}", f"{ratio(s99, e99):.2f}"])
+    table_rows, _ = rows(reports, "shared", "embedded")
     return "\n".join([
         "## 6. Fleet on PostgreSQL",
         "",
@@ -90,5 +77,5 @@ def run(build, root, settings):
         f"Section 1's load against an instance on the shared store and one on the embedded database, unix sockets, "
         f"{settings.rounds} alternating rounds of {settings.seconds:g} s. Medians over rounds; microseconds.",
         "",
-        table(["", "shared p50", "shared p99", "embedded p50", "embedded p99", "p50 shared/embedded", "p99 shared/embedded"], rows),
+        table(["", "shared p50", "shared p99", "embedded p50", "embedded p99", "p50 shared/embedded", "p99 shared/embedded"], table_rows),
     ])
