@@ -9,6 +9,7 @@ let package = Package(
         // For the libFuzzer targets in Tests/Fuzz, a package of their own.
         .library(name: "RelayPolicy", targets: ["RelayPolicy"]),
         .library(name: "RelayProbe", targets: ["RelayProbe"]),
+        .library(name: "RelayConfig", targets: ["RelayConfig"]),
         .library(name: "RelayMilter", targets: ["RelayMilter"]),
         .library(name: "DNSBL", targets: ["DNSBL"]),
     ],
@@ -71,10 +72,21 @@ let package = Package(
         ),
         // The only module that touches libmilter.
         .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
-        // The application: config, sessions, service wiring.
+        // The config file as validated values: loading, rendering, the manual's key list. No I/O beyond reading the file.
+        .target(
+            name: "RelayConfig",
+            dependencies: [
+                "RelayPolicy",
+                "MilterKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // The application: sessions, tests, caches, service wiring.
         .target(
             name: "RelayMilter",
             dependencies: [
+                "RelayConfig",
                 "RelayPolicy",
                 "MilterKit",
                 "RelayProbe",
@@ -87,12 +99,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(
             name: "relay-milter",
             dependencies: [
+                "RelayConfig",
                 "RelayMilter",
                 "RelayProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -114,7 +126,7 @@ let package = Package(
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
         .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "RelayMilterTests", dependencies: ["RelayMilter", "RelayPolicy", "RelayProbe", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "RelayMilterTests", dependencies: ["RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import RelayConfig
 import RelayMilter
 import RelayProbe
 

@@ -18,7 +18,7 @@ let package = Package(
         // DNS answers to blocklist queries.
         .executableTarget(name: "fuzz-dns-answer", dependencies: ["CLibFuzzer", .product(name: "DNSBL", package: "relay-milter")]),
         // The config loader.
-        .executableTarget(name: "fuzz-config", dependencies: ["CLibFuzzer", .product(name: "RelayMilter", package: "relay-milter")]),
+        .executableTarget(name: "fuzz-config", dependencies: ["CLibFuzzer", .product(name: "RelayConfig", package: "relay-milter")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 @testable import RelayMilter
 import MilterKit
+@testable import RelayConfig
 import RelayPolicy
 import Testing
 
@@ -199,8 +200,8 @@ struct HostRulesConfigTests {
             """, file: "fleet.toml")
         #expect(config.cache.backend == .postgresql)
         let shared = config.cache.postgresql
-        #expect(shared.endpoint.host == "db.example.test" && shared.endpoint.port == 6432 && shared.endpoint.user == "mx")
-        #expect(shared.endpoint.database == "fleet" && shared.endpoint.tls == .require && shared.endpoint.password == nil)
+        #expect(shared.host == "db.example.test" && shared.port == 6432 && shared.user == "mx")
+        #expect(shared.database == "fleet" && shared.tls == .require)
         #expect(shared.passwordFile == "/etc/relay-milter/pg-password" && shared.instance == "mx1" && shared.pollIntervalSeconds == 10)
         #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "r") == config)
         // The embedded database alone unless asked; the instance is this host by default.

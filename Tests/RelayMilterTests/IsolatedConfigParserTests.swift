@@ -1,5 +1,6 @@
 import Foundation
 @testable import RelayMilter
+@testable import RelayConfig
 import Testing
 
 /// The parent half of the isolated parse, against stand-in children (shell

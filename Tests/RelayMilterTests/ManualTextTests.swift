@@ -1,4 +1,5 @@
 @testable import RelayMilter
+@testable import RelayConfig
 import Testing
 
 struct ManualTextTests {

@@ -1,5 +1,6 @@
 import MilterKit
 @testable import RelayMilter
+@testable import RelayConfig
 import Testing
 
 struct PostfixSnippetTests {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 @testable import RelayMilter
+@testable import RelayConfig
 import RelayPolicy
 import RelayProbe
 import Testing

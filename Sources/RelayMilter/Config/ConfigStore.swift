@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import RelayConfig
 
 /// The config in force. Sessions take a snapshot when they start; a reload
 /// swaps in a new value and never touches snapshots already taken.

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import RelayConfig
 #endif
 
 /// Reads a config file after a child process has parsed the same bytes, so

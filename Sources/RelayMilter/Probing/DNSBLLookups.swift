@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RelayConfig
 import RelayPolicy
 
 /// The connect path's view of the configured DNS blocklists: only answers

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RelayConfig
 import SharedVerdictStore
 import VerdictStore
 
@@ -86,7 +87,7 @@ final class FleetSync: Sendable {
                 backoffSeconds = 1
                 let schema = try await store.migrate()
                 logger.info("shared verdict database connected", metadata: [
-                    "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)", "shared.database": "\(settings.endpoint.database)",
+                    "shared.host": "\(settings.host):\(settings.port)", "shared.database": "\(settings.database)",
                     "shared.instance": "\(settings.instance)", "shared.schema": "\(schema.to)",
                     "shared.schema_migrated_from": "\(schema.from)",
                 ])
@@ -295,7 +296,7 @@ final class FleetSync: Sendable {
         metrics.sharedStore(up: true)
         if let wasDown {
             logger.notice("shared verdict database reachable again; queued verdicts written", metadata: [
-                "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)",
+                "shared.host": "\(settings.host):\(settings.port)",
                 "shared.outage_s": "\((ContinuousClock.now - wasDown).components.seconds)",
             ])
         }
@@ -312,9 +313,9 @@ final class FleetSync: Sendable {
         // Once per outage: a reconnection every few seconds must not flood the log.
         if first {
             logger.error("shared verdict database unreachable; enforcing from memory, new verdicts queued locally", metadata: [
-                "shared.host": "\(settings.endpoint.host):\(settings.endpoint.port)",
+                "shared.host": "\(settings.host):\(settings.port)",
                 // PSQLError's plain description hides the server's message on purpose; ours names no secret.
-                "shared.database": "\(settings.endpoint.database)", "error": "\(String(reflecting: error))",
+                "shared.database": "\(settings.database)", "error": "\(String(reflecting: error))",
             ])
         }
     }
@@ -324,11 +325,16 @@ extension RelayMilterConfig.Cache.Shared {
     /// The endpoint with the password from `password_file` (its first line),
     /// read at each connection so that a changed password needs no reload.
     func loginEndpoint() throws -> SharedVerdictStore.Endpoint {
-        var endpoint = self.endpoint
+        var password: String?
         if let passwordFile {
             let text = try String(contentsOfFile: passwordFile, encoding: .utf8)
-            endpoint.password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
         }
-        return endpoint
+        let tls: SharedVerdictStore.TLSMode = switch self.tls {
+        case .disable: .disable
+        case .prefer: .prefer
+        case .require: .require
+        }
+        return SharedVerdictStore.Endpoint(host: host, port: port, user: user, password: password, database: database, tls: tls)
     }
 }

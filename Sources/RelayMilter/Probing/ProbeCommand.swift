@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import RelayConfig
 import RelayPolicy
 import RelayProbe
 import VerdictStore

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RelayConfig
 import RelayPolicy
 import RelayProbe
 import NIOConcurrencyHelpers

@@ -1,3 +1,4 @@
+import RelayConfig
 import RelayProbe
 
 extension RelayMilterConfig.Probe {

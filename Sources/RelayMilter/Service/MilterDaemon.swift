@@ -4,6 +4,7 @@ import Logging
 import MilterKit
 import NIOCore
 import NIOPosix
+import RelayConfig
 import RelayPolicy
 import RelayProbe
 import VerdictStore

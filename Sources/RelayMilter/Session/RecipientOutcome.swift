@@ -1,3 +1,4 @@
+import RelayConfig
 import RelayPolicy
 
 /// The relay rules' decision for one recipient and what it becomes under the

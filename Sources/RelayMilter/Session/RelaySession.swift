@@ -1,5 +1,6 @@
 import Logging
 import MilterKit
+import RelayConfig
 import RelayPolicy
 import Synchronization
 import VerdictStore

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOPosix
+import RelayConfig
 import SharedVerdictStore
 import VerdictStore
 
@@ -100,7 +101,7 @@ public enum FleetStatsClient {
             }.wait()
             return FleetStatsReport.build(rows.map { ($0.instance, $0.row) }, sinceSeconds: seconds)
         } catch {
-            throw Failure(description: "cannot read the fleet's rollups from \(shared.endpoint.host):\(shared.endpoint.port)/\(shared.endpoint.database): \(String(reflecting: error))")
+            throw Failure(description: "cannot read the fleet's rollups from \(shared.host):\(shared.port)/\(shared.database): \(String(reflecting: error))")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RelayConfig
 
 /// `relay-milter stats`: asks the running daemon over its HTTP listener.
 public enum StatsClient {

@@ -1,6 +1,6 @@
 import CLibFuzzer
 import Glibc
-import RelayMilter
+import RelayConfig
 
 /// Any bytes as relay-milter's TOML file: the loader answers with a config or a
 /// ConfigError naming the file, never a crash; and a config it accepts prints

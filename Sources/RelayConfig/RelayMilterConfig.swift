@@ -4,7 +4,6 @@ import Glibc
 #endif
 import MilterKit
 import RelayPolicy
-import SharedVerdictStore
 
 /// relay-milter's whole configuration, validated. Immutable: a reload builds a
 /// new one, and each connection keeps the one it started with.
@@ -99,8 +98,16 @@ public struct RelayMilterConfig: Sendable, Equatable {
 
         /// The shared PostgreSQL database (`[cache.postgresql]`).
         public struct Shared: Sendable, Equatable {
-            /// Everything but the password, which is read from `passwordFile` at each connection.
-            public var endpoint: SharedVerdictStore.Endpoint
+            public enum TLS: String, Sendable, CaseIterable {
+                case disable, prefer, require
+            }
+
+            public var host: String
+            public var port: Int
+            public var user: String
+            public var database: String
+            public var tls: TLS
+            /// The password is read from this file at each connection, never kept in the config.
             public var passwordFile: String?
             /// This instance's name in the shared rows (claims, statistics).
             public var instance: String
@@ -214,9 +221,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         cache: Cache(
             path: "/var/lib/relay-milter/verdicts.sqlite", ttlSeconds: Cache.defaultTTLs, backend: .sqlite,
             postgresql: Cache.Shared(
-                endpoint: SharedVerdictStore.Endpoint(
-                    host: "127.0.0.1", port: 5432, user: "relay_milter", password: nil, database: "relay_milter", tls: .prefer
-                ),
+                host: "127.0.0.1", port: 5432, user: "relay_milter", database: "relay_milter", tls: .prefer,
                 passwordFile: nil, instance: systemHostName(), pollIntervalSeconds: 5
             )
         ),
@@ -249,7 +254,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
 }
 
 /// This machine's host name, for EHLO and as the default fleet instance name.
-func systemHostName() -> String {
+public func systemHostName() -> String {
     var buffer = [CChar](repeating: 0, count: 256)
     guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
     let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

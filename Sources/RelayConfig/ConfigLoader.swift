@@ -1,7 +1,6 @@
 import Logging
 import MilterKit
 import RelayPolicy
-import SharedVerdictStore
 import TOMLKit
 #if canImport(Glibc)
 import Glibc
@@ -267,20 +266,20 @@ public enum ConfigLoader {
 
     /// `[cache.postgresql]`: where the fleet's shared database is.
     private static func parseSharedStore(_ section: inout Section, into shared: inout RelayMilterConfig.Cache.Shared) throws(ConfigError) {
-        shared.endpoint.host = try section.string("host", default: shared.endpoint.host)
-        guard !shared.endpoint.host.isEmpty else { throw section.error("host", "expected a host name or address") }
-        shared.endpoint.port = try section.int("port", default: shared.endpoint.port, range: 1...65535)
-        shared.endpoint.user = try section.string("user", default: shared.endpoint.user)
-        shared.endpoint.database = try section.string("database", default: shared.endpoint.database)
+        shared.host = try section.string("host", default: shared.host)
+        guard !shared.host.isEmpty else { throw section.error("host", "expected a host name or address") }
+        shared.port = try section.int("port", default: shared.port, range: 1...65535)
+        shared.user = try section.string("user", default: shared.user)
+        shared.database = try section.string("database", default: shared.database)
         shared.passwordFile = try section.optionalString("password_file")
         if let file = shared.passwordFile, !file.hasPrefix("/") {
             throw section.error("password_file", "expected an absolute path, got \"\(file)\"")
         }
-        let tls = try section.string("tls", default: shared.endpoint.tls.rawValue)
-        guard let mode = SharedVerdictStore.TLSMode(rawValue: tls) else {
+        let tls = try section.string("tls", default: shared.tls.rawValue)
+        guard let mode = RelayMilterConfig.Cache.Shared.TLS(rawValue: tls) else {
             throw section.error("tls", "expected disable, prefer or require, got \"\(tls)\"")
         }
-        shared.endpoint.tls = mode
+        shared.tls = mode
         shared.instance = try section.optionalString("instance") ?? shared.instance
         guard !shared.instance.isEmpty, shared.instance.utf8.count <= 255, shared.instance.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
             throw section.error("instance", "expected a name of printable characters without spaces, got \"\(shared.instance)\"")
@@ -331,7 +330,7 @@ public enum ConfigLoader {
     }
 
     /// The file's text, refused if others may write it.
-    static func readFile(_ path: String) throws(ConfigError) -> String {
+    public static func readFile(_ path: String) throws(ConfigError) -> String {
         guard let file = fopen(path, "r") else {
             throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
         }
