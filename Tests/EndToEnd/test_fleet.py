@@ -5,6 +5,7 @@ loopback addresses, as in test_enforcement."""
 import concurrent.futures
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -179,3 +180,20 @@ def test_a_manual_listing_reaches_every_instance(fleet, postgres):
     code, out = swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.9")
     assert refused_as_open_relay(out, "127.0.0.9"), out
     assert probe_tests(a) == probe_tests(b) == 0
+
+
+def test_a_claim_holds_off_other_testers_until_it_lapses(fleet, postgres):
+    """An instance that crashed mid-test leaves its claim behind: the others
+    leave the host alone until the claim's expiry, then test it."""
+    milters, guarded = fleet
+    a = milters["a"]
+    postgres.query("INSERT INTO relay_milter_test_claim (host, instance, expires_at) "
+                   f"VALUES ('{SUSPECT}', 'crashed', now() + interval '4 seconds')")
+    assert swaks(guarded["a"].port, to="bob@example.test", source=SUSPECT)[0] == 0
+    assert wait_until(lambda: metric(a, "relay_milter_probe_claims_total", result="held_elsewhere") == 1, timeout=15)
+    assert probe_tests(a) == 0 and "fleet.instance=crashed" in a.log()
+    time.sleep(4)
+    assert swaks(guarded["a"].port, to="bob@example.test", source=SUSPECT)[0] == 0
+    assert wait_until(lambda: probe_tests(a) == 1, timeout=60), a.log()
+    assert metric(a, "relay_milter_probe_claims_total", result="claimed") == 1
+    assert postgres.query("SELECT count(*) FROM relay_milter_test_claim") == "0"
