@@ -36,7 +36,7 @@ public final class DNSResolver: Sendable {
             do {
                 return try await ask(name, type: type)
             } catch Failure.timedOut {
-                lastError = Failure.timedOut
+                lastError = Failure.timedOut // lost on the way: worth a second try
             }
         }
         throw lastError
@@ -61,7 +61,9 @@ public final class DNSResolver: Sendable {
                     )
                 }
             }
-            .bind(host: server.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
+            // Connected: the kernel drops datagrams from anywhere else, and
+            // reports an ICMP "port unreachable" as an error (see errorCaught).
+            .connect(to: server)
             .get()
         defer { channel.close(promise: nil) }
         let envelope = AddressedEnvelope(remoteAddress: server, data: channel.allocator.buffer(bytes: query))
@@ -111,6 +113,12 @@ private final class AnswerHandler: ChannelInboundHandler {
         } catch {
             finish(.failure(DNSResolver.Failure.malformed(error.description)))
         }
+    }
+
+    /// An ICMP "port unreachable" comes back as a read error: no server
+    /// there, so no point waiting for the timeout.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.failure(error))
     }
 
     private func finish(_ result: Result<DNSMessage.Answer, any Error>) {

@@ -69,3 +69,21 @@ struct DNSResolverTests {
 final class QueryCount: Sendable {
     let count = Mutex(0)
 }
+
+extension DNSResolverTests {
+    /// Nobody listening: the ICMP error ends the query at once, with no second attempt.
+    @Test func noServerFailsWithoutWaitingForTheTimeout() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let closed = try await Self.serve({ _ in [] }, group: group)
+        let address = closed.localAddress!
+        try await closed.close()
+        let resolver = DNSResolver(server: address, group: group, timeout: .seconds(30), attempts: 2)
+        do {
+            _ = try await resolver.query("2.0.0.127.bl.test", type: .a)
+            Issue.record("an answer from nowhere")
+        } catch {
+            #expect(error as? DNSResolver.Failure != .timedOut, "waited for the timeout: \(error)")
+        }
+        try await group.shutdownGracefully()
+    }
+}
