@@ -135,18 +135,10 @@ public enum ConfigLoader {
                 }
             }
             config.dnsbl.timeoutSeconds = try dnsbl.int("timeout", default: config.dnsbl.timeoutSeconds, range: 1...30)
-            let action = try dnsbl.string("action", default: config.dnsbl.action.rawValue)
-            guard let parsed = PolicyAction(rawValue: action), parsed != .accept else {
-                throw dnsbl.error("action", "expected reject, tempfail or tag, got \"\(action)\"")
-            }
-            config.dnsbl.action = parsed
+            config.dnsbl.action = try dnsbl.refusalAction("action", default: config.dnsbl.action)
             config.dnsbl.rejectText = try dnsbl.string("reject_text", default: config.dnsbl.rejectText)
             config.dnsbl.tempfailText = try dnsbl.string("tempfail_text", default: config.dnsbl.tempfailText)
-            let header = try dnsbl.string("tag_header", default: config.dnsbl.tagHeader)
-            guard Self.isHeaderName(header) else {
-                throw dnsbl.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
-            }
-            config.dnsbl.tagHeader = header
+            config.dnsbl.tagHeader = try dnsbl.headerName("tag_header", default: config.dnsbl.tagHeader)
             try dnsbl.finish()
         }
 
@@ -219,11 +211,7 @@ public enum ConfigLoader {
                 return text
             }
             if enforcement.has("verdicts") { config.enforcement.badVerdicts = Set(verdicts) }
-            let action = try enforcement.string("action", default: "reject")
-            guard let parsed = PolicyAction(rawValue: action), parsed != .accept else {
-                throw enforcement.error("action", "expected reject, tempfail or tag, got \"\(action)\"")
-            }
-            config.enforcement.action = parsed
+            config.enforcement.action = try enforcement.refusalAction("action", default: .reject)
             let unknown = try enforcement.string("unknown_action", default: "accept")
             guard let parsedUnknown = PolicyAction(rawValue: unknown), parsedUnknown != .reject else {
                 throw enforcement.error("unknown_action", "expected accept, tag or tempfail, got \"\(unknown)\"")
@@ -231,21 +219,13 @@ public enum ConfigLoader {
             config.enforcement.unknownAction = parsedUnknown
             config.enforcement.rejectText = try enforcement.string("reject_text", default: config.enforcement.rejectText)
             config.enforcement.tempfailText = try enforcement.string("tempfail_text", default: config.enforcement.tempfailText)
-            let header = try enforcement.string("tag_header", default: config.enforcement.tagHeader)
-            guard Self.isHeaderName(header) else {
-                throw enforcement.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
-            }
-            config.enforcement.tagHeader = header
+            config.enforcement.tagHeader = try enforcement.headerName("tag_header", default: config.enforcement.tagHeader)
             try enforcement.finish()
         }
 
         if var actions = try top.section("actions") {
             for (key, reason) in RelayMilterConfig.actionKeys where actions.has(key) {
-                let text = try actions.string(key, default: "reject")
-                guard let action = PolicyAction(rawValue: text), action != .accept else {
-                    throw actions.error(key, "expected reject, tempfail or tag, got \"\(text)\"")
-                }
-                config.rules.actions[reason] = action
+                config.rules.actions[reason] = try actions.refusalAction(key, default: .reject)
             }
             try actions.finish()
         }
@@ -253,11 +233,7 @@ public enum ConfigLoader {
         if var reply = try top.section("reply") {
             config.replies.rejectText = try reply.string("reject_text", default: config.replies.rejectText)
             config.replies.tempfailText = try reply.string("tempfail_text", default: config.replies.tempfailText)
-            let header = try reply.string("tag_header", default: config.replies.tagHeader)
-            guard Self.isHeaderName(header) else {
-                throw reply.error("tag_header", "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
-            }
-            config.replies.tagHeader = header
+            config.replies.tagHeader = try reply.headerName("tag_header", default: config.replies.tagHeader)
             try reply.finish()
         }
         try top.finish()
@@ -419,6 +395,24 @@ private struct Section {
         guard let value = table[key] else { return fallback }
         guard let flag = value.bool else { throw error(key, "expected true or false, got \(value.type)") }
         return flag
+    }
+
+    /// What to do with refused mail: reject, tempfail or tag (accepting is what the mode switch is for).
+    mutating func refusalAction(_ key: String, default fallback: PolicyAction) throws(ConfigError) -> PolicyAction {
+        let text = try string(key, default: fallback.rawValue)
+        guard let action = PolicyAction(rawValue: text), action != .accept else {
+            throw error(key, "expected reject, tempfail or tag, got \"\(text)\"")
+        }
+        return action
+    }
+
+    /// A header field name for tagging.
+    mutating func headerName(_ key: String, default fallback: String) throws(ConfigError) -> String {
+        let header = try string(key, default: fallback)
+        guard ConfigLoader.isHeaderName(header) else {
+            throw error(key, "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
+        }
+        return header
     }
 
     mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
