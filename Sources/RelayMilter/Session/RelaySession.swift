@@ -124,35 +124,37 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             metadata["dnsbl.zone"] = "\(listing.zone)"
             metadata["dnsbl.text"] = "\(truncatedForLog(listing.text, limit: 200))"
             logger.notice("host decision", metadata: metadata)
-            return applyDNSBL(action.applied, listing)
+            let dnsbl = config.dnsbl
+            return respond(
+                action.applied, tag: HeaderField(name: dnsbl.tagHeader, value: DNSBLReplyTemplate.tagValue(listing)),
+                reject: DNSBLReplyTemplate.render(dnsbl.rejectText, client: clientAddress, listing: listing),
+                tempfail: DNSBLReplyTemplate.render(dnsbl.tempfailText, client: clientAddress, listing: listing)
+            )
         }
         logger.notice("host decision", metadata: metadata)
         let enforcement = config.enforcement
-        switch action.applied {
-        case .accept:
-            return .continue
-        case .tag:
-            message.tags.append(HeaderField(name: enforcement.tagHeader, value: HostReplyTemplate.tagValue(hostRecord)))
-            return .continue
-        case .reject:
-            return .reject(Self.reply(.reject, HostReplyTemplate.render(enforcement.rejectText, client: clientAddress, record: hostRecord)))
-        case .tempfail:
-            return .tempfail(Self.reply(.tempfail, HostReplyTemplate.render(enforcement.tempfailText, client: clientAddress, record: hostRecord)))
-        }
+        return respond(
+            action.applied, tag: HeaderField(name: enforcement.tagHeader, value: HostReplyTemplate.tagValue(hostRecord)),
+            reject: HostReplyTemplate.render(enforcement.rejectText, client: clientAddress, record: hostRecord),
+            tempfail: HostReplyTemplate.render(enforcement.tempfailText, client: clientAddress, record: hostRecord)
+        )
     }
 
-    private func applyDNSBL(_ action: PolicyAction, _ listing: DNSBLListing) -> MilterResponse {
-        let dnsbl = config.dnsbl
+    /// A host decision's applied action as the milter's answer; each text is made only if used.
+    private func respond(
+        _ action: PolicyAction, tag: @autoclosure () -> HeaderField, reject: @autoclosure () -> String,
+        tempfail: @autoclosure () -> String
+    ) -> MilterResponse {
         switch action {
         case .accept:
             return .continue
         case .tag:
-            message.tags.append(HeaderField(name: dnsbl.tagHeader, value: DNSBLReplyTemplate.tagValue(listing)))
+            message.tags.append(tag())
             return .continue
         case .reject:
-            return .reject(Self.reply(.reject, DNSBLReplyTemplate.render(dnsbl.rejectText, client: clientAddress, listing: listing)))
+            return .reject(Self.reply(.reject, reject()))
         case .tempfail:
-            return .tempfail(Self.reply(.tempfail, DNSBLReplyTemplate.render(dnsbl.tempfailText, client: clientAddress, listing: listing)))
+            return .tempfail(Self.reply(.tempfail, tempfail()))
         }
     }
 
