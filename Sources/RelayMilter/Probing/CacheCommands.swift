@@ -74,13 +74,10 @@ public struct CacheCommands {
         }
         let record = VerdictRecord(host: host, verdict: verdict, testedAt: now, expiresAt: now.addingTimeInterval(Double(seconds)),
                                    detail: "set by hand", source: .manual)
+        try store.saveAsThisInstance(record, config: config)
         guard config.cache.backend == .postgresql else {
-            try store.save(record)
             return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (a running relay-milter picks it up at its next SIGHUP)\n"
         }
-        // Queued as the daemon queues its own verdicts: it shares the record
-        // with the fleet, and every instance (this one too) takes it from there.
-        try store.saveAndQueueForSharing([record])
         return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (queued for the fleet's shared database: the running relay-milter shares it within its poll interval; this instance picks it up at SIGHUP)\n"
     }
 
@@ -131,5 +128,17 @@ public struct CacheCommands {
                                expires_at: HostReplyTemplate.timestamp(r.expiresAt), source: r.source.rawValue,
                                banner: r.banner, detail: r.detail, accepted_tests: r.acceptedTests, tests_run: r.testsRun)
         return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+extension VerdictStore {
+    /// Saves a verdict this instance made (a test, a listing by hand); with
+    /// a fleet it is queued for the shared database, as the daemon queues its own.
+    func saveAsThisInstance(_ record: VerdictRecord, config: RelayMilterConfig) throws {
+        if config.cache.backend == .postgresql {
+            try saveAndQueueForSharing([record])
+        } else {
+            try save(record)
+        }
     }
 }

@@ -100,17 +100,15 @@ final class DNSBLLookups: Sendable {
             let answer = try await resolver.query(name, type: .a)
             switch answer.rcode {
             case .nameError:
-                metrics.dnsblLookup("not_listed")
-                return (.notListed, Self.clamp(answer.negativeTTL.map(Int.init) ?? Self.defaultNegativeTTL, Self.ttlBounds.notListed))
+                return notListed(answer)
+            case .noError where answer.addresses.isEmpty:
+                return notListed(answer)
             case .noError:
                 // RFC 5782: a listing answers in 127.0.0.0/8; 127.255.255.0/24 is
                 // how some lists say "query refused", which is not a listing.
-                let listed = answer.addresses.filter { $0.address >> 24 == 127 && $0.address >> 8 != 0x7F_FFFF }
-                guard let first = listed.first else {
-                    metrics.dnsblLookup(answer.addresses.isEmpty ? "not_listed" : "error")
-                    return (answer.addresses.isEmpty ? .notListed : .failed, answer.addresses.isEmpty
-                        ? Self.clamp(answer.negativeTTL.map(Int.init) ?? Self.defaultNegativeTTL, Self.ttlBounds.notListed)
-                        : Self.failureRetrySeconds)
+                guard let first = answer.addresses.first(where: { $0.address >> 24 == 127 && $0.address >> 8 != 0x7F_FFFF }) else {
+                    metrics.dnsblLookup("error")
+                    return (.failed, Self.failureRetrySeconds)
                 }
                 metrics.dnsblLookup("listed")
                 let text = (try? await resolver.query(name, type: .txt))?.texts.first.map(Self.printable)
@@ -126,6 +124,12 @@ final class DNSBLLookups: Sendable {
             logger.debug("DNSBL lookup failed", metadata: ["dnsbl.zone": "\(zone)", "error": "\(error)"])
             return (.failed, Self.failureRetrySeconds)
         }
+    }
+
+    /// No listing: kept for the zone's SOA minimum.
+    private func notListed(_ answer: DNSMessage.Answer) -> (Answer, Int) {
+        metrics.dnsblLookup("not_listed")
+        return (.notListed, Self.clamp(answer.negativeTTL.map(Int.init) ?? Self.defaultNegativeTTL, Self.ttlBounds.notListed))
     }
 
     /// A list's text goes into SMTP replies and headers: printable ASCII, 200 bytes at most.

@@ -40,12 +40,7 @@ public enum ProbeCommand {
     public static func store(_ report: ProbeReport, target: ProbeTarget, config: RelayMilterConfig) throws {
         let store = try VerdictStore(path: config.cache.path)
         let record = VerdictRecord(report, host: target.address, ttlSeconds: config.cache.ttlSeconds, now: Date())
-        // With a fleet, queued for the shared database as the daemon queues its own.
-        if config.cache.backend == .postgresql {
-            try store.saveAndQueueForSharing([record])
-        } else {
-            try store.save(record)
-        }
+        try store.saveAsThisInstance(record, config: config)
     }
 
     /// Runs one test to completion on a private event loop; blocks the calling thread.
