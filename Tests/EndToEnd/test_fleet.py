@@ -5,7 +5,6 @@ loopback addresses, as in test_enforcement."""
 import concurrent.futures
 import json
 import subprocess
-import time
 
 import pytest
 
@@ -105,14 +104,19 @@ def test_a_host_both_see_at_once_is_tested_once(fleet, postgres):
     a, b = milters["a"], milters["b"]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         sent = list(pool.map(lambda name: swaks(guarded[name].port, to="bob@example.test", source=SUSPECT), "ab"))
-    assert all(code == 0 for code, _ in sent), sent
+    # On a loaded machine one client may arrive only after the other
+    # instance's test is over and shared: its instance then knows the host at
+    # connect, refuses it at MAIL FROM and has nothing to claim.
+    late = [out for code, out in sent if code != 0]
+    assert all(refused_as_open_relay(out, SUSPECT) for out in late) and len(late) < 2, sent
     assert wait_until(lambda: all(metric(m, "relay_milter_cache_entries", verdict="open") == 1 for m in (a, b)),
                       timeout=60), a.log() + b.log()
     assert probe_tests(a) + probe_tests(b) == 1
     claims = {result: metric(a, "relay_milter_probe_claims_total", result=result)
               + metric(b, "relay_milter_probe_claims_total", result=result)
               for result in ("claimed", "held_elsewhere", "known", "unavailable")}
-    assert claims["claimed"] == 1 and claims["held_elsewhere"] + claims["known"] == 1 and claims["unavailable"] == 0, claims
+    assert claims["claimed"] == 1 and claims["unavailable"] == 0, claims
+    assert claims["held_elsewhere"] + claims["known"] == (0 if late else 1), claims
     # Both refuse it now.
     for name in "ab":
         code, out = swaks(guarded[name].port, to="bob@example.test", source=SUSPECT)
@@ -187,12 +191,15 @@ def test_a_claim_holds_off_other_testers_until_it_lapses(fleet, postgres):
     leave the host alone until the claim's expiry, then test it."""
     milters, guarded = fleet
     a = milters["a"]
+    # Long enough to hold however slowly this machine reaches the claim; the
+    # lapse is then made by moving the expiry into the past, not by waiting.
     postgres.query("INSERT INTO relay_milter_test_claim (host, instance, expires_at) "
-                   f"VALUES ('{SUSPECT}', 'crashed', now() + interval '4 seconds')")
+                   f"VALUES ('{SUSPECT}', 'crashed', now() + interval '10 minutes')")
     assert swaks(guarded["a"].port, to="bob@example.test", source=SUSPECT)[0] == 0
     assert wait_until(lambda: metric(a, "relay_milter_probe_claims_total", result="held_elsewhere") == 1, timeout=15)
     assert probe_tests(a) == 0 and "fleet.instance=crashed" in a.log()
-    time.sleep(4)
+    assert postgres.query(f"SELECT instance FROM relay_milter_test_claim WHERE host = '{SUSPECT}'") == "crashed"
+    postgres.query("UPDATE relay_milter_test_claim SET expires_at = now() - interval '1 second'")
     assert swaks(guarded["a"].port, to="bob@example.test", source=SUSPECT)[0] == 0
     assert wait_until(lambda: probe_tests(a) == 1, timeout=60), a.log()
     assert metric(a, "relay_milter_probe_claims_total", result="claimed") == 1
