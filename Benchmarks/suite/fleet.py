@@ -12,13 +12,27 @@ from .sidebyside import alternate, rows
 import psycopg  # noqa: E402
 from mailharness.postgres import DATABASE, PASSWORD, USER, PostgresServer  # noqa: E402
 
-def received(metrics_port):
-    """The instance's count of verdicts taken from the shared database."""
+def metric(metrics_port, series):
+    """One series' value from the instance's /metrics (0 while it has none)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
     for line in text.splitlines():
-        if line.startswith('relay_milter_shared_store_verdicts_total{direction="received"}'):
+        if line.startswith(series + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def received(metrics_port):
+    """The instance's count of verdicts taken from the shared database."""
+    return metric(metrics_port, 'relay_milter_shared_store_verdicts_total{direction="received"}')
+
+
+def wait_connected(milter):
+    """Until the instance has connected and made the schema: it starts serving before that."""
+    started = time.monotonic()
+    while metric(milter.metrics_port, "relay_milter_shared_store_up") != 1:
+        if time.monotonic() - started > 30:
+            raise RuntimeError(f"the instance did not reach PostgreSQL in 30 s:\n{milter.log()[-2000:]}")
+        time.sleep(0.05)
 
 
 def percentile(values, fraction):
@@ -35,6 +49,7 @@ def run(build, root, settings):
             milters[name] = relay_milter(build, root / f"fleet-{name}", "unix", sections=(
                 f'[cache]\npath = "{root}/fleet-{name}.sqlite"\n{shared}')).start()
         shared = milters["shared"]
+        wait_connected(shared)
         # Propagation: a verdict committed by another instance ("bench"), until
         # this one holds it in memory (a notification, then a read of the changes).
         delays = []
