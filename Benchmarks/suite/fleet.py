@@ -10,29 +10,22 @@ from .report import table
 from .sidebyside import alternate, rows
 
 import psycopg  # noqa: E402
+from mailharness.ports import wait_until  # noqa: E402
 from mailharness.postgres import DATABASE, PASSWORD, USER, PostgresServer  # noqa: E402
 
-def metric(metrics_port, series):
-    """One series' value from the instance's /metrics (0 while it has none)."""
+def received(metrics_port):
+    """The instance's count of verdicts taken from the shared database."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
     for line in text.splitlines():
-        if line.startswith(series + " "):
+        if line.startswith('relay_milter_shared_store_verdicts_total{direction="received"}'):
             return float(line.split()[-1])
     return 0.0
 
 
-def received(metrics_port):
-    """The instance's count of verdicts taken from the shared database."""
-    return metric(metrics_port, 'relay_milter_shared_store_verdicts_total{direction="received"}')
-
-
 def wait_connected(milter):
     """Until the instance has connected and made the schema: it starts serving before that."""
-    started = time.monotonic()
-    while metric(milter.metrics_port, "relay_milter_shared_store_up") != 1:
-        if time.monotonic() - started > 30:
-            raise RuntimeError(f"the instance did not reach PostgreSQL in 30 s:\n{milter.log()[-2000:]}")
-        time.sleep(0.05)
+    if not wait_until(lambda: milter.metrics().get(("relay_milter_shared_store_up", frozenset())) == 1, timeout=30):
+        raise RuntimeError(f"the instance did not reach PostgreSQL in 30 s:\n{milter.log()[-2000:]}")
 
 
 def percentile(values, fraction):
