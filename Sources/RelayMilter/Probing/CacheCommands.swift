@@ -130,15 +130,3 @@ public struct CacheCommands {
         return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
-
-extension VerdictStore {
-    /// Saves a verdict this instance made (a test, a listing by hand); with
-    /// a fleet it is queued for the shared database, as the daemon queues its own.
-    func saveAsThisInstance(_ record: VerdictRecord, config: RelayMilterConfig) throws {
-        if config.cache.backend == .postgresql {
-            try saveAndQueueForSharing([record])
-        } else {
-            try save(record)
-        }
-    }
-}
