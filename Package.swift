@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -12,6 +12,15 @@ let package = Package(
         .library(name: "RelayConfig", targets: ["RelayConfig"]),
         .library(name: "RelayMilter", targets: ["RelayMilter"]),
         .library(name: "DNSBL", targets: ["DNSBL"]),
+    ],
+    traits: [
+        // The fleet's shared verdict store. Off, the PostgreSQL client and its
+        // TLS stack (swift-nio-ssl, swift-crypto, BoringSSL: three quarters of
+        // a sanitizer build's time) are not built, and a config that asks for
+        // `backend = "postgresql"` is refused at its line. The sanitizer builds
+        // whose suites never reach PostgreSQL build without it (Scripts/sanitizers).
+        .trait(name: "PostgreSQL", description: "The fleet's shared verdict store in PostgreSQL ([cache] backend = \"postgresql\")"),
+        .default(enabledTraits: ["PostgreSQL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,9 +65,9 @@ let package = Package(
             name: "SharedVerdictStore",
             dependencies: [
                 "VerdictStore",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -195,6 +195,11 @@ public enum ConfigLoader {
             guard let parsedBackend = RelayMilterConfig.Cache.Backend(rawValue: backend) else {
                 throw cache.error("backend", "expected sqlite or postgresql, got \"\(backend)\"")
             }
+            #if !PostgreSQL
+            if parsedBackend == .postgresql {
+                throw cache.error("backend", "this relay-milter was built without PostgreSQL support (the package trait PostgreSQL); use \"sqlite\"")
+            }
+            #endif
             config.cache.backend = parsedBackend
             if var shared = try cache.section("postgresql") {
                 try parseSharedStore(&shared, into: &config.cache.postgresql)

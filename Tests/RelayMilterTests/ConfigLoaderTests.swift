@@ -185,9 +185,8 @@ struct HostRulesConfigTests {
     }
 
     @Test func sharedStoreSettingsLoadAndRenderBack() throws {
+        // The settings load in any build; using them needs the PostgreSQL trait (below).
         let config = try ConfigLoader.parse("""
-            [cache]
-            backend = "postgresql"
             [cache.postgresql]
             host = "db.example.test"
             port = 6432
@@ -198,7 +197,6 @@ struct HostRulesConfigTests {
             instance = "mx1"
             poll_interval = "10s"
             """, file: "fleet.toml")
-        #expect(config.cache.backend == .postgresql)
         let shared = config.cache.postgresql
         #expect(shared.host == "db.example.test" && shared.port == 6432 && shared.user == "mx")
         #expect(shared.database == "fleet" && shared.tls == .require)
@@ -207,6 +205,18 @@ struct HostRulesConfigTests {
         // The embedded database alone unless asked; the instance is this host by default.
         #expect(RelayMilterConfig.defaults.cache.backend == .sqlite)
         #expect(RelayMilterConfig.defaults.cache.postgresql.instance == systemHostName())
+    }
+
+    @Test func thePostgreSQLBackendNeedsABuildWithIt() throws {
+        let text = "[cache]\nbackend = \"postgresql\"\n"
+        #if PostgreSQL
+        #expect(try ConfigLoader.parse(text, file: "fleet.toml").cache.backend == .postgresql)
+        #else
+        // A build without the trait (the address sanitizer's) refuses it at its line.
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "fleet.toml") }
+        #expect(error?.line == 2)
+        #expect(error?.description.contains("built without PostgreSQL support") == true, "\(String(describing: error))")
+        #endif
     }
 
     @Test func dnsblSettingsLoadAndRenderBack() throws {
