@@ -190,5 +190,12 @@ def test_a_read_only_database_is_read_and_written_once_it_can_be(start_milter, s
     milter.signal(signal.SIGHUP)
     assert wait_until(lambda: "the verdict database can be written again" in milter.log(), timeout=10), milter.log()[-3000:]
     assert wait_until(lambda: hosts_in(database) == {listed, address(0, 1)}, timeout=10)
+    # Reopening read the file into memory; the reload did not read it again.
+    # A second SIGHUP's "config reloaded" line comes after all the first logged.
+    reloads = milter.log().count('msg="config reloaded"')
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: milter.log().count('msg="config reloaded"') == reloads + 1, timeout=10)
+    first_reload = milter.log().split('msg="config reloaded"')[-2]
+    assert first_reload.count('msg="verdict cache loaded"') == 1, first_reload
     assert refused_at_mail(milter, listed) and refused_at_mail(milter, address(0, 1))
     assert milter.proc.poll() is None

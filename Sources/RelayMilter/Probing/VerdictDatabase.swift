@@ -121,7 +121,7 @@ final class VerdictDatabase: Sendable {
         await withCheckedContinuation { continuation in
             queue.async { [self] in
                 let result = state.withLockedValue { state -> Result<T, any Error>? in
-                    guard let store = storeForWriting(&state) else { return nil }
+                    guard let (store, _) = storeForWriting(&state) else { return nil }
                     return Result { try body(store) }
                 }
                 continuation.resume(returning: result)
@@ -157,7 +157,8 @@ final class VerdictDatabase: Sendable {
     func reload() {
         queue.sync {
             state.withLockedValue { state in
-                writeUnsaved(&state, writing: "reload")
+                // Reopening a replaced or read-only file has just read it.
+                guard !writeUnsaved(&state, writing: "reload") else { return }
                 switch state.handle {
                 case .writable(let store), .readOnly(let store): loadIndex(from: store, state)
                 case .unavailable: break
@@ -207,20 +208,21 @@ final class VerdictDatabase: Sendable {
     }
 
     /// The store to write to, after checking that its file is still the one
-    /// at the path and retrying a database that could not be written.
-    private func storeForWriting(_ state: inout State) -> VerdictStore? {
+    /// at the path and retrying a database that could not be written;
+    /// `indexRead` when that reopened the file and read it into the index.
+    private func storeForWriting(_ state: inout State) -> (store: VerdictStore, indexRead: Bool)? {
         switch state.handle {
         case .writable(let store):
             switch store.fileAtPath {
             case .same:
-                return store
+                return (store, false)
             case .gone:
                 metrics.cacheError("deleted")
                 do {
                     let rewritten = try store.rewrittenToPath()
                     state.handle = .writable(rewritten)
                     logger.error("the verdict database file was deleted while open; written back from the open copy", metadata: ["cache.path": "\(path)"])
-                    return rewritten
+                    return (rewritten, false)
                 } catch {
                     state.handle = .unavailable
                     logger.error("the verdict database file was deleted and cannot be written back; verdicts are kept in memory", metadata: [
@@ -236,7 +238,7 @@ final class VerdictDatabase: Sendable {
                 state.handle = .writable(reopened)
                 logger.notice("the verdict database file was replaced; reading the new one", metadata: ["cache.path": "\(path)"])
                 loadIndex(from: reopened, state)
-                return reopened
+                return (reopened, true)
             }
         case .readOnly, .unavailable:
             let wasReadOnly = if case .readOnly = state.handle { true } else { false }
@@ -249,12 +251,14 @@ final class VerdictDatabase: Sendable {
             // fix); with no file before, the index is all there is, and
             // reading the fresh file would empty it.
             if wasReadOnly { loadIndex(from: reopened, state) }
-            return reopened
+            return (reopened, wasReadOnly)
         }
     }
 
-    private func writeUnsaved(_ state: inout State, writing what: String) {
-        guard let store = storeForWriting(&state) else { return }
+    /// Returns `storeForWriting`'s `indexRead`.
+    @discardableResult
+    private func writeUnsaved(_ state: inout State, writing what: String) -> Bool {
+        guard let (store, indexRead) = storeForWriting(&state) else { return false }
         do {
             if !state.unsavedVerdicts.isEmpty {
                 let (toShare, others) = state.unsavedVerdicts.values.reduce(into: ([VerdictRecord](), [VerdictRecord]())) {
@@ -273,5 +277,6 @@ final class VerdictDatabase: Sendable {
         } catch {
             health.record(error, writing: what)
         }
+        return indexRead
     }
 }
