@@ -87,6 +87,31 @@ def test_nothing_is_sent_after_354(probe_config):
         server.stop()
 
 
+def cached(config):
+    result = subprocess.run([binary(), "cache", "list", "--json", "--config", str(config)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_a_probe_stores_its_verdict_unless_told_not_to(probe_config):
+    server = FakeServer(recording_open_relay).start()
+    try:
+        target = f"127.0.0.1:{server.port}"
+        result = subprocess.run([binary(), "probe", "--config", str(probe_config), "--no-store", target],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert cached(probe_config) == []
+        report = probe(probe_config, target)
+        assert report["verdict"] == "open"
+        [record] = cached(probe_config)
+        # Stored as the daemon stores a test it ran: under the host, without the port.
+        assert (record["host"], record["verdict"], record["source"]) == ("127.0.0.1", "open", "probe"), record
+        assert len(record["accepted_tests"]) == 20 and record["tests_run"] >= 20, record
+    finally:
+        server.stop()
+
+
 def test_text_report_reads_like_the_public_testers(probe_config, postfix_targets):
     result = subprocess.run([binary(), "probe", "--config", str(probe_config),
                              f"127.0.0.1:{postfix_targets['closed'].port}"], capture_output=True, text=True, timeout=120)
