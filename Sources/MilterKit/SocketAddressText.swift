@@ -14,16 +14,21 @@ enum SocketAddressText {
             return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
                 var addr = v4.pointee.sin_addr
                 guard inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count)) != nil else { return (nil, nil) }
-                return (String(cString: buffer), UInt16(bigEndian: v4.pointee.sin_port))
+                return (text(buffer), UInt16(bigEndian: v4.pointee.sin_port))
             }
         case AF_INET6:
             return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
                 var addr = v6.pointee.sin6_addr
                 guard inet_ntop(AF_INET6, &addr, &buffer, socklen_t(buffer.count)) != nil else { return (nil, nil) }
-                return (String(cString: buffer), UInt16(bigEndian: v6.pointee.sin6_port))
+                return (text(buffer), UInt16(bigEndian: v6.pointee.sin6_port))
             }
         default:
             return (nil, nil)
         }
+    }
+
+    /// What inet_ntop wrote: the buffer up to its terminating NUL (it is never empty).
+    private static func text(_ buffer: [CChar]) -> String {
+        buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
