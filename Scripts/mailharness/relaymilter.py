@@ -87,7 +87,12 @@ class RelayMilter:
         """The /metrics exposition as {(name, frozenset(labels)): value}."""
         import re
         import urllib.request
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
+        except OSError as error:
+            state = "running" if self.proc and self.proc.poll() is None else f"exited with {self.proc and self.proc.returncode}"
+            raise AssertionError(f"/metrics on port {self.metrics_port}: {error}; relay-milter {state}; its log:\n"
+                                 + self.log()[-3000:]) from error
         samples = {}
         for line in text.splitlines():
             if not line or line.startswith("#"):
