@@ -169,7 +169,7 @@ final class VerdictDatabase: Sendable {
 
     /// Writes what is left, waiting for it (at a clean stop).
     func finish() {
-        queue.sync { state.withLockedValue { writeUnsaved(&$0, writing: "stop") } }
+        queue.sync { _ = state.withLockedValue { writeUnsaved(&$0, writing: "stop") } }
     }
 
     // MARK: - On the queue
