@@ -212,7 +212,7 @@ struct HostRulesConfigTests {
         #if PostgreSQL
         #expect(try ConfigLoader.parse(text, file: "fleet.toml").cache.backend == .postgresql)
         #else
-        // A build without the trait (the address sanitizer's) refuses it at its line.
+        // A build without the trait (both sanitizer builds) refuses it at its line.
         let error = #expect(throws: ConfigError.self) { try ConfigLoader.parse(text, file: "fleet.toml") }
         #expect(error?.line == 2)
         #expect(error?.description.contains("built without PostgreSQL support") == true, "\(String(describing: error))")
