@@ -17,9 +17,9 @@ let package = Package(
         // The fleet's shared verdict store. Off, the PostgreSQL client and its
         // TLS stack (swift-nio-ssl, swift-crypto, BoringSSL) are not built, and
         // a config that asks for `backend = "postgresql"` is refused at its
-        // line. The address-sanitizer build, whose suites never reach
-        // PostgreSQL, leaves it out (Scripts/sanitizers): 156 s cold instead of
-        // about 290 s on a 2-core machine.
+        // line. The sanitizer builds, whose suites never reach PostgreSQL,
+        // leave it out (Scripts/sanitizers): the address build took 156 s cold
+        // instead of about 290 s on a 2-core machine.
         .trait(name: "PostgreSQL", description: "The fleet's shared verdict store in PostgreSQL ([cache] backend = \"postgresql\")"),
         .default(enabledTraits: ["PostgreSQL"]),
     ],

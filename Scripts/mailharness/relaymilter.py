@@ -14,6 +14,15 @@ def binary():
     return os.environ.get("RELAY_MILTER_BIN", str(REPO / ".build" / "debug" / "relay-milter"))
 
 
+def cached_verdicts(config_path):
+    """The verdict cache as `relay-milter cache list --json` prints it: one dict per host."""
+    import json
+    result = subprocess.run([binary(), "cache", "list", "--json", "--config", str(config_path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def config_text(local_domains=("example.test",), trusted=("127.0.0.1/32", "::1/128"), mode="enforce",
                 socket=None, extra_policy="", sections=""):
     lines = ["[policy]", f'mode = "{mode}"',

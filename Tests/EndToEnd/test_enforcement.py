@@ -5,7 +5,7 @@ import json
 import subprocess
 
 from mailharness.ports import wait_until
-from mailharness.relaymilter import binary, config_text
+from mailharness.relaymilter import binary, cached_verdicts, config_text
 from mailharness.swaks import swaks
 
 SUSPECT = "127.0.0.3"
@@ -62,9 +62,7 @@ def test_open_relay_is_found_then_refused_and_stays_refused_after_restart(start_
     stats = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--json"], capture_output=True, text=True)
     assert json.loads(stats.stdout)["cacheByVerdict"] == {"open": 1}
     # The CLI sees the same record.
-    result = subprocess.run([binary(), "cache", "list", "--config", str(milter.config_path), "--json"],
-                            capture_output=True, text=True)
-    record = json.loads(result.stdout)
+    [record] = cached_verdicts(milter.config_path)
     assert record["host"] == SUSPECT and record["verdict"] == "open" and len(record["accepted_tests"]) == 20
 
 

@@ -10,7 +10,7 @@ import pytest
 from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, recording_open_relay,
                                   tarpit)
 from mailharness.ports import free_port
-from mailharness.relaymilter import binary
+from mailharness.relaymilter import binary, cached_verdicts
 
 PROBE_SOURCE = "127.0.0.2"  # outside every test Postfix's mynetworks but the open one's
 
@@ -87,13 +87,6 @@ def test_nothing_is_sent_after_354(probe_config):
         server.stop()
 
 
-def cached(config):
-    result = subprocess.run([binary(), "cache", "list", "--json", "--config", str(config)],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
 def test_a_probe_stores_its_verdict_unless_told_not_to(probe_config):
     server = FakeServer(recording_open_relay).start()
     try:
@@ -101,10 +94,10 @@ def test_a_probe_stores_its_verdict_unless_told_not_to(probe_config):
         result = subprocess.run([binary(), "probe", "--config", str(probe_config), "--no-store", target],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert cached(probe_config) == []
+        assert cached_verdicts(probe_config) == []
         report = probe(probe_config, target)
         assert report["verdict"] == "open"
-        [record] = cached(probe_config)
+        [record] = cached_verdicts(probe_config)
         # Stored as the daemon stores a test it ran: under the host, without the port.
         assert (record["host"], record["verdict"], record["source"]) == ("127.0.0.1", "open", "probe"), record
         assert len(record["accepted_tests"]) == 20 and record["tests_run"] >= 20, record
