@@ -120,8 +120,28 @@ def test_sighup_reloads_under_load_drop_nothing_and_decide_right(start_milter, s
     assert tempfailed == 0 and relay_tempfailed == 0
     assert accepted == sum(o.kind == "local" for o in outcomes) and refused == sum(o.kind == "relay" for o in outcomes)
     assert milter.proc.poll() is None
-    assert "milter stopped by libmilter" not in milter.log()
+    assert "libmilter stopped by itself" not in milter.log()
     assert signals_sent > reloads() >= 10
     # A stop right after the storm is not kept waiting behind queued reloads
     # (stop() kills the daemon after 20 s, and that is not an exit code 0).
     assert milter.stop() == 0
+
+
+def test_libmilter_stopping_by_itself_exits_non_zero_so_systemd_restarts_it(start_milter):
+    """libmilter's own signal thread stops the milter on a SIGHUP. relay-milter
+    keeps process signals from that thread (README, Signals), but if one ever
+    reaches it, an exit 0 would leave the service down (Restart=on-failure) while
+    the MTA tempfails every message. Here a SIGHUP is sent to that very thread."""
+    import ctypes
+    import os
+    milter = start_milter(config_text())
+    pid = milter.proc.pid
+    tasks = f"/proc/{pid}/task"
+    waiting = [int(t) for t in os.listdir(tasks) if "sigtimedwait" in open(f"{tasks}/{t}/wchan").read()]
+    assert len(waiting) == 1, f"expected libmilter's one sigwait thread: {waiting}"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(pid, waiting[0], signal.SIGHUP) == 0, os.strerror(ctypes.get_errno())
+    assert milter.proc.wait(timeout=30) == 75
+    assert "libmilter stopped by itself" in milter.log()
+    milter.start()  # what the service manager does next
+    assert milter.proc.poll() is None

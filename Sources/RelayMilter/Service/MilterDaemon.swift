@@ -185,6 +185,9 @@ public struct MilterDaemon {
         return exitCode
     }
 
+    /// The exit code when libmilter ended without being asked to (EX_TEMPFAIL).
+    static let stoppedByLibmilterExitCode: Int32 = 75
+
     /// Answers signals until one says stop (or the milter ends by itself);
     /// returns the exit code.
     private func serveUntilStopped(
@@ -211,8 +214,14 @@ public struct MilterDaemon {
                 milter.stop()
                 return 0
             case 0:
-                logger.notice("milter stopped by libmilter")
-                return 0
+                // We never ask for this (a stop comes through the case above),
+                // so it is a failure: exiting non-zero lets the supervisor
+                // (systemd's Restart=on-failure) bring the milter back, where
+                // an exit 0 would leave the MTA tempfailing every message.
+                logger.error("libmilter stopped by itself; exiting so that the service manager restarts relay-milter", metadata: [
+                    "exit.code": "\(Self.stoppedByLibmilterExitCode)",
+                ])
+                return Self.stoppedByLibmilterExitCode
             default:
                 logger.error("milter failed; stopping")
                 return 1
