@@ -2,10 +2,8 @@
 #include "CMilterShim.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -140,36 +138,4 @@ int CMilterShim_opensocket(bool remove_stale_socket, int *nodelay_set) {
         }
     }
     return result;
-}
-
-static int signal_pipe_fd = -1;
-
-static void write_signal_byte(int signo) {
-    int saved_errno = errno;
-    unsigned char byte = (unsigned char)signo;
-    /* A full pipe means a signal of this kind is already waiting: dropping it is fine. */
-    ssize_t ignored = write(signal_pipe_fd, &byte, 1);
-    (void)ignored;
-    errno = saved_errno;
-}
-
-int CMilterShim_install_signal_pipe(int fd, const int *signals, size_t count) {
-    signal_pipe_fd = fd;
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = write_signal_byte;
-    /*
-     * SA_NODEFER: the handler must never block its own signal, not even while
-     * it runs. A thread that blocks a signal is skipped by the kernel, and the
-     * next eligible thread is libmilter's sigwait thread, which would stop the
-     * milter on a SIGHUP. The handler is reentrant (one write), so this is safe.
-     */
-    action.sa_flags = SA_RESTART | SA_NODEFER;
-    sigemptyset(&action.sa_mask);
-    for (size_t i = 0; i < count; i++) {
-        if (sigaction(signals[i], &action, NULL) != 0) {
-            return -1;
-        }
-    }
-    return 0;
 }

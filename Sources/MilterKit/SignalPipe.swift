@@ -10,12 +10,9 @@ import Glibc
 /// stop. We want SIGHUP to reload. So before anything else starts, the process
 /// installs handlers (in C, async-signal-safe: one `write`) that put the signal
 /// number on a pipe, and keeps these signals unblocked on the main thread.
-/// Linux delivers a process-directed signal to the main thread first when it
-/// does not block it, so our handler receives it rather than libmilter's
-/// `sigwait`. If libmilter ever gets one anyway (the main thread blocking
-/// signals for a moment, as `pthread_create` and `posix_spawn` do, and the
-/// kernel choosing libmilter's thread among the others), it stops `smfi_main`;
-/// the daemon treats that as a failure and exits non-zero, so that its service
+/// libmilter's thread never takes one: the shim's `sigwait` parks it (see
+/// CShim/CMilterShim/signals.c). Should libmilter stop by itself anyway, the
+/// daemon treats that as a failure and exits non-zero, so that its service
 /// manager restarts it.
 public final class SignalPipe: Sendable {
     public static let handled: [Int32] = [SIGHUP, SIGTERM, SIGINT]

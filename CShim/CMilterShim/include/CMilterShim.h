@@ -13,7 +13,9 @@
  *    CMilterShim_opensocket finds it (see shim.c for why this matters).
  *  - A signal handler must be async-signal-safe: it is written in C and only
  *    calls write(2).
- * Every symbol carries the CMilterShim_ prefix.
+ *  - libmilter's signal thread must never take SIGHUP, SIGTERM or SIGINT:
+ *    signals.c defines sigwait(3) for the process (see there why).
+ * Every other symbol carries the CMilterShim_ prefix.
  */
 #include <stdbool.h>
 #include <stddef.h>
