@@ -73,6 +73,14 @@ def test_the_runtime_needs_only_what_the_package_depends_on(deb, tmp_path):
         assert package in depends, depends
 
 
+def test_the_packaged_binary_keeps_libmilters_signal_thread_parked(deb, tmp_path):
+    """The shim's sigwait (CShim/CMilterShim/signals.c) reaches libmilter only
+    if the stripped static-stdlib build still exports it to the dynamic linker."""
+    run("dpkg-deb", "-x", str(deb), str(tmp_path))
+    exported = run("nm", "-D", "--defined-only", str(tmp_path / "usr/sbin/relay-milter")).stdout
+    assert re.search(r"^[0-9a-f]+ T sigwait$", exported, re.M), exported[-2000:]
+
+
 class SystemPostfix:
     """The system Postfix (/etc/postfix), set up from the snippet on a loopback
     port for the test, and put back as it was afterwards."""
