@@ -4,25 +4,30 @@ from .processes import NoopMilter, cpu_seconds, load, relay_milter, stage
 from .report import median, ratio, table, target
 
 STAGES = ("open", "connect", "helo", "mail", "rcpt", "data", "eom", "transaction")
+# The same relay-milter logging only what it refuses (`log_level = "notice"`):
+# what the per-decision log line of accepted mail costs, beside the default.
+QUIET_LOG = "relay-milter, log_level notice"
 
 
 def run(build, root, settings):
     rows, stage_rows, outcome_lines, notes = [], [], [], []
     ratios = {}
     for transport in ("unix", "inet"):
-        milters = {
-            "no-op C milter": NoopMilter(build, root / f"noop-{transport}", transport).start(),
-            "relay-milter": relay_milter(build, root / f"relay-{transport}", transport).start(),
-        }
-        rates = {name: [] for name in milters}
-        reports = {name: [] for name in milters}
-        cpu = {name: [] for name in milters}  # the milter process's CPU per transaction, us
+        milters = {}  # filled inside the try, so that one failing to start stops the others
         try:
-            for milter in milters.values():  # warm up both once, unrecorded
+            milters["no-op C milter"] = NoopMilter(build, root / f"noop-{transport}", transport).start()
+            milters["relay-milter"] = relay_milter(build, root / f"relay-{transport}", transport).start()
+            milters[QUIET_LOG] = relay_milter(build, root / f"relay-notice-{transport}", transport,
+                                              sections='[service]\nlog_level = "notice"\n').start()
+            rates = {name: [] for name in milters}
+            reports = {name: [] for name in milters}
+            cpu = {name: [] for name in milters}  # the milter process's CPU per transaction, us
+            for milter in milters.values():  # warm up each once, unrecorded
                 load(build, milter.socket, settings.warmup, 0, settings.sessions)
             for round_ in range(settings.rounds):
-                # Swap who goes first each round so both see the same machine noise.
-                order = list(milters.items()) if round_ % 2 == 0 else list(reversed(milters.items()))
+                # Rotate who goes first each round so all see the same machine noise.
+                items = list(milters.items())
+                order = items[round_ % len(items):] + items[:round_ % len(items)]
                 for name, milter in order:
                     pid = milter.pid if isinstance(milter, NoopMilter) else milter.proc.pid
                     before = cpu_seconds(pid)
@@ -32,6 +37,10 @@ def run(build, root, settings):
                     rates[name].append(report["transactionsPerSecond"])
                     reports[name].append(report)
                     cpu[name].append(used * 1e6 / max(1, report["transactions"]))
+            # The variant measured what its name says: refusals logged, accepted mail not.
+            quiet_log = milters[QUIET_LOG].log()
+            if 'level=info msg="relay decision"' in quiet_log or 'level=notice msg="relay decision"' not in quiet_log:
+                raise RuntimeError(f"{QUIET_LOG}: its log does not match that level:\n{quiet_log[-2000:]}")
         finally:
             for milter in milters.values():
                 milter.stop()
@@ -53,6 +62,9 @@ def run(build, root, settings):
     for transport in ("unix", "inet"):
         value = ratios[(transport, "relay-milter")]
         notes.append(target(value >= 0.95, f"{transport}: relay-milter at {value:.2f}x the no-op C milter (target >= 0.95x)"))
+    notes.append(f"- Not a target, for the admin: with `log_level = \"notice\"` (refusals still logged, accepted mail "
+                 f"not), relay-milter runs at {ratios[('unix', QUIET_LOG)]:.2f}x (unix) and "
+                 f"{ratios[('inet', QUIET_LOG)]:.2f}x (inet) the no-op.")
     text = "\n".join([
         "## 1. Milter protocol, no MTA",
         "",

@@ -25,7 +25,7 @@ def section(text, number):
 def test_protocol_load_ran_both_milters_on_both_sockets(smoke):
     text = section(smoke, 1)
     for transport in ("unix", "inet"):
-        for milter in ("no-op C milter", "relay-milter"):
+        for milter in ("no-op C milter", "relay-milter", "relay-milter, log_level notice"):
             assert re.search(rf"^\| {transport} \| {milter} \| \d+ \| \d+ \| [\d.]+ \| \d+ \| 0x[0-9a-f]+ \|$", text, re.M), text
     # The driver really spoke the protocol: relay-milter refused the relay attempts
     # at RCPT, and the no-op let them through to end of message.

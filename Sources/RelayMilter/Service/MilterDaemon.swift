@@ -155,7 +155,7 @@ public struct MilterDaemon {
             // 0 is never a signal number: it tells the loop below the milter ended by itself.
             signals.post(succeeded ? 0 : -1)
         }
-        logger.info("started", metadata: [
+        logger.notice("started", metadata: [
             "milter.socket": "\(config.milter.socket)",
             "policy.mode": "\(config.rules.mode.rawValue)",
             "milter.tcp_nodelay_listeners": "\(milter.tcpNoDelayListeners)",
@@ -180,7 +180,7 @@ public struct MilterDaemon {
         scheduling.cancel()
         if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
         if let pidFile = config.service.pidFile { unlink(pidFile) }
-        logger.info("stopped", metadata: ["exit.code": "\(exitCode)"])
+        logger.notice("stopped", metadata: ["exit.code": "\(exitCode)"])
         LogWriter.shared.flush()
         return exitCode
     }
@@ -206,7 +206,7 @@ public struct MilterDaemon {
                 metrics.reload(succeeded: reload(into: store, logger: logger))
                 verdicts.reload()
             case SIGTERM, SIGINT:
-                logger.info("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
+                logger.notice("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
                 // libmilter stops serving every connection at smfi_stop, so the
                 // sessions in progress finish first, while new ones are deferred.
                 factory.refuseNewSessions()
@@ -282,7 +282,7 @@ public struct MilterDaemon {
                 logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
-            logger.info("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])
+            logger.notice("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])
             return true
         } catch {
             logger.error("config reload refused; keeping the running config", metadata: ["error": "\(error)"])
