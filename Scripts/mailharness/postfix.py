@@ -4,7 +4,6 @@ maildir; everything else goes to smtp-sink on loopback (no DNS)."""
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from .ports import free_port, wait_for_port, wait_until

@@ -2,10 +2,9 @@
 import os
 import signal as signals
 import subprocess
-import time
 from pathlib import Path
 
-from .ports import free_port, wait_for_port, wait_until
+from .ports import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

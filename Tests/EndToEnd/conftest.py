@@ -3,7 +3,6 @@ relay-milter processes on loopback, each test with its own directory and
 ports, all stopped afterwards."""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path

@@ -4,8 +4,12 @@ exactly against what Postfix delivered: every message the client saw
 accepted was delivered exactly once, nothing it did not see accepted was
 delivered, local mail is never refused with a 5xx (only tempfailed, while
 the milter is down), and relay attempts are never accepted."""
+import ctypes
+import errno
+import os
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -135,10 +139,6 @@ def test_a_sighup_to_any_of_its_threads_reloads_and_never_stops_the_milter(start
     Without that fix, libmilter's thread takes it, closes the listening socket
     and the daemon exits 75 (it did, 3 times in 600 starts, with an ordinary
     SIGHUP right after start under CPU load)."""
-    import ctypes
-    import errno
-    import os
-    import socket
     milter = start_milter(config_text())
     pid = milter.proc.pid
     libc = ctypes.CDLL(None, use_errno=True)

@@ -12,7 +12,6 @@ import re
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -61,9 +60,16 @@ def test_lintian_finds_no_error_and_only_explained_warnings(deb):
     assert not unexplained, "\n".join(lines)
 
 
-def test_the_runtime_needs_only_what_the_package_depends_on(deb, tmp_path):
-    run("dpkg-deb", "-x", str(deb), str(tmp_path))
-    libraries = run("ldd", str(tmp_path / "usr/sbin/relay-milter")).stdout
+@pytest.fixture(scope="module")
+def packaged_binary(deb, tmp_path_factory):
+    """relay-milter as the .deb ships it, unpacked (not installed)."""
+    root = tmp_path_factory.mktemp("unpacked")
+    run("dpkg-deb", "-x", str(deb), str(root))
+    return root / "usr/sbin/relay-milter"
+
+
+def test_the_runtime_needs_only_what_the_package_depends_on(deb, packaged_binary):
+    libraries = run("ldd", str(packaged_binary)).stdout
     assert "libswiftCore" not in libraries and "libFoundation" not in libraries, libraries
     names = {line.split()[0] for line in libraries.splitlines() if "=>" in line}
     allowed = re.compile(r"^(libmilter|libsqlite3|libstdc\+\+|libgcc_s|libc|libm|libpthread|libdl|librt|libresolv|libutil)\.so")
@@ -73,11 +79,10 @@ def test_the_runtime_needs_only_what_the_package_depends_on(deb, tmp_path):
         assert package in depends, depends
 
 
-def test_the_packaged_binary_keeps_libmilters_signal_thread_parked(deb, tmp_path):
+def test_the_packaged_binary_keeps_libmilters_signal_thread_parked(packaged_binary):
     """The shim's sigwait (CShim/CMilterShim/signals.c) reaches libmilter only
     if the stripped static-stdlib build still exports it to the dynamic linker."""
-    run("dpkg-deb", "-x", str(deb), str(tmp_path))
-    exported = run("nm", "-D", "--defined-only", str(tmp_path / "usr/sbin/relay-milter")).stdout
+    exported = run("nm", "-D", "--defined-only", str(packaged_binary)).stdout
     assert re.search(r"^[0-9a-f]+ T sigwait$", exported, re.M), exported[-2000:]
 
 
