@@ -16,7 +16,17 @@ final class LogWriter: Sendable {
         var lines: [[UInt8]] = []
         var dropped = 0
         var writing = false
+        /// True while the writer sleeps on `wakeup`: only then does a new line wake it.
+        var writerWaiting = false
     }
+
+    /// How long the writer lets lines gather after it wakes and after each
+    /// write, so that a busy milter costs one wake-up and one write(2) per
+    /// batch, not per line; a line reaches stderr a few milliseconds later.
+    /// Measured side by side under milter-load (unix socket, 8 sessions, six
+    /// alternating rounds, two runs): milter CPU per transaction 226 -> 214
+    /// and 200 -> 186 us against waking the writer for every line.
+    static let gatherMicroseconds: useconds_t = 2_000
 
     private let buffer = NIOLockedValueBox(Buffer())
     private let wakeup = Wakeup()
@@ -30,38 +40,50 @@ final class LogWriter: Sendable {
 
     /// Queues one line (UTF-8, without its newline); never blocks on I/O.
     func enqueue(_ line: [UInt8]) {
-        let first = buffer.withLockedValue { buffer -> Bool in
+        let wake = buffer.withLockedValue { buffer -> Bool in
             guard buffer.lines.count < capacity else {
                 buffer.dropped += 1
                 return false
             }
             buffer.lines.append(line)
-            return buffer.lines.count == 1
+            return Self.takeWaitingWriter(&buffer)
         }
-        // Lines already waiting mean the writer has been woken and will take this one too.
-        if first { wakeup.signal() }
+        // A writer that is awake takes this line with the others after its pause.
+        if wake { wakeup.signal() }
+    }
+
+    /// Whether the writer sleeps on `wakeup` and must be signalled; it counts as awake from now on.
+    private static func takeWaitingWriter(_ buffer: inout Buffer) -> Bool {
+        guard buffer.writerWaiting else { return false }
+        buffer.writerWaiting = false
+        return true
     }
 
     /// Writes everything queued so far before returning (at exit).
     func flush() {
-        while buffer.withLockedValue({ !$0.lines.isEmpty || $0.writing }) {
-            wakeup.signal()
+        while true {
+            let (pending, wake) = buffer.withLockedValue { buffer in
+                (!buffer.lines.isEmpty || buffer.writing, Self.takeWaitingWriter(&buffer))
+            }
+            if wake { wakeup.signal() }
+            guard pending else { return }
             usleep(1_000)
         }
     }
 
     private func drainForever() {
         while true {
-            wakeup.wait()
-            while true {
-                let (lines, dropped) = buffer.withLockedValue { buffer -> ([[UInt8]], Int) in
-                    let taken = (buffer.lines, buffer.dropped)
-                    buffer.lines.removeAll(keepingCapacity: true)
-                    buffer.dropped = 0
-                    buffer.writing = !taken.0.isEmpty || taken.1 > 0
-                    return taken
-                }
-                if lines.isEmpty, dropped == 0 { break }
+            let (lines, dropped) = buffer.withLockedValue { buffer -> ([[UInt8]], Int) in
+                let taken = (buffer.lines, buffer.dropped)
+                buffer.lines.removeAll(keepingCapacity: true)
+                buffer.dropped = 0
+                buffer.writing = !taken.0.isEmpty || taken.1 > 0
+                buffer.writerWaiting = !buffer.writing
+                return taken
+            }
+            if lines.isEmpty, dropped == 0 {
+                wakeup.wait()
+            } else {
                 // One write(2) per batch, not per line.
                 var batch: [UInt8] = []
                 batch.reserveCapacity(lines.reduce(0) { $0 + $1.count + 1 })
@@ -73,6 +95,7 @@ final class LogWriter: Sendable {
                 if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
                 buffer.withLockedValue { $0.writing = false }
             }
+            usleep(Self.gatherMicroseconds)
         }
     }
 }
