@@ -51,7 +51,10 @@ final class VerdictDatabase: Sendable {
     private let health: CacheWriteHealth
     private let metrics: RelayMetrics
     private let logger: Logger
-    private let queue = DispatchQueue(label: "relay-milter.verdict-database")
+    /// Background priority (nice 10 on Linux), like the tests whose verdicts
+    /// it writes: without a QoS its writes ran at nice 0, level with the
+    /// milter's callback threads.
+    private let queue = DispatchQueue(label: "relay-milter.verdict-database", qos: .background)
     /// Only used on `queue`; the lock is there so that ThreadSanitizer sees
     /// the hand-offs between the queue's threads.
     private let state = NIOLockedValueBox(State())
