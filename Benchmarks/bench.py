@@ -29,6 +29,8 @@ class Settings:
     cache_sizes: tuple = (10_000, 100_000, 1_000_000)
     cache_lookups: int = 200_000
     tests_in_flight: int = 1000
+    # Another relay-milter binary measured beside this build in section 1.
+    baseline_binary: str = None
 
 
 # Tiny counts: proves every harness still runs and prints; measures nothing.
@@ -57,9 +59,12 @@ def main():
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--sessions", type=int)
     parser.add_argument("--messages", type=int)
+    parser.add_argument("--baseline-binary", help="another relay-milter build (say, a copy of main's) that section 1 "
+                        "runs in the same rounds: a change's effect, measured side by side")
     args = parser.parse_args()
     settings = SMOKE if args.smoke else Settings()
-    overrides = {k: getattr(args, k) for k in ("rounds", "seconds", "sessions", "messages") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("rounds", "seconds", "sessions", "messages", "baseline_binary")
+                 if getattr(args, k) is not None}
     settings = replace(settings, **overrides)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SECTIONS]

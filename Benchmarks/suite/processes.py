@@ -84,10 +84,11 @@ class NoopMilter:
                 self.proc.wait()
 
 
-def relay_milter(build: Build, root: Path, transport: str, sections: str = ""):
+def relay_milter(build: Build, root: Path, transport: str, sections: str = "", binary: Path = None):
     """relay-milter with the test policy (local domain example.test, trusted
-    127.0.0.1) and otherwise the shipped defaults, unless `sections` says more."""
-    os.environ["RELAY_MILTER_BIN"] = str(build.relay_milter)
+    127.0.0.1) and otherwise the shipped defaults, unless `sections` says more.
+    `binary` runs another build than `build`'s (start it before making the next)."""
+    os.environ["RELAY_MILTER_BIN"] = str(binary or build.relay_milter)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     # A unix socket as deployed: mode 0660 (the default), group postfix.

@@ -7,11 +7,13 @@ STAGES = ("open", "connect", "helo", "mail", "rcpt", "data", "eom", "transaction
 # The same relay-milter logging only what it refuses (`log_level = "notice"`):
 # what the per-decision log line of accepted mail costs, beside the default.
 QUIET_LOG = "relay-milter, log_level notice"
+# With --baseline-binary: another build of relay-milter in the same rounds.
+BASELINE = "relay-milter, baseline build"
 
 
 def run(build, root, settings):
     rows, stage_rows, outcome_lines, notes = [], [], [], []
-    ratios = {}
+    ratios, cpu_medians = {}, {}
     for transport in ("unix", "inet"):
         milters = {}  # filled inside the try, so that one failing to start stops the others
         try:
@@ -19,6 +21,9 @@ def run(build, root, settings):
             milters["relay-milter"] = relay_milter(build, root / f"relay-{transport}", transport).start()
             milters[QUIET_LOG] = relay_milter(build, root / f"relay-notice-{transport}", transport,
                                               sections='[service]\nlog_level = "notice"\n').start()
+            if settings.baseline_binary:
+                milters[BASELINE] = relay_milter(build, root / f"relay-baseline-{transport}", transport,
+                                                 binary=settings.baseline_binary).start()
             rates = {name: [] for name in milters}
             reports = {name: [] for name in milters}
             cpu = {name: [] for name in milters}  # the milter process's CPU per transaction, us
@@ -47,6 +52,7 @@ def run(build, root, settings):
         base = median(rates["no-op C milter"])
         for name, values in rates.items():
             ratios[(transport, name)] = ratio(median(values), base)
+            cpu_medians[(transport, name)] = median(cpu[name])
             rows.append([transport, name, " ".join(f"{v:.0f}" for v in values), f"{median(values):.0f}",
                          f"{ratio(median(values), base):.2f}", f"{median(cpu[name]):.0f}",
                          f"0x{reports[name][-1]['negotiatedSteps']}"])
@@ -62,6 +68,12 @@ def run(build, root, settings):
     for transport in ("unix", "inet"):
         value = ratios[(transport, "relay-milter")]
         notes.append(target(value >= 0.95, f"{transport}: relay-milter at {value:.2f}x the no-op C milter (target >= 0.95x)"))
+    if settings.baseline_binary:
+        for transport in ("unix", "inet"):
+            notes.append(f"- Side by side with the baseline build (`{settings.baseline_binary}`), {transport}: this build at "
+                         f"{ratios[(transport, 'relay-milter')] / ratios[(transport, BASELINE)]:.2f}x its throughput, "
+                         f"milter CPU per transaction {cpu_medians[(transport, BASELINE)]:.0f} -> "
+                         f"{cpu_medians[(transport, 'relay-milter')]:.0f} us.")
     notes.append(f"- Not a target, for the admin: with `log_level = \"notice\"` (refusals still logged, accepted mail "
                  f"not), relay-milter runs at {ratios[('unix', QUIET_LOG)]:.2f}x (unix) and "
                  f"{ratios[('inet', QUIET_LOG)]:.2f}x (inet) the no-op.")

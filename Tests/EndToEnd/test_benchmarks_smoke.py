@@ -11,7 +11,9 @@ from mailharness.relaymilter import REPO
 
 @pytest.fixture(scope="module")
 def smoke():
-    result = subprocess.run([str(REPO / "Scripts" / "bench"), "--smoke"], capture_output=True, text=True, timeout=900)
+    # The debug build stands in for a baseline build: the harness must run it in the same rounds.
+    result = subprocess.run([str(REPO / "Scripts" / "bench"), "--smoke", "--baseline-binary", str(REPO / ".build" / "debug" / "relay-milter")],
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -25,13 +27,14 @@ def section(text, number):
 def test_protocol_load_ran_both_milters_on_both_sockets(smoke):
     text = section(smoke, 1)
     for transport in ("unix", "inet"):
-        for milter in ("no-op C milter", "relay-milter", "relay-milter, log_level notice"):
+        for milter in ("no-op C milter", "relay-milter", "relay-milter, log_level notice", "relay-milter, baseline build"):
             assert re.search(rf"^\| {transport} \| {milter} \| \d+ \| \d+ \| [\d.]+ \| \d+ \| 0x[0-9a-f]+ \|$", text, re.M), text
     # The driver really spoke the protocol: relay-milter refused the relay attempts
     # at RCPT, and the no-op let them through to end of message.
     assert re.search(r"unix, relay-milter: .*relay rcpt:reject 550=\d+", text), text
     assert re.search(r"unix, no-op C milter: .*relay eom:continue=\d+", text), text
     assert "targets:" in text.lower()
+    assert re.search(r"^- Side by side with the baseline build \(`.*/relay-milter`\), unix: this build at [\d.]+x its throughput", text, re.M), text
 
 
 def test_postfix_section_measured_every_variant_without_milter_errors(smoke):
