@@ -122,6 +122,11 @@ class RelayMilter:
         wait_until(lambda: len(read()) >= at_least, timeout=timeout)
         return read()
 
+    def logged(self, *texts, timeout=10):
+        """Whether every text is in the log, waiting up to `timeout` for it to
+        get there (lines are written on the log writer's thread, in batches)."""
+        return wait_until(lambda: all(text in self.log() for text in texts), timeout=timeout)
+
     @property
     def address(self):
         if self.socket.startswith("inet:"):

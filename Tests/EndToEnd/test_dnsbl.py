@@ -152,7 +152,7 @@ def test_a_consuming_instance_and_postfix_reject_rbl_client_agree(workdir, start
         assert f"<** 550 5.7.1 Your host {LISTED} is listed by {ZONE}: open relay (verdict open" in ours[LISTED], ours[LISTED]
         assert f"<** 554 5.7.1 Service unavailable; Client host [{LISTED}] blocked using {ZONE}" in theirs[LISTED], theirs[LISTED]
         assert "<** " not in ours[NOT_LISTED] and "<** " not in theirs[NOT_LISTED], (ours[NOT_LISTED], theirs[NOT_LISTED])
-        assert "decision.reason=host.dnsbl_listed" in milter.log() and f"dnsbl.zone={ZONE}" in milter.log()
+        assert milter.logged("decision.reason=host.dnsbl_listed", f"dnsbl.zone={ZONE}"), milter.log()
     finally:
         server.terminate()
         server.wait(timeout=10)

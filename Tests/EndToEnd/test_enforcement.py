@@ -39,7 +39,7 @@ def test_open_relay_is_found_then_refused_and_stays_refused_after_restart(start_
     assert code != 0
     assert f"<** 550 5.7.1 Your host {SUSPECT} was found to be an open relay on" in out, out
     assert "(20/20 relay tests accepted)" in out
-    assert 'msg="host decision"' in milter.log() and "decision.reason=host.open_relay" in milter.log()
+    assert milter.logged('msg="host decision"', "decision.reason=host.open_relay"), milter.log()
     metrics = milter.metrics()
     assert metrics[("relay_milter_probe_tests_total", frozenset({("verdict", "open")}))] == 1
     assert metrics[("relay_milter_cache_entries", frozenset({("verdict", "open")}))] == 1

@@ -20,9 +20,10 @@ final class LogWriter: Sendable {
         var writerWaiting = false
     }
 
-    /// How long the writer lets lines gather after it wakes and after each
-    /// write, so that a busy milter costs one wake-up and one write(2) per
-    /// batch, not per line; a line reaches stderr a few milliseconds later.
+    /// How long the writer lets lines gather after each write, so that a busy
+    /// milter costs one wake-up and one write(2) per batch, not per line. The
+    /// first line after a quiet spell is written at once; while lines keep
+    /// coming, each waits at most this long.
     /// Measured side by side under milter-load (unix socket, 8 sessions, six
     /// alternating rounds, two runs): milter CPU per transaction 226 -> 214
     /// and 200 -> 186 us against waking the writer for every line.
@@ -94,8 +95,8 @@ final class LogWriter: Sendable {
                 writeAll(batch)
                 if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
                 buffer.withLockedValue { $0.writing = false }
+                usleep(Self.gatherMicroseconds)
             }
-            usleep(Self.gatherMicroseconds)
         }
     }
 }
