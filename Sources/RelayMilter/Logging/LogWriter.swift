@@ -25,8 +25,8 @@ final class LogWriter: Sendable {
     /// first line after a quiet spell is written at once; while lines keep
     /// coming, each waits at most this long.
     /// Measured side by side under milter-load (unix socket, 8 sessions, six
-    /// alternating rounds, two runs): milter CPU per transaction 226 -> 214
-    /// and 200 -> 186 us against waking the writer for every line.
+    /// alternating rounds): milter CPU per transaction 200 -> 185 us against
+    /// waking the writer for every line (BENCHMARKS.md, item 9).
     static let gatherMicroseconds: useconds_t = 2_000
 
     private let buffer = NIOLockedValueBox(Buffer())
