@@ -87,13 +87,14 @@ class NoopMilter:
 def relay_milter(build: Build, root: Path, transport: str, sections: str = "", binary: Path = None):
     """relay-milter with the test policy (local domain example.test, trusted
     127.0.0.1) and otherwise the shipped defaults, unless `sections` says more.
-    `binary` runs another build than `build`'s (start it before making the next)."""
-    os.environ["RELAY_MILTER_BIN"] = str(binary or build.relay_milter)
+    `binary` runs another build than `build`'s."""
+    os.environ["RELAY_MILTER_BIN"] = str(build.relay_milter)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     # A unix socket as deployed: mode 0660 (the default), group postfix.
     milter_section = '[milter]\nsocket_group = "postfix"\n' if transport == "unix" else ""
-    return RelayMilter(root, milter_section + config_text(sections=sections), socket=socket_spec(root, transport))
+    return RelayMilter(root, milter_section + config_text(sections=sections), socket=socket_spec(root, transport),
+                       executable=binary)
 
 
 def load(build: Build, socket: str, seconds: float, warmup: float, sessions: int, recipients: int = 1, seed: int = 1,

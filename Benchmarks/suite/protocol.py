@@ -54,7 +54,7 @@ def run(build, root, settings):
             ratios[(transport, name)] = ratio(median(values), base)
             cpu_medians[(transport, name)] = median(cpu[name])
             rows.append([transport, name, " ".join(f"{v:.0f}" for v in values), f"{median(values):.0f}",
-                         f"{ratio(median(values), base):.2f}", f"{median(cpu[name]):.0f}",
+                         f"{ratio(median(values), base):.2f}", f"{cpu_medians[(transport, name)]:.0f}",
                          f"0x{reports[name][-1]['negotiatedSteps']}"])
             cells = []
             for name_ in STAGES:

@@ -33,8 +33,10 @@ def config_text(local_domains=("example.test",), trusted=("127.0.0.1/32", "::1/1
 
 
 class RelayMilter:
-    def __init__(self, root: Path, config: str, socket=None):
+    def __init__(self, root: Path, config: str, socket=None, executable=None):
         self.root = Path(root)
+        # Another build than RELAY_MILTER_BIN's (benchmarks compare two).
+        self.executable = executable
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_path = self.root / "relay-milter.toml"
         self.database = self.root / "verdicts.sqlite"
@@ -58,7 +60,7 @@ class RelayMilter:
         offset = len(self.log())
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [binary(), "run", "--config", str(self.config_path), "--socket", self.socket, *extra_args],
+            [str(self.executable or binary()), "run", "--config", str(self.config_path), "--socket", self.socket, *extra_args],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
         if not wait_until(lambda: "msg=started" in self.log()[offset:] or self.proc.poll() is not None, timeout=20):
@@ -125,7 +127,10 @@ class RelayMilter:
     def logged(self, *texts, timeout=10):
         """Whether every text is in the log, waiting up to `timeout` for it to
         get there (lines are written on the log writer's thread, in batches)."""
-        return wait_until(lambda: all(text in self.log() for text in texts), timeout=timeout)
+        def all_there():
+            log = self.log()
+            return all(text in log for text in texts)
+        return wait_until(all_there, timeout=timeout)
 
     @property
     def address(self):

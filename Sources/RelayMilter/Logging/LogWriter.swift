@@ -15,9 +15,18 @@ final class LogWriter: Sendable {
     private struct Buffer {
         var lines: [[UInt8]] = []
         var dropped = 0
-        var writing = false
-        /// True while the writer sleeps on `wakeup`: only then does a new line wake it.
-        var writerWaiting = false
+        var writer = WriterState.pausing
+    }
+
+    /// What the writer thread is doing. Only a `waiting` writer is signalled
+    /// for a new line; `flush` waits while lines are queued or `writing`.
+    private enum WriterState {
+        /// Asleep on `wakeup`, nothing queued when it looked.
+        case waiting
+        /// Writing the lines it took; they are no longer in `lines`.
+        case writing
+        /// Awake and about to look again (after its pause, or once started).
+        case pausing
     }
 
     /// How long the writer lets lines gather after each write, so that a busy
@@ -47,16 +56,16 @@ final class LogWriter: Sendable {
                 return false
             }
             buffer.lines.append(line)
-            return Self.takeWaitingWriter(&buffer)
+            return Self.wakeIfWaiting(&buffer)
         }
         // A writer that is awake takes this line with the others after its pause.
         if wake { wakeup.signal() }
     }
 
     /// Whether the writer sleeps on `wakeup` and must be signalled; it counts as awake from now on.
-    private static func takeWaitingWriter(_ buffer: inout Buffer) -> Bool {
-        guard buffer.writerWaiting else { return false }
-        buffer.writerWaiting = false
+    private static func wakeIfWaiting(_ buffer: inout Buffer) -> Bool {
+        guard buffer.writer == .waiting else { return false }
+        buffer.writer = .pausing
         return true
     }
 
@@ -64,7 +73,7 @@ final class LogWriter: Sendable {
     func flush() {
         while true {
             let (pending, wake) = buffer.withLockedValue { buffer in
-                (!buffer.lines.isEmpty || buffer.writing, Self.takeWaitingWriter(&buffer))
+                (!buffer.lines.isEmpty || buffer.writer == .writing, Self.wakeIfWaiting(&buffer))
             }
             if wake { wakeup.signal() }
             guard pending else { return }
@@ -78,8 +87,7 @@ final class LogWriter: Sendable {
                 let taken = (buffer.lines, buffer.dropped)
                 buffer.lines.removeAll(keepingCapacity: true)
                 buffer.dropped = 0
-                buffer.writing = !taken.0.isEmpty || taken.1 > 0
-                buffer.writerWaiting = !buffer.writing
+                buffer.writer = taken.0.isEmpty && taken.1 == 0 ? .waiting : .writing
                 return taken
             }
             if lines.isEmpty, dropped == 0 {
@@ -94,7 +102,7 @@ final class LogWriter: Sendable {
                 }
                 writeAll(batch)
                 if dropped > 0 { printToStandardError("level=warning msg=\"log lines dropped: stderr could not keep up\" log.dropped=\(dropped)") }
-                buffer.withLockedValue { $0.writing = false }
+                buffer.withLockedValue { $0.writer = .pausing }
                 usleep(Self.gatherMicroseconds)
             }
         }
