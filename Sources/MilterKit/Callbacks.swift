@@ -19,7 +19,7 @@ enum Callbacks {
         let wantedExtras = MilterFlags.rejectedRecipients
         // Ask only for what the MTA offers; without add-header, tagging is silently skipped.
         actions?.pointee = (MilterFlags.addHeaders | MilterFlags.setSymlist) & offeredActions
-        let agreed = (wantedSkips | wantedExtras | registration.noReplySteps) & offeredSteps
+        let agreed = (wantedSkips | wantedExtras | registration.skipSteps | registration.noReplySteps) & offeredSteps
         steps?.pointee = agreed
         context.noReplySteps = agreed & registration.noReplySteps
         reserved2?.pointee = 0

@@ -36,6 +36,7 @@ enum MilterFlags {
     static let noHeaders: UInt = 0x0000_0020 // SMFIP_NOHDRS
     static let noEndOfHeaders: UInt = 0x0000_0040 // SMFIP_NOEOH
     static let noUnknown: UInt = 0x0000_0100 // SMFIP_NOUNKNOWN
+    static let noData: UInt = 0x0000_0200 // SMFIP_NODATA
     static let rejectedRecipients: UInt = 0x0000_0800 // SMFIP_RCPT_REJ
     static let noReplyConnect: UInt = 0x0000_1000 // SMFIP_NR_CONN
     static let noReplyHelo: UInt = 0x0000_2000 // SMFIP_NR_HELO
@@ -51,6 +52,15 @@ extension MilterStage {
         case .helo: MilterFlags.noReplyHelo
         case .data: MilterFlags.noReplyData
         case .mail, .rcpt, .eom: nil
+        }
+    }
+
+    /// The `SMFIP_NO*` flag that tells the MTA not to send this stage at all;
+    /// nil where MilterKit has no use for skipping it.
+    var skipFlag: UInt? {
+        switch self {
+        case .data: MilterFlags.noData
+        case .connect, .helo, .mail, .rcpt, .eom: nil
         }
     }
 }

@@ -7,13 +7,16 @@ struct Registration: Sendable {
     let macros: MacroRequest
     /// `SMFIP_NR_*` flags to ask for (see `MilterSettings.quietStages`).
     let noReplySteps: UInt
+    /// `SMFIP_NO*` flags to ask for (see `MilterSettings.skippedStages`).
+    let skipSteps: UInt
     /// The `smfi_setsymlist` arguments, joined once rather than at every negotiation.
     let symbolLists: [(stage: CInt, names: String)]
 
-    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt) {
+    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt, skipSteps: UInt) {
         self.factory = factory
         self.macros = macros
         self.noReplySteps = noReplySteps
+        self.skipSteps = skipSteps
         symbolLists = MilterStage.allCases.compactMap { stage in
             let names = macros[stage]
             guard !names.isEmpty, let symlistStage = stage.symlistStage else { return nil }

@@ -234,19 +234,19 @@ def test_an_mta_that_offers_no_header_changes_still_gets_decisions(start_milter)
 
 
 def test_unix_socket_waives_replies_where_the_policy_only_records(start_milter, workdir):
-    # Over a unix socket the MTA need not wait at HELO and DATA (SMFIP_NR_*), where
-    # relay-milter only records; CONNECT, MAIL, RCPT and end of message still answer.
+    # Over a unix socket the MTA need not wait at HELO (SMFIP_NR_HELO), where relay-milter
+    # only records, and need not send DATA at all (SMFIP_NODATA): its queue ID comes
+    # again at end of message. CONNECT, MAIL, RCPT and end of message still answer.
     milter = start_milter(config_text(), name="unix", socket=f"unix:{workdir / 'unix' / 'milter.sock'}")
     c = MilterClient(milter.address)
     _, steps = c.negotiate()
-    assert steps & 0x2000 and steps & 0x10000 and not steps & 0x1000, hex(steps)
+    assert steps & 0x2000 and steps & 0x200 and not steps & 0x1000, hex(steps)
     assert c.connect("client.example", "203.0.113.7") == CONTINUE
     assert c.helo("client.example") is None
     assert c.mail("<a@outside.example>") == CONTINUE
     assert c.rcpt("<x@elsewhere.example>")[0] == "y"  # refused: still answered
     assert c.rcpt("<bob@example.test>") == CONTINUE
-    assert c.data() is None
-    assert c.eom()[0] == CONTINUE
+    assert c.eom()[0] == CONTINUE  # no DATA: the MTA skips it
     # A second message on the same connection, HELO again first (RSET and EHLO).
     assert c.helo("client.example") is None
     assert c.mail("<a@outside.example>") == CONTINUE
@@ -258,8 +258,8 @@ def test_unix_socket_waives_replies_where_the_policy_only_records(start_milter, 
 def test_an_mta_that_offers_no_reply_waivers_gets_every_reply(start_milter, workdir):
     milter = start_milter(config_text(), name="unix", socket=f"unix:{workdir / 'unix' / 'milter.sock'}")
     c = MilterClient(milter.address)
-    _, steps = c.negotiate(steps=0x1FFFFF & ~(0x2000 | 0x10000))
-    assert not steps & (0x1000 | 0x2000 | 0x10000)
+    _, steps = c.negotiate(steps=0x1FFFFF & ~(0x2000 | 0x10000 | 0x200))
+    assert not steps & (0x1000 | 0x2000 | 0x10000 | 0x200)
     assert c.connect("client.example", "203.0.113.7") == CONTINUE
     assert c.helo("client.example") == CONTINUE
     assert c.mail("<a@outside.example>") == CONTINUE
@@ -268,9 +268,22 @@ def test_an_mta_that_offers_no_reply_waivers_gets_every_reply(start_milter, work
     c.close()
 
 
+def test_an_mta_that_cannot_skip_data_need_not_wait_for_it(start_milter, workdir):
+    milter = start_milter(config_text(), name="unix", socket=f"unix:{workdir / 'unix' / 'milter.sock'}")
+    c = MilterClient(milter.address)
+    _, steps = c.negotiate(steps=0x1FFFFF & ~0x200)
+    assert steps & 0x10000 and not steps & 0x200, hex(steps)
+    assert c.connect("client.example", "203.0.113.7") == CONTINUE
+    assert c.mail("<a@outside.example>") == CONTINUE
+    assert c.rcpt("<bob@example.test>") == CONTINUE
+    assert c.data() is None
+    assert c.eom()[0] == CONTINUE
+    c.close()
+
+
 def test_tcp_socket_answers_every_stage(client):
-    # Over TCP an unanswered packet would leave the MTA's next write to Nagle.
-    assert not client.steps & (0x1000 | 0x2000 | 0x10000), hex(client.steps)
+    # Over TCP an unanswered or skipped packet would leave the MTA's next write to Nagle.
+    assert not client.steps & (0x1000 | 0x2000 | 0x10000 | 0x200), hex(client.steps)
     assert client.connect("client.example", "203.0.113.7") == CONTINUE
     assert client.helo("client.example") == CONTINUE
 

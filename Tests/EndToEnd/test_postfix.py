@@ -156,6 +156,19 @@ def test_unix_socket_with_postfix_group(start_milter, start_postfix, workdir, si
     assert swaks(postfix.port, to="bob@example.test", source=UNTRUSTED)[0] == 0
 
 
+def test_over_a_unix_socket_postfix_skips_data_and_the_queue_id_still_reaches_the_log(start_milter, start_postfix, sink):
+    # Over a unix socket relay-milter asks Postfix not to send DATA at all; the
+    # queue ID it would have carried comes again at end of message.
+    milter = start_milter(config_text(mode="tag-only"), name="tagging", unix=True)
+    postfix = start_postfix(milter=milter.socket)
+    code, out = swaks(postfix.port, to="victim@elsewhere.example", source=UNTRUSTED)
+    assert code == 0, out + postfix.log()[-1500:]
+    assert milter.logged('msg="message tagged"'), milter.log()
+    line = next(line for line in milter.log().splitlines() if 'msg="message tagged"' in line)
+    queue_id = line.split("queue.id=")[1].split()[0]
+    assert queue_id and queue_id in postfix.log(), line
+
+
 def test_started_as_root_it_runs_as_the_configured_user(start_milter, start_postfix, workdir, sink):
     run_dir = workdir / "run"
     run_dir.mkdir()

@@ -105,7 +105,7 @@ public struct MilterDaemon {
                 settings: MilterSettings(
                     name: "relay-milter", socket: config.milter.socket, backlog: config.milter.backlog,
                     timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros,
-                    quietStages: RelaySession.quietStages
+                    quietStages: RelaySession.quietStages, skippedStages: RelaySession.skippedStages
                 ),
                 factory: factory
             )

@@ -61,6 +61,11 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     /// disconnects at once would never reach `connect` and never be tested.
     static let quietStages: Set<MilterStage> = [.helo, .data]
 
+    /// Quiet stages that tell this session nothing it does not get later:
+    /// DATA's one macro, the queue ID, comes again at end of message. (HELO
+    /// is not one: its name goes into the log lines.)
+    static let skippedStages: Set<MilterStage> = [.data]
+
     func connect(_ info: ConnectInfo) -> MilterResponse {
         timed(.connect) { handleConnect(info) }
     }
