@@ -145,7 +145,7 @@ def test_unix_socket_with_postfix_group(start_milter, start_postfix, workdir, si
     socket_path.parent.mkdir()
     socket_path.parent.chmod(0o755)
     config = "[milter]\nsocket_group = \"postfix\"\n" + config_text()
-    milter = start_milter(config, socket=f"unix:{socket_path}")
+    start_milter(config, socket=f"unix:{socket_path}")
     st = socket_path.stat()
     assert oct(st.st_mode & 0o777) == oct(0o660)
     import grp
