@@ -1,8 +1,9 @@
 """Small scripted servers on loopback for the parts Postfix can't play:
-an AUTH-required server, a 554 banner, a tarpit, a non-SMTP listener, and a
-recording open relay that proves what a client sent after 354."""
+an AUTH-required server, a 554 banner, a tarpit, a slow starter, a non-SMTP
+listener, and a recording open relay that proves what a client sent after 354."""
 import socket
 import threading
+import time
 
 from .ports import free_port
 
@@ -152,3 +153,28 @@ def closed_server(conn, server):
             return "221 bye"
         return "250 ok"
     smtp_dialogue(conn, answer)
+
+
+def slow_start(pause):
+    """A closed MX that takes `pause` seconds over its banner and each of its
+    first three replies, then answers at once: a test of it lasts longer than
+    one command timeout (if `pause` is over half of it) while no single step does."""
+    def behaviour(conn, server):
+        time.sleep(pause)
+        conn.sendall(b"220 slow.fake.example ESMTP\r\n")
+        for count, line in enumerate(lines(conn)):
+            cmd = line.upper()
+            if count < 3:
+                time.sleep(pause)
+            if cmd.startswith("EHLO"):
+                reply = "250 slow.fake.example"
+            elif cmd.startswith("RCPT"):
+                reply = "554 5.7.1 Relay access denied"
+            elif cmd == "QUIT":
+                reply = "221 bye"
+            else:
+                reply = "250 ok"
+            conn.sendall((reply + "\r\n").encode())
+            if cmd == "QUIT":
+                return
+    return behaviour

@@ -81,7 +81,16 @@ private final class ProbeConnection: @unchecked Sendable {
     var channel: (any Channel)?
     /// Bumped for every connection, so events from an old one are ignored.
     var generation = 0
+    /// Fires `timeouts.command` after `lastActivity` on the connection it
+    /// watches. It is re-armed lazily, not cancelled and scheduled again for
+    /// every line: cancelling a task NIO scheduled scans the event loop's
+    /// whole timer heap, which holds two timers per test in flight, and that
+    /// scan took a fifth of the probe loop's time with 1,000 tests in flight
+    /// (BENCHMARKS.md, item 14).
     var idleTimer: Scheduled<Void>?
+    var lastActivity = NIODeadline.now()
+    /// The connection (`generation`) the idle timer watches.
+    var idleWatches = 0
     var deadline: Scheduled<Void>?
     /// Defence in depth for "never send content": once a 354 arrived on a
     /// connection, nothing more is written to it, whatever the machine says.
@@ -182,12 +191,25 @@ private final class ProbeConnection: @unchecked Sendable {
         channel.close(mode: .all, promise: nil)
     }
 
+    /// Restarts the current connection's command timeout.
     func armIdleTimer() {
-        idleTimer?.cancel()
-        let current = generation
-        idleTimer = loop.scheduleTask(in: timeouts.command) { [self] in
-            guard current == generation else { return }
-            feed(.timedOut)
+        lastActivity = .now()
+        idleWatches = generation
+        // A timer still pending looks at `lastActivity` when it fires.
+        if idleTimer == nil { scheduleIdleCheck(at: lastActivity + timeouts.command) }
+    }
+
+    private func scheduleIdleCheck(at due: NIODeadline) {
+        idleTimer = loop.scheduleTask(deadline: due) { [self] in
+            idleTimer = nil
+            // A connection since closed is no longer watched; the next one arms anew.
+            guard idleWatches == generation, !machine.isFinished else { return }
+            let due = lastActivity + timeouts.command
+            if NIODeadline.now() < due {
+                scheduleIdleCheck(at: due)
+            } else {
+                feed(.timedOut)
+            }
         }
     }
 

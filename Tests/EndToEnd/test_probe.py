@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, recording_open_relay,
-                                  tarpit)
+                                  slow_start, tarpit)
 from mailharness.ports import free_port
 from mailharness.relaymilter import binary, cached_verdicts
 
@@ -66,6 +66,18 @@ def test_scripted_targets(probe_config, behaviour, verdict):
     try:
         report = probe(probe_config, f"127.0.0.1:{server.port}")
         assert report["verdict"] == verdict, report
+    finally:
+        server.stop()
+
+
+def test_a_slow_server_is_waited_for_while_each_step_stays_within_the_command_timeout(probe_config):
+    # 3 s command timeout, 2 s per step for four steps: each step's timeout is
+    # restarted by the step before, so the test must outlast the first 3 s.
+    server = FakeServer(slow_start(2.0)).start()
+    try:
+        report = probe(probe_config, f"127.0.0.1:{server.port}")
+        assert report["verdict"] == "closed", report
+        assert len(report["tests"]) == 20
     finally:
         server.stop()
 
