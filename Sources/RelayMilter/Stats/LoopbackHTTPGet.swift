@@ -13,7 +13,20 @@ enum LoopbackHTTPGet {
 
     /// The status and body of `GET path` from `host:port`. Blocks the calling
     /// thread, which must not be an event loop (the command line's is not).
+    ///
+    /// A connection the daemon resets is asked once more: a GET changes
+    /// nothing, and `relay-milter stats` met such a reset once in a CI run
+    /// (its cause not found), where a second request is what an admin would
+    /// do by hand. A daemon that is down still fails at once (refused).
     static func fetch(host: String, port: Int, path: String, timeoutSeconds: Int64 = 10) throws -> (status: Int, body: [UInt8]) {
+        do {
+            return try fetchOnce(host: host, port: port, path: path, timeoutSeconds: timeoutSeconds)
+        } catch let error as IOError where error.errnoCode == ECONNRESET {
+            return try fetchOnce(host: host, port: port, path: path, timeoutSeconds: timeoutSeconds)
+        }
+    }
+
+    private static func fetchOnce(host: String, port: Int, path: String, timeoutSeconds: Int64) throws -> (status: Int, body: [UInt8]) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let response = group.next().makePromise(of: (Int, [UInt8]).self)
