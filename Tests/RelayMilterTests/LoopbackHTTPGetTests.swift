@@ -26,6 +26,7 @@ private final class ResettingListener: Sendable {
 
     init() throws {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -36,7 +37,11 @@ private final class ResettingListener: Sendable {
                 return getsockname(socket, raw, &length)
             }
         }
-        guard socket >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard bound == 0 else {
+            let code = POSIXErrorCode(rawValue: errno) ?? .EIO
+            close(socket)
+            throw POSIXError(code)
+        }
         self.socket = socket
         port = Int(UInt16(bigEndian: address.sin_port))
         let served = self.served
