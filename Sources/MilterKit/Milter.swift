@@ -40,16 +40,15 @@ public struct MilterSettings: Sendable, Equatable {
     }
 
     /// The `SMFIP_NR_*` flags to ask for: the quiet stages' flags, on a unix socket only.
-    var noReplySteps: UInt {
-        guard case .unix = socket else { return 0 }
-        return quietStages.reduce(0) { $0 | ($1.noReplyFlag ?? 0) }
-    }
+    var noReplySteps: UInt { unixSocketFlags(quietStages, \.noReplyFlag) }
 
     /// The `SMFIP_NO*` flags to ask for: the skipped stages' flags, on a unix
     /// socket only, and only for stages that are quiet as well.
-    var skipSteps: UInt {
+    var skipSteps: UInt { unixSocketFlags(skippedStages.intersection(quietStages), \.skipFlag) }
+
+    private func unixSocketFlags(_ stages: Set<MilterStage>, _ flag: KeyPath<MilterStage, UInt?>) -> UInt {
         guard case .unix = socket else { return 0 }
-        return skippedStages.intersection(quietStages).reduce(0) { $0 | ($1.skipFlag ?? 0) }
+        return stages.reduce(0) { $0 | ($1[keyPath: flag] ?? 0) }
     }
 }
 
