@@ -31,10 +31,24 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .v4(let value):
-            return (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xFF) }.joined(separator: ".")
+            return Self.formatIPv4(value)
         case .v6(let value):
             return Self.formatIPv6(value)
         }
+    }
+
+    /// `192.0.2.1`, built as bytes: every connection's log lines carry one.
+    static func formatIPv4(_ value: UInt32) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(15)
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = UInt8(truncatingIfNeeded: value >> UInt32(shift))
+            if shift != 24 { bytes.append(UInt8(ascii: ".")) }
+            if octet >= 100 { bytes.append(UInt8(ascii: "0") + octet / 100) }
+            if octet >= 10 { bytes.append(UInt8(ascii: "0") + octet / 10 % 10) }
+            bytes.append(UInt8(ascii: "0") + octet % 10)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Dotted quad, strictly: four decimal octets, no leading zeros (which some

@@ -100,7 +100,12 @@ public struct MailAddress: Hashable, Sendable {
         var splitAt: Substring.Index?
         var inQuotes = false, inBrackets = false, escaped = false
         let bytes = text.utf8
-        for index in bytes.indices {
+        // An index loop rather than `bytes.indices`: the generic `Indices` of a
+        // Substring's UTF-8 view was not specialised and cost a fifth of this
+        // parser's time under milter-load.
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            defer { bytes.formIndex(after: &index) }
             let c = bytes[index]
             if escaped { escaped = false; continue }
             switch c {

@@ -42,8 +42,9 @@ func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig)
     let ours = Destination.classify(raw: transaction.recipient, config: config)
     guard ours.isLocalDestination else { return ours }
 
-    // The address the MTA will actually deliver to (after its rewriting).
-    if let rewritten = transaction.mtaRouting.address {
+    // The address the MTA will actually deliver to (after its rewriting); when
+    // it is the recipient as given, without the brackets, it classifies the same.
+    if let rewritten = transaction.mtaRouting.address, !isBracketed(rewritten, transaction.recipient) {
         let theirs = Destination.classify(raw: rewritten, config: config)
         guard theirs.isLocalDestination || isLocalMailerUser(rewritten, transport: transaction.mtaRouting.transport, config: config) else {
             return theirs
@@ -56,6 +57,12 @@ func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig)
         return .remoteTransport(transport)
     }
     return ours
+}
+
+/// Whether `raw` is exactly `<bare>`: the same address, already classified.
+private func isBracketed(_ bare: String, _ raw: String) -> Bool {
+    let inner = raw.utf8.dropFirst().dropLast()
+    return raw.utf8.first == UInt8(ascii: "<") && raw.utf8.last == UInt8(ascii: ">") && inner.elementsEqual(bare.utf8)
 }
 
 /// Sendmail gives its local mailer's `{rcpt_addr}` as the bare user name
