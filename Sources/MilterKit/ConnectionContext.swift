@@ -52,12 +52,13 @@ final class ConnectionContext: @unchecked Sendable {
 
     /// Copies the requested macros for `stage` out of libmilter.
     func readMacros(_ ctx: OpaquePointer?, _ stage: MilterStage) -> Macros {
-        var values: [String: String] = [:]
-        for name in macros[stage] {
+        let names = macros[stage]
+        var values = Macros(capacity: names.count)
+        for name in names {
             if let value = CMilterShim_getsymval(ctx, name) {
-                values[name] = String(cString: value)
+                values.set(name, String(cString: value))
             }
         }
-        return Macros(values)
+        return values
     }
 }

@@ -15,17 +15,44 @@ public struct MacroRequest: Sendable, Equatable {
 }
 
 /// Macro values the MTA sent, copied out of libmilter at the callback.
+///
+/// A short list searched in order rather than a dictionary: a stage asks for
+/// at most a handful of macros, and one of these is made at every callback,
+/// where hashing each name twice (to store, to look up) cost more than the scan.
 public struct Macros: Sendable, Equatable {
-    public var values: [String: String]
+    private var pairs: [(name: String, value: String)]
 
     public init(_ values: [String: String] = [:]) {
-        self.values = values
+        pairs = values.map { (name: $0.key, value: $0.value) }
+    }
+
+    init(capacity: Int) {
+        pairs = []
+        pairs.reserveCapacity(capacity)
+    }
+
+    /// The values by name.
+    public var values: [String: String] {
+        Dictionary(pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+
+    /// Sets a value read from the MTA; a name set twice keeps the last value.
+    mutating func set(_ name: String, _ value: String) {
+        if let index = pairs.firstIndex(where: { $0.name == name }) {
+            pairs[index].value = value
+        } else {
+            pairs.append((name: name, value: value))
+        }
     }
 
     /// The value, or nil when the MTA did not send it or sent it empty.
     public subscript(name: String) -> String? {
-        guard let value = values[name], !value.isEmpty else { return nil }
+        guard let value = pairs.first(where: { $0.name == name })?.value, !value.isEmpty else { return nil }
         return value
+    }
+
+    public static func == (lhs: Macros, rhs: Macros) -> Bool {
+        lhs.values == rhs.values
     }
 }
 
