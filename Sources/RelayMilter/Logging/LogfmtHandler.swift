@@ -37,21 +37,27 @@ public struct LogfmtHandler: LogHandler {
         line += " msg=".utf8
         Self.appendQuoted(event.message.description, to: &line)
         // The event's fields, then the handler's that the event does not override.
+        // Plain loops: the lazy map and filter chains this replaced copied each
+        // value twice more on the way into the array.
         var fields: [(key: String, value: Logger.MetadataValue)] = []
         fields.reserveCapacity(metadata.count + (event.metadata?.count ?? 0) + 1)
         if let own = event.metadata {
-            fields += own.lazy.map { (key: $0.key, value: $0.value) }
-            fields += metadata.lazy.filter { own[$0.key] == nil }.map { (key: $0.key, value: $0.value) }
+            for (key, value) in own { fields.append((key, value)) }
+            for (key, value) in metadata where own[key] == nil { fields.append((key, value)) }
         } else {
-            fields += metadata.lazy.map { (key: $0.key, value: $0.value) }
+            for (key, value) in metadata { fields.append((key, value)) }
         }
         if let error = event.error { fields.append((key: "error", value: "\(error)")) }
         fields.sort { $0.key < $1.key }
-        for (key, value) in fields {
+        for field in fields {
             line.append(UInt8(ascii: " "))
-            line += key.utf8
+            line += field.key.utf8
             line.append(UInt8(ascii: "="))
-            Self.appendQuoted(value.description, to: &line)
+            if case .string(let text) = field.value {
+                Self.appendQuoted(text, to: &line)
+            } else {
+                Self.appendQuoted(field.value.description, to: &line)
+            }
         }
         // Formatting happens here; the write(2) happens on the log writer's thread.
         LogWriter.shared.enqueue(line)
@@ -66,10 +72,18 @@ public struct LogfmtHandler: LogHandler {
     /// Appends `value`, in quotes with escapes when it holds a space, a quote, `=`,
     /// a backslash or a control character; as it is otherwise.
     static func appendQuoted(_ value: String, to line: inout [UInt8]) {
-        let needsQuotes = value.isEmpty || value.utf8.contains {
-            $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 < 0x20 || $0 == UInt8(ascii: "\\") || $0 == 0x7F
+        let isSpecial = { (byte: UInt8) in
+            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "=") || byte < 0x20
+                || byte == UInt8(ascii: "\\") || byte == 0x7F
         }
-        guard needsQuotes else {
+        // Most values need no quotes: scan and copy them from the string's own bytes.
+        let copiedPlain = value.utf8.withContiguousStorageIfAvailable { bytes in
+            guard !bytes.isEmpty, !bytes.contains(where: isSpecial) else { return false }
+            line.append(contentsOf: bytes)
+            return true
+        }
+        if copiedPlain == true { return }
+        guard value.isEmpty || value.utf8.contains(where: isSpecial) else {
             line += value.utf8
             return
         }

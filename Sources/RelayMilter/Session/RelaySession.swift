@@ -74,10 +74,11 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         // Postfix omits {client_addr} unless asked; the sockaddr is the fallback.
         let text = info.macros["{client_addr}"] ?? info.address
         clientAddress = text.flatMap { IPAddress($0) }
-        logger[metadataKey: "client.address"] = "\(clientAddress.map { "\($0)" } ?? "unknown")"
-        logger[metadataKey: "client.name"] = "\(truncatedForLog(info.hostname, limit: 128))"
+        // Plain `.string` values, not interpolations: this runs for every connection.
+        logger[metadataKey: "client.address"] = .string(clientAddress?.description ?? "unknown")
+        logger[metadataKey: "client.name"] = .string(truncatedForLog(info.hostname, limit: 128))
         if let daemon = info.macros["{daemon_name}"] {
-            logger[metadataKey: "mta.daemon"] = "\(truncatedForLog(daemon, limit: 64))"
+            logger[metadataKey: "mta.daemon"] = .string(truncatedForLog(daemon, limit: 64))
         }
         // Only what is cached counts now; an unknown host is queued for a test.
         (hostStanding, hostRecord) = hostVerdicts.standing(of: clientAddress, config: config)
@@ -86,7 +87,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func helo(_ name: String, macros: Macros) -> MilterResponse {
-        logger[metadataKey: "client.helo"] = "\(truncatedForLog(name, limit: 128))"
+        logger[metadataKey: "client.helo"] = .string(truncatedForLog(name, limit: 128))
         return .continue
     }
 
