@@ -106,6 +106,10 @@ public struct SMTPReply: Sendable, Equatable {
     public static let maxLines = 32
 
     static func sanitized(_ line: String) -> String {
+        // The usual reply needs nothing changed: no rebuilding it scalar by scalar.
+        if line.utf8.count <= 900, !line.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "%") }) {
+            return line
+        }
         var result = ""
         for scalar in line.unicodeScalars.prefix(900) {
             switch scalar {

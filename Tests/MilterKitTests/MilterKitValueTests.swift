@@ -25,6 +25,12 @@ struct SMTPReplyTests {
         #expect(reply.lines == ["<a%%b@x>??RSET?"])
     }
 
+    @Test func leavesAPlainLineAsItIs() {
+        let line = "Relay access denied for <leser@bücher.example>"
+        #expect(SMTPReply(code: "550", enhancedCode: "5.7.1", lines: [line]).lines == [line])
+        #expect(SMTPReply(code: "550", enhancedCode: "5.7.1", lines: ["50% off\u{7F}"]).lines == ["50%% off?"])
+    }
+
     @Test func boundsLines() {
         let reply = SMTPReply(code: "451", enhancedCode: "4.7.1", lines: Array(repeating: "x", count: 40))
         #expect(reply.lines.count == SMTPReply.maxLines)

@@ -204,7 +204,9 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 
     private static func reply(_ status: RecipientOutcome.ReplyStatus, _ text: String?) -> SMTPReply {
         // A configured text with line breaks becomes a multi-line SMTP reply.
-        let lines = (text ?? "Relay access denied").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let text = text ?? "Relay access denied"
+        let lines = text.utf8.contains(UInt8(ascii: "\n"))
+            ? text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) : [text]
         return SMTPReply(code: status.code, enhancedCode: status.enhancedCode, lines: lines)
     }
 
