@@ -21,6 +21,40 @@ struct TopKTests {
         #expect(a.count >= 5000 && a.count - a.overcount <= 5000)
     }
 
+    @Test func matchesAPlainScanOfTheLeastCounted() {
+        // The heap against the algorithm written out naively, on a skewed stream
+        // with many ties: same kept keys, counts and overcounts.
+        var top = TopK<Int>(capacity: 8)
+        var naive: [Int: (count: Int, overcount: Int)] = [:]
+        var state: UInt64 = 12345
+        for _ in 0..<5_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let key = Int(state >> 33) % 40 < 20 ? Int(state >> 40) % 4 : Int(state >> 40) % 200
+            top.add(key)
+            if let current = naive[key] {
+                naive[key] = (current.count + 1, current.overcount)
+            } else if naive.count < 8 {
+                naive[key] = (1, 0)
+            } else {
+                let least = naive.values.map(\.count).min()!
+                // Any least counted key may go: follow the one the heap evicted,
+                // and check that it was one of the least counted.
+                let kept = Set(top.top(8).map(\.key))
+                let evicted = naive.keys.first { !kept.contains($0) }!
+                #expect(naive[evicted]!.count == least)
+                naive.removeValue(forKey: evicted)
+                naive[key] = (least + 1, least)
+            }
+        }
+        let entries = top.top(8)
+        #expect(entries.count == 8)
+        for entry in entries {
+            #expect(naive[entry.key]?.count == entry.count)
+            #expect(naive[entry.key]?.overcount == entry.overcount)
+        }
+        #expect(entries.map(\.count) == entries.map(\.count).sorted(by: >))
+    }
+
     @Test func exactWhileUnderCapacity() {
         var top = TopK<String>(capacity: 10)
         for (key, n) in [("x", 5), ("y", 3), ("z", 1)] { top.add(key, n) }
