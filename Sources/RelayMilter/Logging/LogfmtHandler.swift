@@ -23,7 +23,12 @@ public struct LogfmtHandler: LogHandler {
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
-        set { metadata[key] = newValue }
+        set {
+            // A session sets its client's fields one by one at connect and HELO:
+            // room for them at once, not a regrowth at each.
+            if metadata.isEmpty { metadata.reserveCapacity(8) }
+            metadata[key] = newValue
+        }
     }
 
     public func log(event: LogEvent) {
