@@ -167,9 +167,13 @@ public struct MailAddress: Hashable, Sendable {
 
     private static func parseDomain(_ raw: Substring) throws(ParseError) -> Domain {
         guard !raw.isEmpty else { throw .emptyDomain }
-        if raw.first == "[" || raw.last == "]" {
-            guard raw.first == "[", raw.last == "]" else { throw .unbalancedBrackets }
-            let inner = raw.dropFirst().dropLast()
+        // Bytes, not Characters: finding the last Character means grapheme breaking.
+        let opens = raw.utf8.first == UInt8(ascii: "["), closes = raw.utf8.last == UInt8(ascii: "]")
+        if opens || closes {
+            guard opens, closes else { throw .unbalancedBrackets }
+            // Cut the brackets as bytes too: a Character-wise dropLast would take
+            // a prepended mark with the `]` (`[1.2.3.4\u{600}]`).
+            let inner = raw[raw.utf8.index(after: raw.startIndex)..<raw.utf8.index(before: raw.endIndex)]
             if inner.lowercased().hasPrefix("ipv6:") {
                 guard case .some(.v6(let v6)) = IPAddress(inner.dropFirst(5)) else { throw .badIPLiteral(String(inner)) }
                 return .literal(.v6(v6))

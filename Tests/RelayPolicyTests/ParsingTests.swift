@@ -68,6 +68,9 @@ struct MailAddressTests {
         #expect(try MailAddress(parsing: "u@[IPv6:2001:db8::1]").domain == .literal(IPAddress("2001:db8::1")!))
         #expect(throws: MailAddress.ParseError.badIPLiteral("300.1.1.1")) { try MailAddress(parsing: "u@[300.1.1.1]") }
         #expect(throws: MailAddress.ParseError.bareIPAddress("1.2.3.4")) { try MailAddress(parsing: "u@1.2.3.4") }
+        // A prepended mark before `]` makes one Character with it; the bytes still say what is inside.
+        #expect(throws: MailAddress.ParseError.badIPLiteral("1.2.3.4\u{600}")) { try MailAddress(parsing: "u@[1.2.3.4\u{600}]") }
+        #expect(throws: MailAddress.ParseError.self) { try MailAddress(parsing: "u@1.2.3.4\u{600}]") }
     }
 
     @Test(arguments: ["<user@example.org", "@a.example", "<@a.example:>", "\"open@example.org", "u@[1.2.3.4", "u@ex ample.org", "u@-bad.example", "u@a..b"])
