@@ -42,8 +42,8 @@ public struct LogfmtHandler: LogHandler {
         line += " msg=".utf8
         Self.appendQuoted(event.message.description, to: &line)
         // The event's fields, then the handler's that the event does not override.
-        // Plain loops: the lazy map and filter chains this replaced copied each
-        // value twice more on the way into the array.
+        // Plain loops into a reserved array, not lazy map and filter chains:
+        // this runs for every decision.
         var fields: [(key: String, value: Logger.MetadataValue)] = []
         fields.reserveCapacity(metadata.count + (event.metadata?.count ?? 0) + 1)
         if let own = event.metadata {
