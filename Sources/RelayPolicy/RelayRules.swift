@@ -61,8 +61,9 @@ func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig)
 
 /// Whether `raw` is exactly `<bare>`: the same address, already classified.
 private func isBracketed(_ bare: String, _ raw: String) -> Bool {
-    let inner = raw.utf8.dropFirst().dropLast()
-    return raw.utf8.first == UInt8(ascii: "<") && raw.utf8.last == UInt8(ascii: ">") && inner.elementsEqual(bare.utf8)
+    let bytes = raw.utf8
+    guard bytes.count >= 2, bytes.first == UInt8(ascii: "<"), bytes.last == UInt8(ascii: ">") else { return false }
+    return bytes.dropFirst().dropLast().elementsEqual(bare.utf8)
 }
 
 /// Sendmail gives its local mailer's `{rcpt_addr}` as the bare user name

@@ -77,32 +77,33 @@ public struct LogfmtHandler: LogHandler {
     /// Appends `value`, in quotes with escapes when it holds a space, a quote, `=`,
     /// a backslash or a control character; as it is otherwise.
     static func appendQuoted(_ value: String, to line: inout [UInt8]) {
-        let isSpecial = { (byte: UInt8) in
-            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "=") || byte < 0x20
-                || byte == UInt8(ascii: "\\") || byte == 0x7F
-        }
-        // Most values need no quotes: scan and copy them from the string's own bytes.
-        let copiedPlain = value.utf8.withContiguousStorageIfAvailable { bytes in
-            guard !bytes.isEmpty, !bytes.contains(where: isSpecial) else { return false }
-            line.append(contentsOf: bytes)
-            return true
-        }
-        if copiedPlain == true { return }
-        guard value.isEmpty || value.utf8.contains(where: isSpecial) else {
-            line += value.utf8
-            return
-        }
-        line.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): line += #"\""#.utf8
-            case UInt8(ascii: "\\"): line += #"\\"#.utf8
-            case UInt8(ascii: "\n"): line += #"\n"#.utf8
-            case 0..<0x20, 0x7F: line += "\\x\(String(byte, radix: 16))".utf8
-            default: line.append(byte)
+        // One scan over the string's own bytes (`withUTF8` makes a bridged
+        // string contiguous first; a native one is read in place). Most
+        // values need no quotes and are copied as they are.
+        var value = value
+        value.withUTF8 { bytes in
+            guard bytes.isEmpty || bytes.contains(where: needsQuotes) else {
+                line.append(contentsOf: bytes)
+                return
             }
+            line.append(UInt8(ascii: "\""))
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""): line += #"\""#.utf8
+                case UInt8(ascii: "\\"): line += #"\\"#.utf8
+                case UInt8(ascii: "\n"): line += #"\n"#.utf8
+                case 0..<0x20, 0x7F: line += "\\x\(String(byte, radix: 16))".utf8
+                default: line.append(byte)
+                }
+            }
+            line.append(UInt8(ascii: "\""))
         }
-        line.append(UInt8(ascii: "\""))
+    }
+
+    /// A byte that splits a logfmt field or a line: space, quote, `=`, backslash, control.
+    private static func needsQuotes(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "=") || byte < 0x20
+            || byte == UInt8(ascii: "\\") || byte == 0x7F
     }
 
     /// `2026-11-29T17:00:00.123Z`, now.
