@@ -48,7 +48,8 @@ public struct LogfmtHandler: LogHandler {
         fields.reserveCapacity(metadata.count + (event.metadata?.count ?? 0) + 1)
         if let own = event.metadata {
             for (key, value) in own { fields.append((key, value)) }
-            for (key, value) in metadata where own[key] == nil { fields.append((key, value)) }
+            // `index(forKey:)`, not `own[key] == nil`: that copies the value out and destroys it again.
+            for (key, value) in metadata where own.index(forKey: key) == nil { fields.append((key, value)) }
         } else {
             for (key, value) in metadata { fields.append((key, value)) }
         }

@@ -34,7 +34,9 @@ public struct RecipientOutcome: Sendable, Equatable {
         return "\(status.code) \(status.enhancedCode) \(replyText)"
     }
 
-    public init(_ transaction: RelayTransaction, config: RelayMilterConfig) {
+    /// `borrowing`: an initializer takes its arguments owned by default, and
+    /// the whole config would be copied for each recipient and destroyed again.
+    public init(_ transaction: RelayTransaction, config: borrowing RelayMilterConfig) {
         let decision = decide(transaction, config: config.policy)
         let action = config.rules.resolve(decision)
         recipient = transaction.recipient
