@@ -127,6 +127,11 @@ let package = Package(
             path: "Benchmarks/VerdictCacheBench"
         ),
         .executableTarget(
+            name: "log-line-bench",
+            dependencies: ["RelayMilter", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/LogLineBench"
+        ),
+        .executableTarget(
             name: "milter-load",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/MilterLoad"

@@ -29,13 +29,14 @@ class Settings:
     cache_sizes: tuple = (10_000, 100_000, 1_000_000)
     cache_lookups: int = 200_000
     tests_in_flight: int = 1000
+    log_lines: int = 300_000
     # Another relay-milter binary measured beside this build in section 1.
     baseline_binary: str = None
 
 
 # Tiny counts: proves every harness still runs and prints; measures nothing.
 SMOKE = Settings(rounds=1, seconds=0.5, warmup=0.2, sessions=2, messages=20, smtp_sessions=2,
-                 cache_sizes=(1000, 5000), cache_lookups=2000, tests_in_flight=30)
+                 cache_sizes=(1000, 5000), cache_lookups=2000, tests_in_flight=30, log_lines=2000)
 
 
 def write_report(path: Path, body: str):

@@ -32,6 +32,10 @@ class Build:
     def verdict_cache_bench(self):
         return self.directory / "verdict-cache-bench"
 
+    @property
+    def log_line_bench(self):
+        return self.directory / "log-line-bench"
+
 
 def socket_spec(root: Path, transport: str):
     """A libmilter socket spec on loopback or in `root`."""

@@ -1,5 +1,7 @@
 """1. Milter-protocol load with no MTA: relay-milter against the no-op C
 milter, unix and inet sockets, alternating rounds in one run."""
+import subprocess
+
 from .processes import NoopMilter, cpu_seconds, load, relay_milter, stage
 from .report import median, ratio, table, target
 
@@ -9,6 +11,15 @@ STAGES = ("open", "connect", "helo", "mail", "rcpt", "data", "eom", "transaction
 QUIET_LOG = "relay-milter, log_level notice"
 # With --baseline-binary: another build of relay-milter in the same rounds.
 BASELINE = "relay-milter, baseline build"
+
+
+def log_line_figure(build, settings):
+    """What `log-line-bench` prints: ns per decision line through the log handler."""
+    result = subprocess.run([str(build.log_line_bench), str(settings.log_lines)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=300)
+    if result.returncode != 0 or not result.stdout.startswith("log line: "):
+        raise RuntimeError(f"log-line-bench failed: {result.stdout}")
+    return result.stdout.strip()[len("log line: "):]
 
 
 def run(build, root, settings):
@@ -74,6 +85,7 @@ def run(build, root, settings):
                          f"{ratios[(transport, 'relay-milter')] / ratios[(transport, BASELINE)]:.2f}x its throughput, "
                          f"milter CPU per transaction {cpu_medians[(transport, BASELINE)]:.0f} -> "
                          f"{cpu_medians[(transport, 'relay-milter')]:.0f} us.")
+    notes.append(f"- The accepted-mail log line alone, outside the milter (`log-line-bench`, this build): {log_line_figure(build, settings)}.")
     notes.append(f"- Not a target, for the admin: with `log_level = \"notice\"` (refusals still logged, accepted mail "
                  f"not), relay-milter runs at {ratios[('unix', QUIET_LOG)]:.2f}x (unix) and "
                  f"{ratios[('inet', QUIET_LOG)]:.2f}x (inet) the no-op.")
