@@ -37,8 +37,7 @@ func nanosecondsPerLine(_ body: (Int) -> Void) -> Int {
     let elapsed = clock.measure {
         for serial in 0..<lines { body(serial) }
     }
-    let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-    return Int(nanoseconds / Double(lines))
+    return Int(elapsed / .nanoseconds(1) / Double(lines))
 }
 
 let logger = sessionLogger()
