@@ -48,6 +48,8 @@ extension SharedVerdictStore {
     public enum Failure: Error, CustomStringConvertible {
         case schemaTooNew(found: Int, known: Int)
         case notBuiltIn
+        /// The connection closed before a query could start on it.
+        case connectionClosed
 
         public var description: String {
             switch self {
@@ -55,6 +57,8 @@ extension SharedVerdictStore {
                 "the shared database has schema version \(found); this relay-milter knows up to \(known): upgrade it"
             case .notBuiltIn:
                 "this relay-milter was built without PostgreSQL support (the package trait PostgreSQL)"
+            case .connectionClosed:
+                "the connection to the shared database has closed"
             }
         }
     }

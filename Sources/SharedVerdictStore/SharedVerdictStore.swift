@@ -49,31 +49,64 @@ public final class SharedVerdictStore: Sendable {
         try? await connection.close()
     }
 
+    /// Runs `query` and returns its rows, all of them (a batch is a few
+    /// hundred rows at most).
+    ///
+    /// Every query goes through here, because postgres-nio (1.33) loses a
+    /// query written to a connection that has already closed: the write fails
+    /// with no one told and the query never returns. Seen here: a query
+    /// written a second after `pg_ctl stop` was still pending 5 s later, and a
+    /// fleet test's sync loop waited on one for good. So the check and the
+    /// write happen together on the connection's event loop, where the close
+    /// happens too: a query either starts on an open connection (and fails
+    /// with it, should it close) or is refused here. (LISTEN needs no such
+    /// care: postgres-nio fails a listener whose write finds the connection
+    /// closed.)
+    private func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let connection = connection, logger = logger
+        return try await connection.eventLoop.flatSubmit {
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(Failure.connectionClosed)
+            }
+            return connection.query(query, logger: logger).map(\.rows)
+        }.get()
+    }
+
+    /// `body` in one transaction, its queries through `query`.
+    private func inTransaction<Value>(_ body: () async throws -> Value) async throws -> Value {
+        _ = try await query("BEGIN")
+        let value: Value
+        do {
+            value = try await body()
+        } catch {
+            _ = try? await query("ROLLBACK")
+            throw error
+        }
+        _ = try await query("COMMIT")
+        return value
+    }
+
     // MARK: - Schema
 
     /// Brings the schema up to date; returns the versions before and after.
     @discardableResult
     public func migrate() async throws -> (from: Int, to: Int) {
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(SharedSchema.migrationLock))", logger: logger)
-            try await connection.query("""
+        try await inTransaction {
+            _ = try await query("SELECT pg_advisory_xact_lock(\(SharedSchema.migrationLock))")
+            _ = try await query("""
                 CREATE TABLE IF NOT EXISTS relay_milter_schema (
                     version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
-                """, logger: logger)
-            var current = 0
-            for try await version in try await connection.query(
-                "SELECT coalesce(max(version), 0) FROM relay_milter_schema", logger: logger
-            ).decode(Int.self) {
-                current = version
-            }
+                """)
+            let current = try await query("SELECT coalesce(max(version), 0) FROM relay_milter_schema")
+                .first?.decode(Int.self) ?? 0
             guard current <= SharedSchema.latestVersion else {
                 throw Failure.schemaTooNew(found: current, known: SharedSchema.latestVersion)
             }
             for step in SharedSchema.steps where step.version > current {
                 for statement in step.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    _ = try await query(PostgresQuery(unsafeSQL: statement))
                 }
-                try await connection.query("INSERT INTO relay_milter_schema (version) VALUES (\(step.version))", logger: logger)
+                _ = try await query("INSERT INTO relay_milter_schema (version) VALUES (\(step.version))")
             }
             return (current, SharedSchema.latestVersion)
         }
@@ -98,8 +131,7 @@ public final class SharedVerdictStore: Sendable {
         let accepted = rows.map { $0.acceptedTests.joined(separator: Self.testSeparator) }
         let testsRun = rows.map(\.testsRun), banners = rows.map(\.banner), details = rows.map(\.detail)
         let sources = rows.map(\.source.rawValue)
-        var changed = 0
-        for try await _ in try await connection.query("""
+        return try await query("""
             INSERT INTO relay_milter_verdict AS v
                 (host, verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source, instance)
             SELECT host, verdict, tested_at, expires_at, string_to_array(accepted, E'\\x1f'), tests_run, banner, detail, source,
@@ -114,10 +146,7 @@ public final class SharedVerdictStore: Sendable {
                 change_id = nextval('relay_milter_verdict_change')
             WHERE v.tested_at < EXCLUDED.tested_at
             RETURNING 1
-            """, logger: logger) {
-            changed += 1
-        }
-        return changed
+            """).count
     }
 
     /// Test names never hold a control character; the unit separator joins them for `unnest`.
@@ -125,21 +154,19 @@ public final class SharedVerdictStore: Sendable {
 
     /// Changes after `id`, oldest first.
     public func changes(after id: Int64, limit: Int) async throws -> [Change] {
-        var changes: [Change] = []
-        let rows = try await connection.query("""
+        try await query("""
             SELECT change_id, host, verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source, instance
             FROM relay_milter_verdict WHERE change_id > \(id) ORDER BY change_id LIMIT \(limit)
-            """, logger: logger)
-        for try await (changeID, host, verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source, instance) in rows.decode(
-            (Int64, String, String, Date, Date, [String], Int, String, String, String, String).self
-        ) {
+            """).map { row in
+            let (changeID, host, verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source, instance) = try row.decode(
+                (Int64, String, String, Date, Date, [String], Int, String, String, String, String).self
+            )
             let record = VerdictRecord(
                 host: host, verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedTests: accepted,
                 testsRun: testsRun, banner: banner, detail: detail, source: VerdictRecord.Source(rawValue: source) ?? .import
             )
-            changes.append(Change(id: changeID, record: record, instance: instance))
+            return Change(id: changeID, record: record, instance: instance)
         }
-        return changes
     }
 
     /// Calls `body` for each notification that verdicts changed, until the
@@ -155,23 +182,16 @@ public final class SharedVerdictStore: Sendable {
     /// Asks to be the one instance that tests `host`, for `seconds` at most:
     /// a claim an instance does not release (it crashed) lapses then.
     public func claimTest(of host: String, forSeconds seconds: Int) async throws -> Claim {
-        var claimed = false
-        for try await _ in try await connection.query("""
+        let claimed = try await !query("""
             INSERT INTO relay_milter_test_claim AS c (host, instance, expires_at)
             VALUES (\(host), \(instance), now() + make_interval(secs => \(Double(seconds))))
             ON CONFLICT (host) DO UPDATE SET instance = EXCLUDED.instance, expires_at = EXCLUDED.expires_at
             WHERE c.expires_at <= now() OR c.instance = EXCLUDED.instance
             RETURNING 1
-            """, logger: logger) {
-            claimed = true
-        }
+            """).isEmpty
         guard claimed else {
-            var holder = ""
-            for try await name in try await connection.query(
-                "SELECT instance FROM relay_milter_test_claim WHERE host = \(host)", logger: logger
-            ).decode(String.self) {
-                holder = name
-            }
+            let holder = try await query("SELECT instance FROM relay_milter_test_claim WHERE host = \(host)")
+                .first?.decode(String.self) ?? ""
             return .heldBy(instance: holder)
         }
         // Checked after claiming: an instance writes its verdict before it
@@ -184,25 +204,22 @@ public final class SharedVerdictStore: Sendable {
     }
 
     public func releaseClaim(on host: String) async throws {
-        try await connection.query(
-            "DELETE FROM relay_milter_test_claim WHERE host = \(host) AND instance = \(instance)", logger: logger
-        )
+        _ = try await query("DELETE FROM relay_milter_test_claim WHERE host = \(host) AND instance = \(instance)")
     }
 
     private func unexpiredRecord(for host: String) async throws -> VerdictRecord? {
-        let rows = try await connection.query("""
+        try await query("""
             SELECT verdict, tested_at, expires_at, accepted_tests, tests_run, banner, detail, source
             FROM relay_milter_verdict WHERE host = \(host) AND expires_at > now()
-            """, logger: logger)
-        for try await (verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source) in rows.decode(
-            (String, Date, Date, [String], Int, String, String, String).self
-        ) {
+            """).first.map { row in
+            let (verdict, testedAt, expiresAt, accepted, testsRun, banner, detail, source) = try row.decode(
+                (String, Date, Date, [String], Int, String, String, String).self
+            )
             return VerdictRecord(
                 host: host, verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedTests: accepted,
                 testsRun: testsRun, banner: banner, detail: detail, source: VerdictRecord.Source(rawValue: source) ?? .import
             )
         }
-        return nil
     }
 
     // MARK: - Statistics rollups
@@ -212,35 +229,33 @@ public final class SharedVerdictStore: Sendable {
     /// again after an outage is harmless).
     public func setRollups(_ rows: [RollupRow]) async throws {
         guard !rows.isEmpty else { return }
-        try await connection.query("""
+        _ = try await query("""
             INSERT INTO relay_milter_stats_rollup (instance, granularity, period, action, reason, count)
             SELECT \(instance), g, p, a, r, c
             FROM unnest(\(rows.map(\.granularity.rawValue))::text[], \(rows.map(\.period))::bigint[],
                         \(rows.map(\.action))::text[], \(rows.map(\.reason))::text[], \(rows.map(\.count))::bigint[])
                 AS x(g, p, a, r, c)
             ON CONFLICT (instance, granularity, period, action, reason) DO UPDATE SET count = EXCLUDED.count
-            """, logger: logger)
+            """)
     }
 
     /// Deletes this instance's rollups older than `period`.
     public func pruneRollups(_ granularity: RollupRow.Granularity, before period: Int) async throws {
-        try await connection.query("""
+        _ = try await query("""
             DELETE FROM relay_milter_stats_rollup
             WHERE instance = \(instance) AND granularity = \(granularity.rawValue) AND period < \(period)
-            """, logger: logger)
+            """)
     }
 
     /// Every instance's rollups since `period`, with the instance that wrote them.
     public func fleetRollups(_ granularity: RollupRow.Granularity, since period: Int) async throws -> [(instance: String, row: RollupRow)] {
-        var result: [(instance: String, row: RollupRow)] = []
-        let rows = try await connection.query("""
+        try await query("""
             SELECT instance, period, action, reason, count FROM relay_milter_stats_rollup
             WHERE granularity = \(granularity.rawValue) AND period >= \(period) ORDER BY instance, period
-            """, logger: logger)
-        for try await (instance, period, action, reason, count) in rows.decode((String, Int, String, String, Int).self) {
-            result.append((instance, RollupRow(granularity: granularity, period: period, action: action, reason: reason, count: count)))
+            """).map { row in
+            let (instance, period, action, reason, count) = try row.decode((String, Int, String, String, Int).self)
+            return (instance, RollupRow(granularity: granularity, period: period, action: action, reason: reason, count: count))
         }
-        return result
     }
 }
 #endif
