@@ -50,6 +50,8 @@ extension SharedVerdictStore {
         case notBuiltIn
         /// The connection closed before a query could start on it.
         case connectionClosed
+        /// A query had no answer in this time; the connection was closed.
+        case noAnswer(within: Duration)
 
         public var description: String {
             switch self {
@@ -59,6 +61,8 @@ extension SharedVerdictStore {
                 "this relay-milter was built without PostgreSQL support (the package trait PostgreSQL)"
             case .connectionClosed:
                 "the connection to the shared database has closed"
+            case .noAnswer(let time):
+                "the shared database did not answer a query in \(time); the connection was closed"
             }
         }
     }

@@ -16,17 +16,22 @@ import VerdictStore
 public final class SharedVerdictStore: Sendable {
     public let instance: String
     private let connection: PostgresConnection
+    private let queryTimeout: Duration
     private let logger: Logger
 
-    private init(connection: PostgresConnection, instance: String, logger: Logger) {
+    private init(connection: PostgresConnection, instance: String, queryTimeout: Duration, logger: Logger) {
         self.connection = connection
         self.instance = instance
+        self.queryTimeout = queryTimeout
         self.logger = logger
     }
 
-    /// Connects and logs in; `instance` names this relay-milter in the rows it writes.
+    /// Connects and logs in; `instance` names this relay-milter in the rows it
+    /// writes. A query not answered in `queryTimeout` closes the connection
+    /// (see `query`).
     public static func connect(
-        to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5, logger: Logger
+        to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5,
+        queryTimeout: Duration = .seconds(30), logger: Logger
     ) async throws -> SharedVerdictStore {
         var configuration = PostgresConnection.Configuration(
             host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,
@@ -34,7 +39,7 @@ public final class SharedVerdictStore: Sendable {
         )
         configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
         let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger)
-        return SharedVerdictStore(connection: connection, instance: instance, logger: logger)
+        return SharedVerdictStore(connection: connection, instance: instance, queryTimeout: queryTimeout, logger: logger)
     }
 
     private static func tls(_ mode: TLSMode) throws -> PostgresConnection.Configuration.TLS {
@@ -62,13 +67,27 @@ public final class SharedVerdictStore: Sendable {
     /// with it, should it close) or is refused here. (LISTEN needs no such
     /// care: postgres-nio fails a listener whose write finds the connection
     /// closed.)
+    ///
+    /// A server that stops answering without closing (a link that drops
+    /// packets sends no reset) would hold a query until TCP gives up, about a
+    /// quarter of an hour, and a test waiting on its claim with it. So a query
+    /// not answered in `queryTimeout` closes the connection, which fails it;
+    /// the caller connects anew.
     private func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let connection = connection, logger = logger
-        return try await connection.eventLoop.flatSubmit {
+        let connection = connection, logger = logger, timeout = queryTimeout
+        let loop = connection.eventLoop
+        return try await loop.flatSubmit {
             guard !connection.isClosed else {
-                return connection.eventLoop.makeFailedFuture(Failure.connectionClosed)
+                return loop.makeFailedFuture(Failure.connectionClosed)
+            }
+            let timedOut = NIOLoopBoundBox(false, eventLoop: loop)
+            let deadline = loop.scheduleTask(in: TimeAmount(timeout)) {
+                timedOut.value = true
+                let _: EventLoopFuture<Void> = connection.close() // fails the query
             }
             return connection.query(query, logger: logger).map(\.rows)
+                .flatMapErrorThrowing { error in throw timedOut.value ? Failure.noAnswer(within: timeout) : error }
+                .always { _ in deadline.cancel() }
         }.get()
     }
 

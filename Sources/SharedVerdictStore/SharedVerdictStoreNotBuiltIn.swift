@@ -10,7 +10,8 @@ import VerdictStore
 /// on a value that was never made (`switch self {}` says so to the compiler).
 public enum SharedVerdictStore: Sendable {
     public static func connect(
-        to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5, logger: Logger
+        to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5,
+        queryTimeout: Duration = .seconds(30), logger: Logger
     ) async throws -> SharedVerdictStore {
         throw Failure.notBuiltIn
     }
