@@ -113,9 +113,14 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             holdUntested: config.enforcement.unknownAction != .accept, dnsblListing: dnsblListing
         )
         let decision = decideHost(check, config: config.policy)
+        // A host not denied is accepted whatever the rules say; they are
+        // built from three settings, so only a refusal builds them.
+        guard decision.verdict == .deny else {
+            metrics.decision(stage: .mail, action: .accept, reason: decision.reason)
+            return .continue
+        }
         let action = config.hostRules.resolve(decision)
         metrics.decision(stage: .mail, action: action.applied, reason: decision.reason)
-        guard decision.verdict == .deny else { return .continue }
         stats.record(action: action.applied, reason: decision.reason, client: clientAddress, recipient: nil)
         var metadata: Logger.Metadata = [
             "mail.from": "\(truncatedForLog(message.sender))",
