@@ -5,6 +5,7 @@ loopback addresses, as in test_enforcement."""
 import concurrent.futures
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -41,6 +42,7 @@ def connected(milter):
 
 
 SUSPECT = "127.0.0.3"
+LAST_EXCHANGE = "relay_milter_shared_store_last_exchange_timestamp_seconds"
 
 
 @pytest.fixture
@@ -134,6 +136,9 @@ def test_postgres_outage_loses_nothing(fleet, postgres):
     a, b = milters["a"], milters["b"]
     postgres.stop()
     assert wait_until(lambda: metric(a, "relay_milter_shared_store_up") == 0, timeout=30)
+    # The last exchange before the outage; it must not advance during it.
+    exchanged = metric(a, LAST_EXCHANGE)
+    assert 0 < time.time() - exchanged < 60, exchanged
     # Mail keeps flowing, and a new host is tested here (no claim possible) and enforced from memory.
     code, out = swaks(guarded["a"].port, to="carol@example.test", source=SUSPECT)
     assert code == 0, out
@@ -146,12 +151,15 @@ def test_postgres_outage_loses_nothing(fleet, postgres):
     assert wait_until(lambda: outbox(a) == [SUSPECT], timeout=10)
     assert wait_until(lambda: metric(a, "relay_milter_shared_store_errors_total", kind="connect") >= 2, timeout=15)
     assert a.log().count('msg="shared verdict database unreachable') == 1  # once, for many retries
+    assert metric(a, LAST_EXCHANGE) == exchanged
     assert a.stop() == 0
     a.start()
     assert outbox(a) == [SUSPECT]
 
+    back = time.time()
     postgres.start()
     assert wait_until(lambda: connected(a) and connected(b), timeout=30), a.log()
+    assert wait_until(lambda: metric(a, LAST_EXCHANGE) >= int(back) and metric(b, LAST_EXCHANGE) >= int(back), timeout=15)
     assert wait_until(lambda: outbox(a) == [], timeout=15)
     assert postgres.query(f"SELECT verdict, instance FROM relay_milter_verdict WHERE host = '{SUSPECT}'") == "open|a"
     assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 1,

@@ -69,3 +69,38 @@ def test_every_dashboard_query_is_valid_promql(workdir):
     assert result.returncode == 0, result.stdout + result.stderr
     for expr in exprs:
         assert "relay_milter_" in expr
+
+
+def test_the_stale_exchange_alert_fires_for_a_stuck_instance_only(workdir):
+    """promtool's rule tests: instance a's last exchange stays at minute 1 (a
+    loop stuck as one once was in CI, with shared_store_up still 1); b's
+    advances every minute. At minute 20 the alert holds for a alone."""
+    tests = workdir / "stale.test.yml"
+    tests.write_text(f"""rule_files:
+  - {MONITORING / "relay-milter.rules.yml"}
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'relay_milter_shared_store_last_exchange_timestamp_seconds{{instance="a"}}'
+        values: '60x30'
+      - series: 'relay_milter_shared_store_last_exchange_timestamp_seconds{{instance="b"}}'
+        values: '0+60x30'
+      - series: 'relay_milter_shared_store_up{{instance="a"}}'
+        values: '1x30'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: RelayMilterSharedStoreStale
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: RelayMilterSharedStoreStale
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              instance: a
+            exp_annotations:
+              summary: "relay-milter on a has not exchanged verdicts with the fleet's database for over 10 minutes"
+              description: "Enforcement goes on from memory and new verdicts wait in the local SQLite file, but the fleet does not hear of them and hosts may be tested twice. The log says `shared verdict database unreachable` if the server is away."
+""")
+    result = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -74,6 +74,10 @@ public final class RelayMetrics: Sendable {
     static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write, deleted).") }
     static var sharedUpName: MetricNameDescriptor { name("shared_store_up", "1 while the fleet's shared PostgreSQL database is reachable, 0 while it is not.") }
     static var sharedErrorsName: MetricNameDescriptor { name("shared_store_errors_total", "Shared database failures, by kind (connect, sync).") }
+    static var sharedExchangeName: MetricNameDescriptor {
+        name("shared_store_last_exchange_timestamp_seconds",
+             "When this instance last exchanged verdicts with the shared database (Unix time; 0 until the first exchange). It stops advancing whatever stops the exchange.")
+    }
     static var sharedQueuedName: MetricNameDescriptor { name("shared_store_queued_verdicts", "Verdicts of this instance not yet written to the shared database.") }
     static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received).") }
     static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
@@ -157,6 +161,12 @@ public final class RelayMetrics: Sendable {
     func sharedStoreError(_ kind: String) {
         guard recording else { return }
         registry.makeCounter(descriptor: Self.sharedErrorsName, labels: [("kind", kind)]).increment()
+    }
+
+    /// A finished exchange with the shared database (`unixTime` 0: none yet).
+    func sharedStoreExchanged(unixTime: Int64) {
+        guard recording else { return }
+        registry.makeGauge(descriptor: Self.sharedExchangeName).set(unixTime)
     }
 
     func sharedStore(queued: Int) {

@@ -20,8 +20,9 @@ import VerdictStore
 /// When the server is away, enforcement goes on from memory, new verdicts
 /// stay queued in the embedded database (a restart keeps them), tests run
 /// locally, and the outage is logged once and shown by
-/// `relay_milter_shared_store_up`. Everything queued is written when the
-/// server is back.
+/// `relay_milter_shared_store_up` and by
+/// `relay_milter_shared_store_last_exchange_timestamp_seconds`, which stops
+/// advancing. Everything queued is written when the server is back.
 final class FleetSync: Sendable {
     enum ClaimOutcome: Equatable {
         /// Run the test here.
@@ -78,6 +79,7 @@ final class FleetSync: Sendable {
     /// Connects, and reconnects after each failure, until cancelled.
     func run() async {
         metrics.sharedStore(up: false)
+        metrics.sharedStoreExchanged(unixTime: 0)
         var backoffSeconds = 1
         while !Task.isCancelled {
             var connected: SharedVerdictStore?
@@ -294,6 +296,9 @@ final class FleetSync: Sendable {
             return state.downSince
         }
         metrics.sharedStore(up: true)
+        // Monitoring's check on the whole loop: `up` says the last attempt
+        // worked, this says the loop is still making them.
+        metrics.sharedStoreExchanged(unixTime: Int64(Date().timeIntervalSince1970))
         if let wasDown {
             logger.notice("shared verdict database reachable again; queued verdicts written", metadata: [
                 "shared.host": "\(settings.host):\(settings.port)",
