@@ -56,13 +56,19 @@ import Testing
             host: "127.0.0.1", port: server.localAddress!.port!, user: "relay_milter", password: nil,
             database: "relay_milter", tls: .disable
         )
-        let store = try await SharedVerdictStore.connect(
-            to: endpoint, instance: "a", eventLoop: group.next(), queryTimeout: queryTimeout, logger: Logger(label: "test")
-        )
-        try await body(store)
-        await store.close()
+        var failure: (any Error)?
+        do {
+            let store = try await SharedVerdictStore.connect(
+                to: endpoint, instance: "a", eventLoop: group.next(), queryTimeout: queryTimeout, logger: Logger(label: "test")
+            )
+            do { try await body(store) } catch { failure = error }
+            await store.close()
+        } catch {
+            failure = error
+        }
         try await server.close()
         try await group.shutdownGracefully()
+        if let failure { throw failure }
     }
 
     /// `body`'s outcome, or nil if it has not finished in `time`. Not a task
@@ -99,7 +105,8 @@ final class FakeServer: ChannelInboundHandler, Sendable {
 
     enum AfterLogIn { case hangUp, fallSilent }
     let afterLogIn: AfterLogIn
-    /// Whether the startup message has come (one handler per connection).
+    /// Whether the startup message has come. One handler per connection, on
+    /// its event loop; the lock is there because a handler must be Sendable.
     private let loggedIn = NIOLockedValueBox(false)
 
     init(afterLogIn: AfterLogIn) {
