@@ -60,8 +60,9 @@ public final class SharedVerdictStore: Sendable {
     /// Every query goes through here, because postgres-nio (1.33) loses a
     /// query written to a connection that has already closed: the write fails
     /// with no one told and the query never returns. Seen here: a query
-    /// written a second after `pg_ctl stop` was still pending 5 s later, and a
-    /// fleet test's sync loop waited on one for good. So the check and the
+    /// written a second after `pg_ctl stop` was still pending 5 s later; that
+    /// fits how a fleet test's sync loop stalled in CI (inferred from its
+    /// log, not caught in the act). So the check and the
     /// write happen together on the connection's event loop, where the close
     /// happens too: a query either starts on an open connection (and fails
     /// with it, should it close) or is refused here. (LISTEN needs no such

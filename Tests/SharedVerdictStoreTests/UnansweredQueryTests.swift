@@ -10,7 +10,8 @@ import Testing
 /// `SharedVerdictStore.query`).
 @Suite struct UnansweredQueryTests {
     /// postgres-nio (1.33) drops a query written to a closed channel and
-    /// never answers it, which once hung the fleet's sync loop in CI.
+    /// never answers it, the likeliest cause of a fleet sync loop that
+    /// stalled in CI.
     @Test func aQueryAfterTheServerHungUpFailsAtOnce() async throws {
         try await Self.withStore(on: .hangUp) { store in
             // Let the hang-up reach the client first: that order is the one that hung.
