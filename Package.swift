@@ -51,10 +51,13 @@ let package = Package(
         ),
         // Pure relay rules: values in, decisions out. No C, no I/O, no logging.
         .target(name: "RelayPolicy"),
-        // Anonymous-mode open-relay tests: a state machine, and NIO to move its bytes.
+        // Anonymous-mode open-relay tests: the state machine, its replies and verdicts. No I/O.
+        .target(name: "RelayProbe"),
+        // NIO moving the bytes of those tests: a connection per test, the state machine's driver.
         .target(
-            name: "RelayProbe",
+            name: "RelayProbeNIO",
             dependencies: [
+                "RelayProbe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -72,10 +75,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // DNS blocklist lookups: a DNS query and answer codec, and NIO to move them.
+        // DNS blocklist lookups: the DNS query and answer codec. No I/O.
+        .target(name: "DNSBL"),
+        // NIO moving those queries and answers over UDP.
         .target(
-            name: "DNSBL",
+            name: "DNSBLNIO",
             dependencies: [
+                "DNSBL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -100,9 +106,11 @@ let package = Package(
                 "RelayPolicy",
                 "MilterKit",
                 "RelayProbe",
+                "RelayProbeNIO",
                 "VerdictStore",
                 "SharedVerdictStore",
                 "DNSBL",
+                "DNSBLNIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,6 +125,7 @@ let package = Package(
                 "RelayConfig",
                 "RelayMilter",
                 "RelayProbe",
+                "RelayProbeNIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -148,9 +157,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "RelayMilterTests", dependencies: ["RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", "DNSBLNIO", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
+        .testTarget(name: "RelayMilterTests", dependencies: ["RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "RelayProbeNIO", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,7 @@ import ArgumentParser
 import RelayConfig
 import RelayMilter
 import RelayProbe
+import RelayProbeNIO
 
 @main
 struct RelayMilterCommand: ParsableCommand {

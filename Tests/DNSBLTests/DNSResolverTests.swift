@@ -1,4 +1,5 @@
 import DNSBL
+import DNSBLNIO
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -5,6 +5,7 @@ import NIOPosix
 @testable import RelayConfig
 import RelayPolicy
 import RelayProbe
+import RelayProbeNIO
 import Testing
 import VerdictStore
 

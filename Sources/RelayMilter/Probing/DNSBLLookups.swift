@@ -1,4 +1,5 @@
 import DNSBL
+import DNSBLNIO
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

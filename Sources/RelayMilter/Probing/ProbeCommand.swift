@@ -3,6 +3,7 @@ import NIOPosix
 import RelayConfig
 import RelayPolicy
 import RelayProbe
+import RelayProbeNIO
 import VerdictStore
 
 /// `relay-milter probe HOST[:PORT]`: runs the relay test battery now.

@@ -1,5 +1,6 @@
 import Foundation
 import RelayProbe
+import RelayProbeNIO
 
 /// `relay-milter probe` output: a table like the public testers print, or JSON.
 public enum ProbeReportFormatter {

@@ -3,6 +3,7 @@ import Logging
 import RelayConfig
 import RelayPolicy
 import RelayProbe
+import RelayProbeNIO
 import NIOConcurrencyHelpers
 import VerdictStore
 

@@ -1,5 +1,6 @@
 import RelayConfig
 import RelayProbe
+import RelayProbeNIO
 
 extension RelayMilterConfig.Probe {
     /// The state machine's configuration for one target.

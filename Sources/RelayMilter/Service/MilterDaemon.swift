@@ -1,4 +1,5 @@
 import DNSBL
+import DNSBLNIO
 import Foundation
 import Logging
 import MilterKit
@@ -7,6 +8,7 @@ import NIOPosix
 import RelayConfig
 import RelayPolicy
 import RelayProbe
+import RelayProbeNIO
 import VerdictStore
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import NIOCore
+import RelayProbe
 
 /// Splits the byte stream into lines (CRLF or bare LF). Only framing: what a
 /// line means is the state machine's business. A "line" longer than

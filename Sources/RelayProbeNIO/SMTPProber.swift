@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import RelayProbe
 #if canImport(Glibc)
 import Glibc
 #endif

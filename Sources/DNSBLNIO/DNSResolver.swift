@@ -1,3 +1,4 @@
+import DNSBL
 import NIOCore
 import NIOPosix
 
