@@ -1,10 +1,17 @@
 """A private PostgreSQL server (Debian's postgresql package) on a loopback
 port: its own data directory, run as the postgres user, stopped and started
-at will to play an outage."""
+at will to play an outage.
+
+initdb is the slow part of a start (a few seconds of CPU), so it runs once per
+process: the first server's freshly made cluster, with the role and database
+in it, is kept stopped as a template, and each later server starts from a copy
+of it. Every server still has a cluster of its own."""
+import atexit
 import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from .ports import free_port, wait_for_port
@@ -26,6 +33,22 @@ def as_postgres(*command, **kwargs):
                           **kwargs)
 
 
+_template = None  # a stopped cluster with the role and database made, copied by each server
+
+
+def _template_cluster():
+    """Makes the template cluster on first use; returns its data directory."""
+    global _template
+    if _template is None:
+        root = Path(tempfile.mkdtemp(prefix="relay-milter-pg-template-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        root.chmod(0o755)
+        server = PostgresServer._initialised(root)
+        server.stop()
+        _template = server.data
+    return _template
+
+
 class PostgresServer:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -36,24 +59,39 @@ class PostgresServer:
         self.password_file = self.root / "password"
 
     def start(self):
-        """Creates the cluster, role and database on first start; starts it."""
+        """Copies the template cluster (role and database made) on first start; starts it."""
         if not self.data.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.socket_dir.mkdir(exist_ok=True)
-            shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(self.socket_dir, "postgres", "postgres")
-            result = as_postgres(bindir() / "initdb", "-D", self.data, "-A", "scram-sha-256", "--auth-local=peer",
-                                 "-U", "postgres", "--no-sync")
-            assert result.returncode == 0, result.stdout + result.stderr
-            self._run()
-            self.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
-            self.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
-            # Readable by relay-milter alone, as an admin would keep it.
-            self.password_file.write_text(PASSWORD + "\n")
-            os.chmod(self.password_file, 0o600)
-        else:
-            self._run()
+            self._make_directories()
+            # -a keeps the postgres owner and the data directory's 0700.
+            result = subprocess.run(["cp", "-a", str(_template_cluster()), str(self.data)], capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
+            self._write_password_file()
+        self._run()
         return self
+
+    @classmethod
+    def _initialised(cls, root):
+        """A server on a cluster made by initdb, with relay-milter's role and database; running."""
+        server = cls(root)
+        server._make_directories()
+        result = as_postgres(bindir() / "initdb", "-D", server.data, "-A", "scram-sha-256", "--auth-local=peer",
+                             "-U", "postgres", "--no-sync")
+        assert result.returncode == 0, result.stdout + result.stderr
+        server._run()
+        server.psql(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
+        server.psql(f"CREATE DATABASE {DATABASE} OWNER {USER}")
+        return server
+
+    def _make_directories(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        shutil.chown(self.root, "postgres", "postgres")
+        shutil.chown(self.socket_dir, "postgres", "postgres")
+
+    def _write_password_file(self):
+        # Readable by relay-milter alone, as an admin would keep it.
+        self.password_file.write_text(PASSWORD + "\n")
+        os.chmod(self.password_file, 0o600)
 
     def _run(self):
         result = as_postgres(
