@@ -163,7 +163,7 @@ class PostfixInstance:
         (self.config_dir / "master.cf").write_text(MASTER_CF.format(port=f"{self.listen}:{self.port}"))
         # Postfix reads a main.cf changed within the last second or so again
         # and again, 300 ms apart, until it has cooled down (it might be half
-        # written: dict_load_file in Postfix's util/dict.c). Ours is whole, so
+        # written: dict_load_file_xt in Postfix's util/dict.c). Ours is whole, so
         # it is dated in the past: a start took 2.2 s with the naps, 0.7 s without.
         cooled = time.time() - 10
         for name in ("main.cf", "master.cf"):
