@@ -148,15 +148,6 @@ let package = Package(
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
-        .testTarget(
-            name: "SharedVerdictStoreTests",
-            dependencies: [
-                "SharedVerdictStore",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
         .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", "DNSBLNIO", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
         .testTarget(name: "RelayMilterTests", dependencies: ["RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "RelayProbeNIO", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
