@@ -53,7 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description="relay-milter benchmarks, each beside its baseline in one run.")
     parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the harness, writes no BENCHMARKS.md")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
-    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--build-dir", required=True, help="where relay-milter and the load tools were built")
     parser.add_argument("--noop-milter", required=True)
     parser.add_argument("--output", help="where to write the report (default BENCHMARKS.md; none with --smoke)")
     parser.add_argument("--rounds", type=int)

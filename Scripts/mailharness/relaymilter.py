@@ -10,7 +10,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def binary():
+    """The relay-milter under test: RELAY_MILTER_BIN (Scripts/test sets the
+    release build's, Scripts/sanitizers a sanitizer build's), else the debug
+    build of `swift build`."""
     return os.environ.get("RELAY_MILTER_BIN", str(REPO / ".build" / "debug" / "relay-milter"))
+
+
+def build_tool(name):
+    """Another product of the same build (milter-load, ...): beside the binary under test."""
+    return Path(binary()).parent / name
 
 
 def cached_verdicts(config_path):

@@ -8,9 +8,9 @@ The long run (1 M sessions) is recorded in BENCHMARKS.md."""
 import json
 import subprocess
 
-from mailharness.relaymilter import REPO, config_text
+from mailharness.relaymilter import build_tool, config_text
 
-LOAD = REPO / ".build" / "debug" / "milter-load"
+LOAD = build_tool("milter-load")
 
 
 def rss_kb(pid):
@@ -29,7 +29,7 @@ def load(socket, seconds):
 
 
 def test_rss_stays_flat_over_many_sessions(start_milter):
-    assert LOAD.exists(), f"{LOAD} is missing: run `swift build` first"
+    assert LOAD.exists(), f"{LOAD} is missing: build every product of the build under test"
     milter = start_milter(config_text(), unix=True)
     warm = load(milter.socket, 6)
     assert warm["errors"] == [], warm
