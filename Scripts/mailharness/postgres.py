@@ -22,6 +22,15 @@ DATABASE = "relay_milter"
 PASSWORD = "fleet-secret"
 
 
+def config_section(port, instance, password_file=None, poll_interval="1s"):
+    """relay-milter's config lines (the end of `[cache]`, then `[cache.postgresql]`)
+    for a PostgreSQL server on 127.0.0.1:`port`, or a stand-in for one."""
+    password = f'password_file = "{password_file}"\n' if password_file else ""
+    return (f'backend = "postgresql"\n[cache.postgresql]\nhost = "127.0.0.1"\nport = {port}\n'
+            f'user = "{USER}"\ndatabase = "{DATABASE}"\n{password}tls = "disable"\n'
+            f'instance = "{instance}"\npoll_interval = "{poll_interval}"\n')
+
+
 def bindir():
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
@@ -119,9 +128,7 @@ class PostgresServer:
 
     def config_section(self, instance, poll_interval="1s"):
         """The relay-milter config lines for this server."""
-        return (f'backend = "postgresql"\n[cache.postgresql]\nhost = "127.0.0.1"\nport = {self.port}\n'
-                f'user = "{USER}"\ndatabase = "{DATABASE}"\npassword_file = "{self.password_file}"\ntls = "disable"\n'
-                f'instance = "{instance}"\npoll_interval = "{poll_interval}"\n')
+        return config_section(self.port, instance, password_file=self.password_file, poll_interval=poll_interval)
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

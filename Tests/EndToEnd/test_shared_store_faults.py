@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from mailharness.ports import wait_until
+from mailharness.postgres import config_section
 from mailharness.relaymilter import config_text
 
 SSL_REQUEST = 80877103
@@ -98,10 +99,7 @@ def stand_in():
 
 
 def shared_config(workdir, port):
-    return config_text(sections=(
-        f'[cache]\npath = "{workdir}/verdicts.sqlite"\nbackend = "postgresql"\n'
-        f'[cache.postgresql]\nhost = "127.0.0.1"\nport = {port}\nuser = "relay_milter"\n'
-        'database = "relay_milter"\ntls = "disable"\ninstance = "a"\n'))
+    return config_text(sections=f'[cache]\npath = "{workdir}/verdicts.sqlite"\n' + config_section(port, "a"))
 
 
 def errors(milter, kind):
