@@ -1,6 +1,8 @@
 """4. Open-relay tests in flight: relay-milter's latency under the protocol
 load of section 1, idle and then with many tests running (a share of them
-against tarpits that never answer), in one run."""
+against tarpits that never answer), in paired rounds of one run: each round
+an idle phase, then a busy phase right after a fresh set of tests was queued,
+then a wait until those tests have finished."""
 import os
 import resource
 import subprocess
@@ -12,11 +14,10 @@ from mailharness.milterclient import MilterClient
 from mailharness.ports import free_port
 
 from .processes import REPO, load, process_status, relay_milter, stage, wait_until
-from .report import table, target
+from .report import median, ratio, table, target
+from .sidebyside import rows
 
-# Over the unix socket CONNECT, HELO and DATA get no reply (SMFIP_NR_*): nothing to time.
-STAGES = ("open", "mail", "rcpt", "eom", "transaction")
-CLIENTS = 500  # the load's outside clients, tested once before the idle phase
+CLIENTS = 500  # the load's outside clients, tested once before the first idle phase
 
 
 def finished_tests(milter):
@@ -36,18 +37,33 @@ def wait_until_settled(milter, timeout=120):
     return None
 
 
+def queue_tests(milter, first, count):
+    """One connection from each of `count` target addresses from `first` on
+    queues one test each. The connections themselves are MTA load, not tests:
+    they are made before a busy phase, which then measures the tests in flight."""
+    for i in range(first, first + count):
+        client = MilterClient(milter.address)
+        client.negotiate()
+        client.connect("suspect.bench.example", address(i))
+        client.close()
+
+
 def run(build, root, settings):
     tests = settings.tests_in_flight
+    # Each round tests hosts not yet cached, so each has its own targets.
+    targets_needed = tests * settings.rounds
     # The daemon holds a socket per test in flight, and so do the targets.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     port = free_port()
     # The targets stand in for remote hosts, which would not share our CPUs:
     # at the lowest priority they take only what the milter leaves idle.
-    targets = subprocess.Popen([sys.executable, "-m", "mailharness.loopback_targets", "--count", str(tests), "--port", str(port),
-                                "--tarpit-share", "0.33"], cwd=REPO / "Scripts", stdout=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: os.nice(19))
+    targets = subprocess.Popen([sys.executable, "-m", "mailharness.loopback_targets", "--count", str(targets_needed),
+                                "--port", str(port), "--tarpit-share", "0.33"], cwd=REPO / "Scripts", stdout=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: os.nice(19))
     milter = None
+    reports = {"busy": [], "idle": []}
+    in_flight_at_start, finished_during, threads, rss = [], [], [], []
     try:
         if targets.stdout.readline().strip() != "ready":
             raise RuntimeError("loopback targets did not start")
@@ -63,25 +79,21 @@ def run(build, root, settings):
         # an MX runs, not at saturation, where any extra work just queues.
         capacity = load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions, clients=CLIENTS)
         rate = capacity["transactionsPerSecond"] / 2
-        idle = load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions, clients=CLIENTS, rate=rate)
-        before = finished_tests(milter)
-
-        # One connection from each target address queues one test each. The
-        # connections themselves are MTA load, not tests: they are made before
-        # the busy phase, which then measures the tests in flight.
-        for i in range(tests):
-            client = MilterClient(milter.address)
-            client.negotiate()
-            client.connect("suspect.bench.example", address(i))
-            client.close()
-        at_start = tests - (finished_tests(milter) - before)
-        busy = load(build, milter.socket, settings.seconds, 0, settings.sessions, clients=CLIENTS, rate=rate)
-        threads = process_status(milter.proc.pid, "Threads")
-        during = finished_tests(milter) - before
-        rss = process_status(milter.proc.pid, "VmRSS") / 1024
-        wait_until(lambda: finished_tests(milter) - before >= tests, timeout=120)
+        for round_ in range(settings.rounds):
+            reports["idle"].append(load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions,
+                                        clients=CLIENTS, rate=rate, seed=round_ + 1))
+            before = finished_tests(milter)
+            queue_tests(milter, round_ * tests, tests)
+            in_flight_at_start.append(tests - (finished_tests(milter) - before))
+            reports["busy"].append(load(build, milter.socket, settings.seconds, 0, settings.sessions, clients=CLIENTS,
+                                        rate=rate, seed=round_ + 1))
+            threads.append(process_status(milter.proc.pid, "Threads"))
+            rss.append(process_status(milter.proc.pid, "VmRSS") / 1024)
+            finished_during.append(finished_tests(milter) - before)
+            if not wait_until(lambda: finished_tests(milter) - before >= tests, timeout=120):
+                raise RuntimeError(f"round {round_ + 1}: {tests - (finished_tests(milter) - before)} tests did not finish")
         verdicts = {}
-        for line in milter.log().splitlines()[::-1]:
+        for line in milter.log().splitlines():
             if "open-relay test finished" in line and "client.address=127.1." in line:
                 verdict = line.split("probe.verdict=")[1].split()[0]
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
@@ -90,27 +102,28 @@ def run(build, root, settings):
             milter.stop()
         targets.kill()
         targets.wait()
-    rows = []
-    for name in STAGES:
-        i, b = stage(idle, name), stage(busy, name)
-        rows.append([name, f"{i[0]:.0f}", f"{i[1]:.0f}", f"{b[0]:.0f}", f"{b[1]:.0f}", f"{b[0] / i[0]:.2f}", f"{b[1] / i[1]:.2f}"])
-    rows.append(["transactions/s", f"{idle['transactionsPerSecond']:.0f}", "", f"{busy['transactionsPerSecond']:.0f}", "",
-                 f"{busy['transactionsPerSecond'] / idle['transactionsPerSecond']:.2f}", ""])
-    saturated = capacity["transactionsPerSecond"]
-    p99_ratio = stage(busy, "transaction")[1] / stage(idle, "transaction")[1]
+    table_rows, _ = rows(reports, "busy", "idle")
+    busy_p99 = median([stage(r, "transaction")[1] for r in reports["busy"]])
+    idle_p99 = median([stage(r, "transaction")[1] for r in reports["idle"]])
+    p99_ratio = ratio(busy_p99, idle_p99)
+    per_round = "; ".join(f"{stage(i, 'transaction')[1]:.0f} / {stage(b, 'transaction')[1]:.0f} us, {done} finished"
+                          for i, b, done in zip(reports["idle"], reports["busy"], finished_during))
     text = "\n".join([
         "## 4. Open-relay tests in flight",
         "",
-        f"relay-milter under section 1's mix, paced at half of what it sustained here ({saturated:.0f} transactions/s "
-        f"with {settings.sessions} sessions, so {rate:.0f}/s; clients already tested{'' if warm else ' (warm-up incomplete)'}), "
-        f"{settings.seconds:g} s idle, then {settings.seconds:g} s right after {tests} tests were queued against loopback "
-        f"targets, a third of them tarpits that hold their test open for the 15 s command timeout "
-        f"({at_start} tests still in flight or queued when the busy phase began). Microseconds.",
+        f"relay-milter under section 1's mix, paced at half of what it sustained here "
+        f"({capacity['transactionsPerSecond']:.0f} transactions/s with {settings.sessions} sessions, so {rate:.0f}/s; "
+        f"clients already tested{'' if warm else ' (warm-up incomplete)'}). {settings.rounds} paired rounds: "
+        f"{settings.seconds:g} s idle, then {settings.seconds:g} s right after {tests} new tests were queued against "
+        f"loopback targets, a third of them tarpits that hold their test open for the 15 s command timeout "
+        f"(at least {min(in_flight_at_start)} still in flight or queued when a busy phase began), then a wait until they "
+        f"had all finished. Medians over rounds; microseconds.",
         "",
-        table(["stage", "idle p50", "idle p99", "busy p50", "busy p99", "p50 ratio", "p99 ratio"], rows),
+        table(["", "busy p50", "busy p99", "idle p50", "idle p99", "p50 busy/idle", "p99 busy/idle"], table_rows),
         "",
-        f"Daemon right after the busy phase: {threads} threads, {rss:.0f} MB RSS; tests finished during the busy phase: "
-        f"{during} of {tests}; verdicts: " + ", ".join(f"{k}={v}" for k, v in sorted(verdicts.items())) + ".",
+        f"Per round, transaction p99 idle / busy and the tests that finished during the busy phase: {per_round}. "
+        f"Daemon right after each busy phase: {max(threads)} threads at most, {max(rss):.0f} MB RSS at most; "
+        f"verdicts of all {tests * settings.rounds} tests: " + ", ".join(f"{k}={v}" for k, v in sorted(verdicts.items())) + ".",
         "",
         "Targets:",
         "",

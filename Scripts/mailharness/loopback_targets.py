@@ -1,6 +1,7 @@
 """Many SMTP targets at once, for benchmarks: one process, one thread, one
 listening socket per loopback address 127.1.X.Y on the same port. A share of
-them are tarpits (accept, never answer); the rest answer like a closed MX.
+them are tarpits (accept, never answer), spread evenly, so that any run of
+consecutive addresses holds that share; the rest answer like a closed MX.
 
     python3 -m mailharness.loopback_targets --count 1000 --port P [--tarpit-share 0.33]
 
@@ -14,7 +15,12 @@ def raise_open_file_limit(listeners):
     """Room for a listening socket and a few connections per target address."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 4 * listeners + 100
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+    except ValueError:
+        # Not allowed to raise the hard limit (a container): as far as it goes.
+        # Only the connections of one round of tests are open at a time.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(wanted, hard)), hard))
 
 
 def address(i):
@@ -56,10 +62,10 @@ async def main():
     parser.add_argument("--tarpit-share", type=float, default=0.33)
     args = parser.parse_args()
     raise_open_file_limit(args.count)
-    tarpits = int(args.count * args.tarpit_share)
+    share = args.tarpit_share
     servers = []
     for i in range(args.count):
-        handler = tarpit if i < tarpits else closed_mx
+        handler = tarpit if int((i + 1) * share) > int(i * share) else closed_mx
         servers.append(await asyncio.start_server(handler, address(i), args.port, backlog=64))
     print("ready", flush=True)
     await asyncio.Event().wait()

@@ -87,7 +87,9 @@ def test_inflight_section_ran_the_tests_it_queued(smoke):
     text = section(smoke, 4)
     assert re.search(r"^\| transaction \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|$", text, re.M), text
     # 30 targets, a third of them tarpits: every test finished with the verdict its target earns.
-    assert "verdicts: closed=21, unreachable=9." in text, text
+    assert "verdicts of all 30 tests: closed=21, unreachable=9." in text, text
+    assert re.search(r"^Per round, transaction p99 idle / busy and the tests that finished during the busy phase: "
+                     r"\d+ / \d+ us, \d+ finished\. ", text, re.M), text
 
 
 def test_metrics_section_compares_on_and_off(smoke):
