@@ -41,9 +41,9 @@ static int skip_data;
 /* Every SMFIP_NO* step but RCPT (end of message cannot be skipped) and, over
    TCP, DATA, where the MTA offers it. */
 static sfsistat skip_unneeded_steps(SMFICTX *ctx, unsigned long actions, unsigned long steps,
-                                  unsigned long unused2, unsigned long unused3,
-                                  unsigned long *want_actions, unsigned long *want_steps,
-                                  unsigned long *want_unused2, unsigned long *want_unused3) {
+                                    unsigned long unused2, unsigned long unused3,
+                                    unsigned long *want_actions, unsigned long *want_steps,
+                                    unsigned long *want_unused2, unsigned long *want_unused3) {
     (void)ctx; (void)actions; (void)unused2; (void)unused3;
     const unsigned long skipped = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL
         | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN | (skip_data ? SMFIP_NODATA : 0);

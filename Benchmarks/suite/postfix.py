@@ -11,7 +11,6 @@ from .processes import NoopMilter, postfix_spec, relay_milter
 from .report import median, ratio, table, target
 
 
-
 def fewest_steps(transport):
     """The variant name of the no-op that asks for the fewest steps."""
     return f"no-op C milter, fewest steps, {transport}"
