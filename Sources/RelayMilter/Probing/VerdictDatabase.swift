@@ -10,8 +10,8 @@ import VerdictStore
 /// here and written as soon as the database takes writes again.
 ///
 /// Every write, reopen and re-read runs on one serial queue, so a write never
-/// races a reopen and no caller (probe results, the statistics minute) waits
-/// on the disk. Before each write (so at least once a minute, with the
+/// races a reopen and no caller (probe results, the statistics) waits
+/// on the disk. Before each write (so at least every 10 seconds, with the
 /// statistics) and at SIGHUP it heals what it can:
 /// - a damaged file is moved aside and rebuilt (`openMovingDamagedAside`);
 /// - a file deleted while open is written back from the still-open copy;

@@ -144,7 +144,7 @@ public struct MilterDaemon {
         let fleetSyncing = fleet.map { fleet in Task(priority: .background) { await fleet.run() } }
         let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         history.load()
-        let historyWriting = Task { await history.writeEveryMinute() }
+        let historyWriting = Task { await history.writeContinually() }
         // Made out here: the task must not capture `logger`, a variable.
         let zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
         let zonePublishing = Task(priority: .background) { await zonePublisher.run() }
@@ -171,7 +171,7 @@ public struct MilterDaemon {
         metricsServer?.close()
         historyWriting.cancel()
         zonePublishing.cancel()
-        history.writeAll() // a clean stop keeps the current minute too, and every verdict
+        history.writeAll() // a clean stop keeps the counts since the last write too, and every verdict
         // Shared now; what the shared database does not take stays queued in the embedded one.
         fleet?.flushBeforeStop(timeout: .seconds(3))
         fleetSyncing?.cancel()

@@ -5,7 +5,7 @@ import VerdictStore
 
 /// What `relay-milter stats` shows, gathered in memory as decisions are made:
 /// per-minute counts by action and reason for the last day, per-hour counts
-/// for the retention period (both written to the database every minute and
+/// for the retention period (both written to the database every 10 seconds and
 /// read back at start, so history survives restarts), and bounded
 /// top-N lists of refused clients, their /24 (or /48) networks and the
 /// destination domains they tried. Recording is one short lock on the
@@ -80,13 +80,12 @@ public final class StatsCollector: Sendable {
         }
     }
 
-    /// Hands over the counts of every minute up to `minute` not written yet, as
-    /// minute and hour rollup rows (the database adds them up).
-    public func takeUnwritten(through minute: Int) -> [RollupRow] {
+    /// Hands over the counts not written yet, as minute and hour rollup rows
+    /// (the database adds them to what it has, so a minute may come in parts).
+    public func takeUnwritten() -> [RollupRow] {
         let taken = state.withLockedValue { state -> [Int: [Key: Int]] in
-            let due = state.unwritten.filter { $0.key <= minute }
-            for key in due.keys { state.unwritten.removeValue(forKey: key) }
-            return due
+            defer { state.unwritten = [:] }
+            return state.unwritten
         }
         var rows: [RollupRow] = []
         for (period, counts) in taken.sorted(by: { $0.key < $1.key }) {
