@@ -270,6 +270,11 @@ public enum ConfigLoader {
             throw section.error("poll_interval", "expected a duration from 1 s to 1 h, such as \"5s\", got \"\(poll)\"")
         }
         shared.pollIntervalSeconds = seconds
+        let timeout = try section.string("query_timeout", default: ConfigRenderer.duration(shared.queryTimeoutSeconds))
+        guard let seconds = duration(timeout), (1...600).contains(seconds) else {
+            throw section.error("query_timeout", "expected a duration from 1 s to 10 m, such as \"30s\", got \"\(timeout)\"")
+        }
+        shared.queryTimeoutSeconds = seconds
     }
 
     /// `127.0.0.1:9469` or `[::1]:9469`, with an IP address.

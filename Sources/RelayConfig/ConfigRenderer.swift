@@ -114,6 +114,7 @@ public enum ConfigRenderer {
             "tls = \(quoted(config.cache.postgresql.tls.rawValue))",
             "instance = \(quoted(config.cache.postgresql.instance))",
             "poll_interval = \(quoted(duration(config.cache.postgresql.pollIntervalSeconds)))",
+            "query_timeout = \(quoted(duration(config.cache.postgresql.queryTimeoutSeconds)))",
             "",
             "[enforcement]",
             "verdicts = \(list(config.enforcement.badVerdicts.sorted()))",

@@ -114,6 +114,9 @@ public struct RelayMilterConfig: Sendable, Equatable {
             /// Seconds between two looks for other instances' verdicts when no
             /// notification came (notifications make it sooner).
             public var pollIntervalSeconds: Int
+            /// Seconds a query may go unanswered before the connection is
+            /// closed and opened again (a server that hangs rather than fails).
+            public var queryTimeoutSeconds: Int
         }
     }
 
@@ -222,7 +225,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
             path: "/var/lib/relay-milter/verdicts.sqlite", ttlSeconds: Cache.defaultTTLs, backend: .sqlite,
             postgresql: Cache.Shared(
                 host: "127.0.0.1", port: 5432, user: "relay_milter", database: "relay_milter", tls: .prefer,
-                passwordFile: nil, instance: systemHostName(), pollIntervalSeconds: 5
+                passwordFile: nil, instance: systemHostName(), pollIntervalSeconds: 5, queryTimeoutSeconds: 30
             )
         ),
         enforcement: Enforcement(

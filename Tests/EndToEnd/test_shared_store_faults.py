@@ -11,6 +11,7 @@ cannot be made to do either on cue."""
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -24,11 +25,13 @@ PROTOCOL_3 = 196608
 
 class StandInServer:
     """PostgreSQL as far as the login, on 127.0.0.1, then `after_login`:
-    "hang up" or "fall silent". Counts the logins it let through."""
+    "hang up" or "fall silent". Counts the logins it let through and, when
+    silent, how long each client waited before it closed the connection."""
 
     def __init__(self, after_login):
         self.after_login = after_login
         self.logins = 0
+        self.waited = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = []
@@ -72,8 +75,10 @@ class StandInServer:
             if self.after_login == "hang up":
                 connection.close()
                 return
+            logged_in = time.monotonic()
             while connection.recv(65536):
                 pass  # fall silent: read the queries, answer none
+            self.waited.append(time.monotonic() - logged_in)
         except (OSError, ConnectionError):
             pass
 
@@ -129,11 +134,13 @@ def test_a_query_after_the_server_hung_up_fails_and_the_instance_reconnects(work
 
 def test_a_query_the_server_never_answers_times_out_and_the_instance_reconnects(workdir, start_milter, stand_in):
     server = stand_in("fall silent")
-    milter = start_milter(shared_config(workdir, server.port))
+    # The config's query_timeout (30 s by default), shortened for the test.
+    milter = start_milter(shared_config(workdir, server.port) + 'query_timeout = "3s"\n')
     assert wait_until(lambda: server.logins >= 1, timeout=10), milter.log()
-    # The schema check waits for the 30 s query timeout, no longer: then the
+    # The schema check waits for the query timeout, no longer: then the
     # connection is closed and, after the back-off, opened again.
-    assert wait_until(lambda: server.logins >= 2, timeout=45), (server.logins, milter.log())
+    assert wait_until(lambda: server.logins >= 2, timeout=15), (server.logins, milter.log())
+    assert 2.5 < server.waited[0] < 6, server.waited
     log = milter.log()
-    assert "the shared database did not answer a query in 30.0 seconds; the connection was closed" in log, log
+    assert "the shared database did not answer a query in 3.0 seconds; the connection was closed" in log, log
     assert errors(milter, "sync") >= 1, log

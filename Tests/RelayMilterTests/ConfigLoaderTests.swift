@@ -167,6 +167,7 @@ struct HostRulesConfigTests {
         ("[cache.postgresql]\npassword_file = \"pw\"\n", 2, "expected an absolute path"),
         ("[cache.postgresql]\ninstance = \"mx 1\"\n", 2, "without spaces"),
         ("[cache.postgresql]\npoll_interval = \"2h\"\n", 2, "from 1 s to 1 h"),
+        ("[cache.postgresql]\nquery_timeout = \"0s\"\n", 2, "from 1 s to 10 m"),
         ("[cache.postgresql]\nport = 0\n", 2, "cache.postgresql.port"),
         ("[cache.postgresql]\nhostname = \"db\"\n", 2, "hostname"),
         ("[dnsbl]\nzones = [\"bl..example\"]\n", 2, "bl..example"),
@@ -196,11 +197,13 @@ struct HostRulesConfigTests {
             tls = "require"
             instance = "mx1"
             poll_interval = "10s"
+            query_timeout = "1m"
             """, file: "fleet.toml")
         let shared = config.cache.postgresql
         #expect(shared.host == "db.example.test" && shared.port == 6432 && shared.user == "mx")
         #expect(shared.database == "fleet" && shared.tls == .require)
         #expect(shared.passwordFile == "/etc/relay-milter/pg-password" && shared.instance == "mx1" && shared.pollIntervalSeconds == 10)
+        #expect(shared.queryTimeoutSeconds == 60 && RelayMilterConfig.defaults.cache.postgresql.queryTimeoutSeconds == 30)
         #expect(try ConfigLoader.parse(ConfigRenderer.render(config), file: "r") == config)
         // The embedded database alone unless asked; the instance is this host by default.
         #expect(RelayMilterConfig.defaults.cache.backend == .sqlite)

@@ -215,7 +215,8 @@ final class FleetSync: Sendable {
 
     private func connect() async throws -> SharedVerdictStore {
         try await SharedVerdictStore.connect(
-            to: try settings.loginEndpoint(), instance: settings.instance, eventLoop: eventLoop, logger: quietLogger
+            to: try settings.loginEndpoint(), instance: settings.instance, eventLoop: eventLoop,
+            queryTimeout: .seconds(settings.queryTimeoutSeconds), logger: quietLogger
         )
     }
 

@@ -89,7 +89,10 @@ public enum FleetStatsClient {
         let quiet = logger
         do {
             let rows = try group.next().makeFutureWithTask {
-                let store = try await SharedVerdictStore.connect(to: try shared.loginEndpoint(), instance: shared.instance, eventLoop: group.next(), logger: quiet)
+                let store = try await SharedVerdictStore.connect(
+                    to: try shared.loginEndpoint(), instance: shared.instance, eventLoop: group.next(),
+                    queryTimeout: .seconds(shared.queryTimeoutSeconds), logger: quiet
+                )
                 do {
                     let rows = try await store.fleetRollups(granularity, since: firstPeriod)
                     await store.close()
