@@ -1,15 +1,15 @@
 """The processes a benchmark runs against: the no-op C milter, relay-milter
 with a chosen config, and the milter-load driver."""
-import grp
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Scripts"))
-from mailharness.ports import free_port, wait_until  # noqa: E402
+import mailharness.milterload  # noqa: E402
+import mailharness.noopmilter  # noqa: E402
+from mailharness.noopmilter import socket_spec  # noqa: E402
+from mailharness.ports import wait_until  # noqa: E402
 from mailharness.relaymilter import RelayMilter, config_text  # noqa: E402
 
 
@@ -37,13 +37,6 @@ class Build:
         return self.directory / "log-line-bench"
 
 
-def socket_spec(root: Path, transport: str):
-    """A libmilter socket spec on loopback or in `root`."""
-    if transport == "unix":
-        return f"unix:{root / 'milter.sock'}"
-    return f"inet:{free_port()}@127.0.0.1"
-
-
 def postfix_spec(spec: str):
     """The same socket as Postfix's smtpd_milters writes it."""
     if spec.startswith("inet:"):
@@ -52,44 +45,11 @@ def postfix_spec(spec: str):
     return spec
 
 
-class NoopMilter:
-    """Benchmarks/NoopMilter/noop-milter.c: libmilter's cost and nothing else.
-    `fewest_steps` has the MTA skip every step a relay-policy milter can do
-    without: the least any such milter must receive."""
+class NoopMilter(mailharness.noopmilter.NoopMilter):
+    """The no-op C milter of this build (`mailharness.noopmilter`)."""
 
     def __init__(self, build: Build, root: Path, transport: str, fewest_steps: bool = False):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.socket = socket_spec(self.root, transport)
-        self.binary = build.noop_milter
-        self.options = ["--fewest-steps"] if fewest_steps else []
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([str(self.binary), *self.options, self.socket],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        if "listening" not in line:
-            raise RuntimeError(f"noop-milter did not start: {line}{self.proc.stdout.read()}")
-        if self.socket.startswith("unix:"):
-            # As relay-milter is deployed: mode 0660, group postfix, so smtpd can connect.
-            path = self.socket[len("unix:"):]
-            os.chown(path, -1, grp.getgrnam("postfix").gr_gid)
-            os.chmod(path, 0o660)
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(build.noop_milter, root, transport, fewest_steps=fewest_steps)
 
 
 def relay_milter(build: Build, root: Path, transport: str, sections: str = "", binary: Path = None):
@@ -105,16 +65,9 @@ def relay_milter(build: Build, root: Path, transport: str, sections: str = "", b
                        executable=binary)
 
 
-def load(build: Build, socket: str, seconds: float, warmup: float, sessions: int, recipients: int = 1, seed: int = 1,
-         clients: int = 10000, rate: float = 0):
-    """One milter-load run; returns its JSON report. `rate` paces it (transactions/s)."""
-    result = subprocess.run([str(build.milter_load), "--socket", socket, "--duration", str(seconds), "--warmup", str(warmup),
-                             "--sessions", str(sessions), "--recipients", str(recipients), "--seed", str(seed),
-                             "--clients", str(clients), "--rate", str(rate), "--json"],
-                            capture_output=True, text=True, timeout=seconds + warmup + 120)
-    if result.returncode != 0:
-        raise RuntimeError(f"milter-load against {socket} failed:\n{result.stdout}{result.stderr}")
-    return json.loads(result.stdout)
+def load(build: Build, socket: str, seconds: float, warmup: float, sessions: int, **options):
+    """One run of this build's milter-load (`mailharness.milterload.run`); returns its JSON report."""
+    return mailharness.milterload.run(build.milter_load, socket, seconds, warmup, sessions, **options)
 
 
 def stage(report, name):

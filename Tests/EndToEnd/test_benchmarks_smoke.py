@@ -1,14 +1,14 @@
 """`Scripts/bench --smoke` still runs every section and prints its figures
 (the build under test, tiny counts). Speed is never asserted here; what is asserted is
 that each harness measured what it says it measured."""
-import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from mailharness.ports import free_port
+from mailharness import milterload
+from mailharness.noopmilter import NoopMilter
 from mailharness.relaymilter import REPO, binary
 
 
@@ -58,18 +58,12 @@ def test_postfix_section_measured_every_variant_without_milter_errors(smoke):
 def test_the_fewest_steps_noop_skips_what_section_2_says(smoke, tmp_path, transport, data_skipped):
     # Section 2's floor is only a floor if the MTA really skips those steps:
     # read what the no-op negotiates with the protocol driver (Scripts/bench built it).
-    socket = f"unix:{tmp_path / 'noop.sock'}" if transport == "unix" else f"inet:{free_port()}@127.0.0.1"
-    noop = subprocess.Popen([str(REPO / ".build" / "bench" / "noop-milter"), "--fewest-steps", socket],
-                            stdout=subprocess.PIPE, text=True)
+    noop = NoopMilter(REPO / ".build" / "bench" / "noop-milter", tmp_path, transport, fewest_steps=True).start()
     try:
-        assert "listening" in noop.stdout.readline()
-        load = subprocess.run([str(Path(binary()).parent / "milter-load"), "--socket", socket, "--duration", "0.3",
-                               "--warmup", "0", "--sessions", "1", "--json"], capture_output=True, text=True, timeout=60)
-        assert load.returncode == 0, load.stdout + load.stderr
+        report = milterload.run(Path(binary()).parent / "milter-load", noop.socket, 0.3, 0, 1)
     finally:
-        noop.terminate()
-        noop.wait(timeout=20)
-    steps = int(json.loads(load.stdout)["negotiatedSteps"], 16)
+        noop.stop()
+    steps = int(report["negotiatedSteps"], 16)
     no_connect, no_helo, no_mail, no_rcpt, no_data = 0x1, 0x2, 0x4, 0x8, 0x200
     assert steps & (no_connect | no_helo | no_mail) == no_connect | no_helo | no_mail, hex(steps)
     assert not steps & no_rcpt, hex(steps)

@@ -1,0 +1,56 @@
+"""Benchmarks/NoopMilter/noop-milter.c as a process: libmilter's cost and
+nothing else, the baseline of the benchmarks (Scripts/bench builds it into
+.build/bench)."""
+import grp
+import os
+import subprocess
+from pathlib import Path
+
+from .ports import free_port
+
+
+def socket_spec(root: Path, transport: str):
+    """A libmilter socket spec on loopback ("inet") or in `root` ("unix")."""
+    if transport == "unix":
+        return f"unix:{Path(root) / 'milter.sock'}"
+    return f"inet:{free_port()}@127.0.0.1"
+
+
+class NoopMilter:
+    """The no-op C milter on a unix socket in `root` or on loopback.
+    `fewest_steps` has the MTA skip every step a relay-policy milter can do
+    without: the least any such milter must receive."""
+
+    def __init__(self, binary: Path, root: Path, transport: str, fewest_steps: bool = False):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket = socket_spec(self.root, transport)
+        self.binary = Path(binary)
+        self.options = ["--fewest-steps"] if fewest_steps else []
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([str(self.binary), *self.options, self.socket],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise RuntimeError(f"noop-milter did not start: {line}{self.proc.stdout.read()}")
+        if self.socket.startswith("unix:"):
+            # As relay-milter is deployed: mode 0660, group postfix, so smtpd can connect.
+            path = self.socket[len("unix:"):]
+            os.chown(path, -1, grp.getgrnam("postfix").gr_gid)
+            os.chmod(path, 0o660)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
