@@ -2,7 +2,9 @@
 load of section 1, idle and then with many tests running (a share of them
 against tarpits that never answer), in paired rounds of one run: each round
 an idle phase, then a busy phase right after a fresh set of tests was queued,
-then a wait until those tests have finished."""
+then a wait until those tests have finished. The same rounds measure the
+no-op C milter under that load while relay-milter runs as many tests beside
+it: the cost of the tests' work on shared cores to a milter that does none."""
 import os
 import resource
 import subprocess
@@ -13,11 +15,14 @@ from mailharness.loopback_targets import address
 from mailharness.milterclient import MilterClient
 from mailharness.ports import free_port
 
-from .processes import REPO, load, process_status, relay_milter, stage, wait_until
+from .processes import REPO, NoopMilter, load, process_status, relay_milter, stage, wait_until
 from .report import median, ratio, table, target
 from .sidebyside import rows
 
 CLIENTS = 500  # the load's outside clients, tested once before the first idle phase
+# Which milter serves the load in a phase; relay-milter runs the tests in both.
+RELAY_MILTER, NOOP = "relay-milter", "no-op C milter"
+SERVED = (RELAY_MILTER, NOOP)
 
 
 def finished_tests(milter):
@@ -50,8 +55,8 @@ def queue_tests(milter, first, count):
 
 def run(build, root, settings):
     tests = settings.tests_in_flight
-    # Each round tests hosts not yet cached, so each has its own targets.
-    targets_needed = tests * settings.rounds
+    # Each round tests hosts not yet cached, so each phase has its own targets.
+    targets_needed = tests * settings.rounds * len(SERVED)
     # The daemon holds a socket per test in flight, and so do the targets.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
@@ -61,9 +66,10 @@ def run(build, root, settings):
     targets = subprocess.Popen([sys.executable, "-m", "mailharness.loopback_targets", "--count", str(targets_needed),
                                 "--port", str(port), "--tarpit-share", "0.33"], cwd=REPO / "Scripts", stdout=subprocess.PIPE,
                                text=True, preexec_fn=lambda: os.nice(19))
-    milter = None
-    reports = {"busy": [], "idle": []}
-    in_flight_at_start, finished_during, threads, rss = [], [], [], []
+    milter = noop = None
+    reports = {(served, phase): [] for served in SERVED for phase in ("busy", "idle")}
+    finished_during = {served: [] for served in SERVED}
+    in_flight_at_start, threads, rss = [], [], []
     try:
         if targets.stdout.readline().strip() != "ready":
             raise RuntimeError("loopback targets did not start")
@@ -71,6 +77,8 @@ def run(build, root, settings):
             f'[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\nport = {port}\n'
             f'max_in_flight = {tests + CLIENTS}\nqueue_size = {2 * (tests + CLIENTS)}\nnetwork_interval = 0\n'
             'command_timeout = 15\ntotal_timeout = 60\n')).start()
+        noop = NoopMilter(build, root / "inflight-noop", "unix").start()
+        sockets = {RELAY_MILTER: milter.socket, NOOP: noop.socket}
         # The load's own clients (127.2.x.y, nothing listens there) are tested and
         # cached first, as most clients of a running MX are: both phases then see cache hits.
         load(build, milter.socket, 1.0, 0, settings.sessions, clients=CLIENTS)
@@ -79,35 +87,48 @@ def run(build, root, settings):
         # an MX runs, not at saturation, where any extra work just queues.
         capacity = load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions, clients=CLIENTS)
         rate = capacity["transactionsPerSecond"] / 2
+        phases = 0
         for round_ in range(settings.rounds):
-            reports["idle"].append(load(build, milter.socket, settings.seconds, settings.warmup, settings.sessions,
-                                        clients=CLIENTS, rate=rate, seed=round_ + 1))
-            before = finished_tests(milter)
-            queue_tests(milter, round_ * tests, tests)
-            in_flight_at_start.append(tests - (finished_tests(milter) - before))
-            reports["busy"].append(load(build, milter.socket, settings.seconds, 0, settings.sessions, clients=CLIENTS,
-                                        rate=rate, seed=round_ + 1))
-            threads.append(process_status(milter.proc.pid, "Threads"))
-            rss.append(process_status(milter.proc.pid, "VmRSS") / 1024)
-            finished_during.append(finished_tests(milter) - before)
-            if not wait_until(lambda: finished_tests(milter) - before >= tests, timeout=120):
-                raise RuntimeError(f"round {round_ + 1}: {tests - (finished_tests(milter) - before)} tests did not finish")
+            for served in SERVED if round_ % 2 == 0 else reversed(SERVED):
+                # relay-milter runs the tests either way; the load goes to `served`.
+                socket = sockets[served]
+                reports[served, "idle"].append(load(build, socket, settings.seconds, settings.warmup, settings.sessions,
+                                                    clients=CLIENTS, rate=rate, seed=round_ + 1))
+                before = finished_tests(milter)
+                queue_tests(milter, phases * tests, tests)
+                phases += 1
+                in_flight_at_start.append(tests - (finished_tests(milter) - before))
+                reports[served, "busy"].append(load(build, socket, settings.seconds, 0, settings.sessions, clients=CLIENTS,
+                                                    rate=rate, seed=round_ + 1))
+                threads.append(process_status(milter.proc.pid, "Threads"))
+                rss.append(process_status(milter.proc.pid, "VmRSS") / 1024)
+                finished_during[served].append(finished_tests(milter) - before)
+                if not wait_until(lambda: finished_tests(milter) - before >= tests, timeout=120):
+                    raise RuntimeError(f"round {round_ + 1} ({served}): "
+                                       f"{tests - (finished_tests(milter) - before)} tests did not finish")
         verdicts = {}
         for line in milter.log().splitlines():
             if "open-relay test finished" in line and "client.address=127.1." in line:
                 verdict = line.split("probe.verdict=")[1].split()[0]
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
     finally:
-        if milter:
-            milter.stop()
+        for process in (milter, noop):
+            if process:
+                process.stop()
         targets.kill()
         targets.wait()
-    table_rows, _ = rows(reports, "busy", "idle")
-    busy_p99 = median([stage(r, "transaction")[1] for r in reports["busy"]])
-    idle_p99 = median([stage(r, "transaction")[1] for r in reports["idle"]])
-    p99_ratio = ratio(busy_p99, idle_p99)
-    per_round = "; ".join(f"{stage(i, 'transaction')[1]:.0f} / {stage(b, 'transaction')[1]:.0f} us, {done} finished"
-                          for i, b, done in zip(reports["idle"], reports["busy"], finished_during))
+
+    def transaction_p99(served, phase):
+        return median([stage(r, "transaction")[1] for r in reports[served, phase]])
+
+    def per_round(served):
+        return "; ".join(f"{stage(i, 'transaction')[1]:.0f} / {stage(b, 'transaction')[1]:.0f} us, {done} finished"
+                         for i, b, done in zip(reports[served, "idle"], reports[served, "busy"], finished_during[served]))
+
+    table_rows, _ = rows({phase: reports[RELAY_MILTER, phase] for phase in ("busy", "idle")}, "busy", "idle")
+    noop_rows, _ = rows({phase: reports[NOOP, phase] for phase in ("busy", "idle")}, "busy", "idle")
+    p99_ratio = ratio(transaction_p99(RELAY_MILTER, "busy"), transaction_p99(RELAY_MILTER, "idle"))
+    noop_ratio = ratio(transaction_p99(NOOP, "busy"), transaction_p99(NOOP, "idle"))
     text = "\n".join([
         "## 4. Open-relay tests in flight",
         "",
@@ -117,16 +138,27 @@ def run(build, root, settings):
         f"{settings.seconds:g} s idle, then {settings.seconds:g} s right after {tests} new tests were queued against "
         f"loopback targets, a third of them tarpits that hold their test open for the 15 s command timeout "
         f"(at least {min(in_flight_at_start)} still in flight or queued when a busy phase began), then a wait until they "
-        f"had all finished. Medians over rounds; microseconds.",
+        f"had all finished. In the same rounds (which of the two goes first alternates), the no-op C milter under the same paced load, idle and then while "
+        f"relay-milter (serving no load) ran as many tests against other targets: what the tests' work on these two "
+        f"shared cores does to a milter that does none of it. Medians over rounds; microseconds.",
+        "",
+        "relay-milter, serving the load and running the tests:",
         "",
         table(["", "busy p50", "busy p99", "idle p50", "idle p99", "p50 busy/idle", "p99 busy/idle"], table_rows),
         "",
-        f"Per round, transaction p99 idle / busy and the tests that finished during the busy phase: {per_round}. "
-        f"Daemon right after each busy phase: {max(threads)} threads at most, {max(rss):.0f} MB RSS at most; "
-        f"verdicts of all {tests * settings.rounds} tests: " + ", ".join(f"{k}={v}" for k, v in sorted(verdicts.items())) + ".",
+        "The no-op C milter, serving the load while relay-milter runs the tests:",
+        "",
+        table(["", "busy p50", "busy p99", "idle p50", "idle p99", "p50 busy/idle", "p99 busy/idle"], noop_rows),
+        "",
+        f"Per round, transaction p99 idle / busy and the tests that finished during the busy phase: "
+        f"relay-milter {per_round(RELAY_MILTER)}; the no-op {per_round(NOOP)}. "
+        f"relay-milter right after each busy phase: {max(threads)} threads at most, {max(rss):.0f} MB RSS at most; "
+        f"verdicts of all {targets_needed} tests: " + ", ".join(f"{k}={v}" for k, v in sorted(verdicts.items())) + ".",
         "",
         "Targets:",
         "",
         target(p99_ratio <= 1.1, f"transaction p99 with tests in flight at {p99_ratio:.2f}x idle (target <= 1.1x)"),
+        f"- Not a target, the machine: the no-op C milter's transaction p99 with the same tests running beside it "
+        f"at {noop_ratio:.2f}x idle; relay-milter's ratio at {ratio(p99_ratio, noop_ratio):.2f}x the no-op's.",
     ])
     return text

@@ -79,11 +79,14 @@ def test_cache_section_reports_lookups_and_daemon_memory(smoke):
 
 def test_inflight_section_ran_the_tests_it_queued(smoke):
     text = section(smoke, 4)
-    assert re.search(r"^\| transaction \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|$", text, re.M), text
-    # 30 targets, a third of them tarpits: every test finished with the verdict its target earns.
-    assert "verdicts of all 30 tests: closed=21, unreachable=9." in text, text
+    # Two tables, relay-milter's and the no-op's, each timed in both phases.
+    assert len(re.findall(r"^\| transaction \| \d+ \| \d+ \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|$", text, re.M)) == 2, text
+    # 2 x 30 targets, a third of them tarpits: every test finished with the verdict its target earns.
+    assert "verdicts of all 60 tests: closed=41, unreachable=19." in text, text
     assert re.search(r"^Per round, transaction p99 idle / busy and the tests that finished during the busy phase: "
-                     r"\d+ / \d+ us, \d+ finished\. ", text, re.M), text
+                     r"relay-milter \d+ / \d+ us, \d+ finished; the no-op \d+ / \d+ us, \d+ finished\. ", text, re.M), text
+    assert re.search(r"^- Not a target, the machine: the no-op C milter's transaction p99 .* at [\d.]+x idle; "
+                     r"relay-milter's ratio at [\d.]+x the no-op's\.$", text, re.M), text
 
 
 def test_metrics_section_compares_on_and_off(smoke):
