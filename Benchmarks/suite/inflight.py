@@ -129,6 +129,7 @@ def run(build, root, settings):
     noop_rows, _ = rows({phase: reports[NOOP, phase] for phase in ("busy", "idle")}, "busy", "idle")
     p99_ratio = ratio(transaction_p99(RELAY_MILTER, "busy"), transaction_p99(RELAY_MILTER, "idle"))
     noop_ratio = ratio(transaction_p99(NOOP, "busy"), transaction_p99(NOOP, "idle"))
+    against_noop = ratio(p99_ratio, noop_ratio)
     text = "\n".join([
         "## 4. Open-relay tests in flight",
         "",
@@ -157,8 +158,11 @@ def run(build, root, settings):
         "",
         "Targets:",
         "",
-        target(p99_ratio <= 1.1, f"transaction p99 with tests in flight at {p99_ratio:.2f}x idle (target <= 1.1x)"),
-        f"- Not a target, the machine: the no-op C milter's transaction p99 with the same tests running beside it "
-        f"at {noop_ratio:.2f}x idle; relay-milter's ratio at {ratio(p99_ratio, noop_ratio):.2f}x the no-op's.",
+        # Met only if it holds against the no-op's phases too: on a machine
+        # whose idle phases are the slow ones, busy/idle alone reads "met"
+        # whatever the tests cost.
+        target(p99_ratio <= 1.1 and against_noop <= 1.1,
+               f"transaction p99 with tests in flight at {p99_ratio:.2f}x idle, and at {against_noop:.2f}x the "
+               f"no-op C milter's busy/idle ({noop_ratio:.2f}x) beside the same tests (target <= 1.1x, both)"),
     ])
     return text
