@@ -139,9 +139,10 @@ def run(build, root, settings):
         f"{settings.seconds:g} s idle, then {settings.seconds:g} s right after {tests} new tests were queued against "
         f"loopback targets, a third of them tarpits that hold their test open for the 15 s command timeout "
         f"(at least {min(in_flight_at_start)} still in flight or queued when a busy phase began), then a wait until they "
-        f"had all finished. In the same rounds (which of the two goes first alternates), the no-op C milter under the same paced load, idle and then while "
-        f"relay-milter (serving no load) ran as many tests against other targets: what the tests' work on these two "
-        f"shared cores does to a milter that does none of it. Medians over rounds; microseconds.",
+        f"had all finished. In the same rounds (which of the two goes first alternates), the no-op C milter under "
+        f"the same paced load, idle and then while relay-milter (serving no load) ran as many tests against other "
+        f"targets: what the tests' work on these two shared cores does to a milter that does none of it. "
+        f"Medians over rounds; microseconds.",
         "",
         "relay-milter, serving the load and running the tests:",
         "",

@@ -8,8 +8,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Scripts"))
 import mailharness.milterload  # noqa: E402
 import mailharness.noopmilter  # noqa: E402
-from mailharness.noopmilter import socket_spec  # noqa: E402
-from mailharness.ports import wait_until  # noqa: E402
+from mailharness.ports import milter_socket_spec, wait_until  # noqa: E402
 from mailharness.relaymilter import RelayMilter, config_text  # noqa: E402
 
 
@@ -61,8 +60,8 @@ def relay_milter(build: Build, root: Path, transport: str, sections: str = "", b
     root.mkdir(parents=True, exist_ok=True)
     # A unix socket as deployed: mode 0660 (the default), group postfix.
     milter_section = '[milter]\nsocket_group = "postfix"\n' if transport == "unix" else ""
-    return RelayMilter(root, milter_section + config_text(sections=sections), socket=socket_spec(root, transport),
-                       executable=binary)
+    return RelayMilter(root, milter_section + config_text(sections=sections),
+                       socket=milter_socket_spec(root, transport), executable=binary)
 
 
 def load(build: Build, socket: str, seconds: float, warmup: float, sessions: int, **options):

@@ -8,14 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .ports import free_port
-
-
-def socket_spec(root: Path, transport: str):
-    """A libmilter socket spec on loopback ("inet") or in `root` ("unix")."""
-    if transport == "unix":
-        return f"unix:{Path(root) / 'milter.sock'}"
-    return f"inet:{free_port()}@127.0.0.1"
+from .ports import milter_socket_spec
 
 
 class NoopMilter:
@@ -26,7 +19,7 @@ class NoopMilter:
     def __init__(self, binary: Path, root: Path, transport: str, fewest_steps: bool = False):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.socket = socket_spec(self.root, transport)
+        self.socket = milter_socket_spec(self.root, transport)
         self.binary = Path(binary)
         self.options = ["--fewest-steps"] if fewest_steps else []
         self.proc = None

@@ -1,11 +1,19 @@
 import socket
 import time
+from pathlib import Path
 
 
 def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def milter_socket_spec(root: Path, transport: str):
+    """A libmilter socket spec: a unix socket in `root`, or ("inet") a free loopback port."""
+    if transport == "unix":
+        return f"unix:{Path(root) / 'milter.sock'}"
+    return f"inet:{free_port()}@127.0.0.1"
 
 
 def wait_for_port(port, host="127.0.0.1", timeout=20.0):
