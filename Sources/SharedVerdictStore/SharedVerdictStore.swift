@@ -27,11 +27,11 @@ public final class SharedVerdictStore: Sendable {
     }
 
     /// Connects and logs in; `instance` names this relay-milter in the rows it
-    /// writes. A query not answered in `queryTimeout` closes the connection
-    /// (see `query`).
+    /// writes. A query not answered in `queryTimeout` (the config's
+    /// `query_timeout`, so no default here) closes the connection (see `query`).
     public static func connect(
         to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5,
-        queryTimeout: Duration = .seconds(30), logger: Logger
+        queryTimeout: Duration, logger: Logger
     ) async throws -> SharedVerdictStore {
         var configuration = PostgresConnection.Configuration(
             host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,

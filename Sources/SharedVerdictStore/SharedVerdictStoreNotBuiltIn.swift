@@ -11,7 +11,7 @@ import VerdictStore
 public enum SharedVerdictStore: Sendable {
     public static func connect(
         to endpoint: Endpoint, instance: String, eventLoop: any EventLoop, connectTimeoutSeconds: Int64 = 5,
-        queryTimeout: Duration = .seconds(30), logger: Logger
+        queryTimeout: Duration, logger: Logger
     ) async throws -> SharedVerdictStore {
         throw Failure.notBuiltIn
     }
