@@ -91,20 +91,21 @@ final class LoadWorker {
         result.negotiatedSteps = options.steps
         let macroNames = options.macroLists.isEmpty ? PostfixDefaultMacros.byStage : options.macroLists
 
-        /// Sends one event as Postfix does: its macros and the command in one write,
-        /// then waits for the answer unless the milter asked for none.
+        /// Sends one event as Postfix does: its macros (even for an event the
+        /// milter skips, and even with no values) and its command in one write,
+        /// then waits for the answer unless the milter asked for none. An event
+        /// left unanswered stays queued and goes out with the next one.
         func step(_ stage: Stage, _ packet: MilterPacket, skip: UInt32, noReply: UInt32, macroStage: UInt32?,
                   recipient: String? = nil, macroCommand: Character? = nil) throws -> MilterPacket? {
-            guard !options.skips(skip) else { return nil }
-            var bytes: [UInt8] = []
-            if let macroStage, let names = macroNames[macroStage], let command = macroCommand {
+            if let macroStage, let command = macroCommand {
+                let names = macroNames[macroStage] ?? PostfixDefaultMacros.byStage[macroStage] ?? []
                 let pairs = names.compactMap { name in script.macro(name, recipient: recipient).map { (name, $0) } }
-                if !pairs.isEmpty { bytes = MTACommand.macros(for: command, pairs).bytes }
+                connection.write(MTACommand.macros(for: command, pairs))
             }
-            bytes += packet.bytes
-            let begin = monotonicNanoseconds()
-            try connection.send(bytes)
+            guard !options.skips(skip) else { return nil }
+            connection.write(packet)
             guard noReply == 0 || !options.skips(noReply) else { return nil }
+            let begin = monotonicNanoseconds()
             let reply = try connection.receive()
             times.record(stage, since: begin)
             return reply
@@ -114,7 +115,7 @@ final class LoadWorker {
                                 skip: MilterStep.noConnect, noReply: MilterStep.noReplyConnect, macroStage: 0, macroCommand: "C"),
            !reply.letsTransactionGoOn {
             outcomes.count(kind, "connect:\(reply.outcome)")
-            try connection.send(MTACommand.quit)
+            connection.write(MTACommand.quit)
             return 0
         }
         _ = try step(.helo, MTACommand.helo(script.clientName), skip: MilterStep.noHelo, noReply: MilterStep.noReplyHelo, macroStage: 1, macroCommand: "H")
@@ -129,7 +130,7 @@ final class LoadWorker {
             if let reply = try step(.mail, MTACommand.mail(script.sender), skip: MilterStep.noMail, noReply: MilterStep.noReplyMail,
                                     macroStage: 2, macroCommand: "M"), !reply.letsTransactionGoOn {
                 outcomes.count(kind, "mail:\(reply.outcome)")
-                try connection.send(MTACommand.abort)
+                connection.write(MTACommand.abort)
                 times.record(.transaction, since: begin)
                 transactions += 1
                 continue
@@ -146,7 +147,7 @@ final class LoadWorker {
             }
             if accepted == 0 {
                 // Every recipient refused: the MTA never reaches DATA and tells the milter so.
-                try connection.send(MTACommand.abort)
+                connection.write(MTACommand.abort)
                 times.record(.transaction, since: begin)
                 transactions += 1
                 continue
@@ -157,14 +158,10 @@ final class LoadWorker {
             }
             _ = try step(.eoh, MTACommand.endOfHeaders, skip: MilterStep.noEndOfHeaders, noReply: MilterStep.noReplyEndOfHeaders, macroStage: 6, macroCommand: "N")
             _ = try step(.body, MTACommand.body("A short message from the milter load driver.\r\n"), skip: MilterStep.noBody, noReply: MilterStep.noReplyBody, macroStage: nil)
-            var eomBytes: [UInt8] = []
-            if let macros = macroNames[5] {
-                let pairs = macros.compactMap { name in script.macro(name).map { (name, $0) } }
-                if !pairs.isEmpty { eomBytes = MTACommand.macros(for: "E", pairs).bytes }
-            }
-            eomBytes += MTACommand.endOfMessage.bytes
+            let eomMacros = macroNames[5] ?? PostfixDefaultMacros.byStage[5] ?? []
+            connection.write(MTACommand.macros(for: "E", eomMacros.compactMap { name in script.macro(name).map { (name, $0) } }))
+            connection.write(MTACommand.endOfMessage)
             let eomStart = monotonicNanoseconds()
-            try connection.send(eomBytes)
             var final = try connection.receive()
             var modifications = 0
             while !final.isFinalReply {
@@ -176,7 +173,7 @@ final class LoadWorker {
             outcomes.count(kind, "eom:\(final.outcome)" + (modifications > 0 ? "+modified" : ""))
             transactions += 1
         }
-        try connection.send(MTACommand.quit)
+        connection.write(MTACommand.quit)
         return transactions
     }
 }

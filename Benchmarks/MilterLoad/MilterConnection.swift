@@ -1,6 +1,8 @@
 // One blocking milter connection, as an MTA's SMTP server process holds one per
-// SMTP session. Each event (its macros and its command) is one write(2), as
-// Postfix's milter8 client sends them in one stream transaction.
+// SMTP session. Like Postfix's milter8 client (a double-buffered VSTREAM, no
+// TCP_NODELAY), it gathers what it sends in a buffer and writes it only when it
+// next waits for a reply, or closes: an event's macros and command go out in one
+// write(2), and an event the milter does not answer goes out with the next one.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +40,8 @@ final class MilterConnection {
     private let descriptor: Int32
     private var decoder = PacketDecoder()
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
+    /// Written, not yet sent: sent by the next `receive` or at close.
+    private var pending: [UInt8] = []
 
     init(_ endpoint: MilterEndpoint) throws {
         switch endpoint {
@@ -76,7 +80,10 @@ final class MilterConnection {
         }
     }
 
-    deinit { Glibc.close(descriptor) }
+    deinit {
+        try? flush()
+        Glibc.close(descriptor)
+    }
 
     private static func check(_ result: Int32, _ descriptor: Int32, _ what: String) throws {
         guard result == 0 else {
@@ -86,14 +93,22 @@ final class MilterConnection {
         }
     }
 
-    func send(_ packet: MilterPacket) throws {
-        try send(packet.bytes)
+    /// Queues a packet; it leaves with the next `receive`, as Postfix's stream
+    /// flushes its write buffer before it reads.
+    func write(_ packet: MilterPacket) {
+        pending += packet.bytes
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    func write(_ bytes: [UInt8]) {
+        pending += bytes
+    }
+
+    /// Writes what is queued, in one write(2) unless the socket takes less.
+    func flush() throws {
         var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+        defer { pending.removeAll(keepingCapacity: true) }
+        while offset < pending.count {
+            let written = pending.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             guard written > 0 else {
                 if written < 0 && errno == EINTR { continue }
                 throw ConnectionError(description: "send: \(String(cString: strerror(errno)))")
@@ -104,6 +119,7 @@ final class MilterConnection {
 
     /// The next packet other than "progress" (which only asks the MTA to keep waiting).
     func receive() throws -> MilterPacket {
+        if !pending.isEmpty { try flush() }
         while true {
             if let packet = try decoder.next() {
                 if packet.commandCharacter == "p" { continue }
@@ -119,7 +135,7 @@ final class MilterConnection {
     }
 
     func ask(_ packet: MilterPacket) throws -> MilterPacket {
-        try send(packet)
+        write(packet)
         return try receive()
     }
 }
