@@ -55,6 +55,24 @@ extension MilterStage {
         }
     }
 
+    /// Whether an MTA that need not wait for this stage's reply sends its
+    /// packet together with its next command, which matters over TCP: a packet
+    /// sent alone and left unanswered holds the MTA's next write until the
+    /// milter's delayed ACK (Nagle, ~40 ms). Postfix keeps what it writes in
+    /// its stream buffer until it next reads from the milter, so HELO leaves
+    /// with MAIL (or with QUIT, when the client leaves first). DATA does not:
+    /// Postfix hands the milter connection to its cleanup server right after
+    /// it, flushing DATA alone, and cleanup's end of message then waits.
+    /// CONNECT leaves with HELO in the same way. Measured with Postfix only;
+    /// Sendmail writes each packet at once, its macros apart from their
+    /// command, so unanswered packets are no new case for it.
+    var unansweredLeavesWithTheNextCommand: Bool {
+        switch self {
+        case .connect, .helo: true
+        case .data, .mail, .rcpt, .eom: false
+        }
+    }
+
     /// The `SMFIP_NO*` flag that tells the MTA not to send this stage at all;
     /// nil where MilterKit has no use for skipping it.
     var skipFlag: UInt? {

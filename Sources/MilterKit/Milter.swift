@@ -14,18 +14,21 @@ public struct MilterSettings: Sendable, Equatable {
     /// Seconds libmilter waits for the MTA on a read or write.
     public var timeoutSeconds: Int32
     public var macros: MacroRequest
-    /// Stages whose callbacks always answer "continue". Over a unix socket the
-    /// MTA is told not to wait for their reply (`SMFIP_NR_*`), which saves it a
-    /// round trip per stage. Over TCP it still waits: an MTA that writes its
-    /// next command after an unanswered one meets Nagle and delayed ACKs
-    /// (~40 ms). A no-reply stage may be lost if the MTA hangs up right after
-    /// it: libmilter does not read what is left on a socket the peer closed.
+    /// Stages whose callbacks always answer "continue". The MTA is told not to
+    /// wait for their reply (`SMFIP_NR_*`), which saves it a round trip per
+    /// stage. Over TCP only where the MTA sends the unanswered packet together
+    /// with its next one (`MilterStage.unansweredLeavesWithTheNextCommand`):
+    /// a packet sent alone and unanswered leaves the MTA's next write to Nagle
+    /// and delayed ACKs (~40 ms). A no-reply stage may be lost if the MTA hangs
+    /// up right after it: libmilter does not read what is left on a socket the
+    /// peer closed.
     public var quietStages: Set<MilterStage>
     /// Quiet stages that also tell the session nothing it does not learn at a
     /// later stage. Over a unix socket the MTA is asked not to send them at
     /// all (`SMFIP_NO*`), which saves the milter a read and a thread wake-up
     /// per stage; an MTA that cannot skip them still need not wait for them.
-    /// Over TCP they are received and answered, for the reason above.
+    /// Over TCP they are received, and answered unless the MTA sends them
+    /// with its next command: a skipped stage's macros still travel alone.
     public var skippedStages: Set<MilterStage>
 
     public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest,
@@ -39,16 +42,23 @@ public struct MilterSettings: Sendable, Equatable {
         self.skippedStages = skippedStages
     }
 
-    /// The `SMFIP_NR_*` flags to ask for: the quiet stages' flags, on a unix socket only.
-    var noReplySteps: UInt { unixSocketFlags(quietStages, \.noReplyFlag) }
+    /// The `SMFIP_NR_*` flags to ask for: the quiet stages' flags; over TCP
+    /// only those of stages whose packet leaves with the MTA's next command.
+    var noReplySteps: UInt {
+        let stages = isUnixSocket ? quietStages : quietStages.filter(\.unansweredLeavesWithTheNextCommand)
+        return stages.reduce(0) { $0 | ($1.noReplyFlag ?? 0) }
+    }
 
     /// The `SMFIP_NO*` flags to ask for: the skipped stages' flags, on a unix
     /// socket only, and only for stages that are quiet as well.
-    var skipSteps: UInt { unixSocketFlags(skippedStages.intersection(quietStages), \.skipFlag) }
+    var skipSteps: UInt {
+        guard isUnixSocket else { return 0 }
+        return skippedStages.intersection(quietStages).reduce(0) { $0 | ($1.skipFlag ?? 0) }
+    }
 
-    private func unixSocketFlags(_ stages: Set<MilterStage>, _ flag: KeyPath<MilterStage, UInt?>) -> UInt {
-        guard case .unix = socket else { return 0 }
-        return stages.reduce(0) { $0 | ($1[keyPath: flag] ?? 0) }
+    private var isUnixSocket: Bool {
+        if case .unix = socket { return true }
+        return false
     }
 }
 

@@ -16,10 +16,16 @@ struct MilterSettingsTests {
     }
 
     @Test(arguments: [SocketSpec.inet(port: 10025, host: "127.0.0.1"), .inet6(port: 10025, host: "::1")])
-    func tcpNeitherSkipsNorWaives(socket: SocketSpec) {
-        // Over TCP an unanswered or missing stage leaves the MTA's next write to Nagle.
+    func tcpWaivesOnlyTheHeloReplyAndSkipsNothing(socket: SocketSpec) {
+        // Over TCP a packet the MTA sends alone and unanswered leaves its next
+        // write to Nagle: Postfix sends HELO with MAIL, but DATA alone.
         let tcp = settings(socket)
         #expect(tcp.skipSteps == 0)
-        #expect(tcp.noReplySteps == 0)
+        #expect(tcp.noReplySteps == 0x2000) // SMFIP_NR_HELO
+    }
+
+    @Test func onlyConnectAndHeloLeaveWithTheNextCommand() {
+        let travelling = MilterStage.allCases.filter(\.unansweredLeavesWithTheNextCommand)
+        #expect(Set(travelling) == [.connect, .helo])
     }
 }
