@@ -8,14 +8,13 @@ it: the cost of the tests' work on shared cores to a milter that does none."""
 import os
 import resource
 import subprocess
-import sys
 import time
 
 from mailharness.loopback_targets import address
 from mailharness.milterclient import MilterClient
 from mailharness.ports import free_port
 
-from .processes import REPO, NoopMilter, load, process_status, relay_milter, stage, wait_until
+from .processes import NoopMilter, load, process_status, relay_milter, stage, wait_until
 from .report import median, ratio, table, target
 from .sidebyside import rows
 
@@ -62,9 +61,10 @@ def run(build, root, settings):
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     port = free_port()
     # The targets stand in for remote hosts, which would not share our CPUs:
-    # at the lowest priority they take only what the milter leaves idle.
-    targets = subprocess.Popen([sys.executable, "-m", "mailharness.loopback_targets", "--count", str(targets_needed),
-                                "--port", str(port), "--tarpit-share", "0.33"], cwd=REPO / "Scripts", stdout=subprocess.PIPE,
+    # written in C, and at the lowest priority, they take little of what the
+    # milter leaves idle.
+    targets = subprocess.Popen([str(build.loopback_targets), "--count", str(targets_needed),
+                                "--port", str(port), "--tarpit-share", "0.33"], stdout=subprocess.PIPE,
                                text=True, preexec_fn=lambda: os.nice(19))
     milter = noop = None
     reports = {(served, phase): [] for served in SERVED for phase in ("busy", "idle")}

@@ -35,6 +35,11 @@ class Build:
     def log_line_bench(self):
         return self.directory / "log-line-bench"
 
+    @property
+    def loopback_targets(self):
+        """Compiled by Scripts/bench next to the no-op milter."""
+        return self.noop_milter.parent / "loopback-targets"
+
 
 def postfix_spec(spec: str):
     """The same socket as Postfix's smtpd_milters writes it."""
