@@ -91,17 +91,21 @@ final class LoadWorker {
         result.negotiatedSteps = options.steps
         let macroNames = options.macroLists.isEmpty ? PostfixDefaultMacros.byStage : options.macroLists
 
-        /// Sends one event as Postfix does: its macros (even for an event the
-        /// milter skips, and even with no values) and its command in one write,
-        /// then waits for the answer unless the milter asked for none. An event
-        /// left unanswered stays queued and goes out with the next one.
+        /// Queues an event's macros as Postfix sends them: even for an event the
+        /// milter skips, and even with no values; a stage the milter gave no
+        /// list for gets Postfix's default list.
+        func queueMacros(_ macroStage: UInt32, _ command: Character, recipient: String? = nil) {
+            let names = macroNames[macroStage] ?? PostfixDefaultMacros.byStage[macroStage] ?? []
+            let pairs = names.compactMap { name in script.macro(name, recipient: recipient).map { (name, $0) } }
+            connection.write(MTACommand.macros(for: command, pairs))
+        }
+
+        /// Sends one event as Postfix does: its macros and its command in one
+        /// write, then waits for the answer unless the milter asked for none.
+        /// An event left unanswered stays queued and goes out with the next one.
         func step(_ stage: Stage, _ packet: MilterPacket, skip: UInt32, noReply: UInt32, macroStage: UInt32?,
                   recipient: String? = nil, macroCommand: Character? = nil) throws -> MilterPacket? {
-            if let macroStage, let command = macroCommand {
-                let names = macroNames[macroStage] ?? PostfixDefaultMacros.byStage[macroStage] ?? []
-                let pairs = names.compactMap { name in script.macro(name, recipient: recipient).map { (name, $0) } }
-                connection.write(MTACommand.macros(for: command, pairs))
-            }
+            if let macroStage, let macroCommand { queueMacros(macroStage, macroCommand, recipient: recipient) }
             guard !options.skips(skip) else { return nil }
             connection.write(packet)
             guard noReply == 0 || !options.skips(noReply) else { return nil }
@@ -158,8 +162,7 @@ final class LoadWorker {
             }
             _ = try step(.eoh, MTACommand.endOfHeaders, skip: MilterStep.noEndOfHeaders, noReply: MilterStep.noReplyEndOfHeaders, macroStage: 6, macroCommand: "N")
             _ = try step(.body, MTACommand.body("A short message from the milter load driver.\r\n"), skip: MilterStep.noBody, noReply: MilterStep.noReplyBody, macroStage: nil)
-            let eomMacros = macroNames[5] ?? PostfixDefaultMacros.byStage[5] ?? []
-            connection.write(MTACommand.macros(for: "E", eomMacros.compactMap { name in script.macro(name).map { (name, $0) } }))
+            queueMacros(5, "E")
             connection.write(MTACommand.endOfMessage)
             let eomStart = monotonicNanoseconds()
             var final = try connection.receive()

@@ -27,8 +27,9 @@ public struct MilterSettings: Sendable, Equatable {
     /// later stage. Over a unix socket the MTA is asked not to send them at
     /// all (`SMFIP_NO*`), which saves the milter a read and a thread wake-up
     /// per stage; an MTA that cannot skip them still need not wait for them.
-    /// Over TCP they are received, and answered unless the MTA sends them
-    /// with its next command: a skipped stage's macros still travel alone.
+    /// Over TCP they are not skipped: Postfix still sends a skipped stage's
+    /// macros, unanswered, so there skipping is worth no more than waiving
+    /// the reply, and the rule above decides.
     public var skippedStages: Set<MilterStage>
 
     public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest,
