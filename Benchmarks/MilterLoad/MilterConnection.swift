@@ -93,18 +93,14 @@ final class MilterConnection {
         }
     }
 
-    /// Queues a packet; it leaves with the next `receive`, as Postfix's stream
-    /// flushes its write buffer before it reads.
+    /// Queues a packet; it leaves with the next `receive` (Postfix's stream
+    /// flushes its write buffer before it reads) or at close.
     func write(_ packet: MilterPacket) {
         pending += packet.bytes
     }
 
-    func write(_ bytes: [UInt8]) {
-        pending += bytes
-    }
-
     /// Writes what is queued, in one write(2) unless the socket takes less.
-    func flush() throws {
+    private func flush() throws {
         var offset = 0
         defer { pending.removeAll(keepingCapacity: true) }
         while offset < pending.count {

@@ -59,11 +59,12 @@ extension MilterStage {
     /// packet together with its next command, which matters over TCP: a packet
     /// sent alone and left unanswered holds the MTA's next write until the
     /// milter's delayed ACK (Nagle, ~40 ms). Postfix keeps what it writes in
-    /// its stream buffer until it next reads from the milter, so HELO leaves
-    /// with MAIL (or with QUIT, when the client leaves first). DATA does not:
-    /// Postfix hands the milter connection to its cleanup server right after
-    /// it, flushing DATA alone, and cleanup's end of message then waits.
-    /// CONNECT leaves with HELO in the same way. Measured with Postfix only;
+    /// its stream buffer until it next reads from the milter (milter8.c), so
+    /// HELO leaves with MAIL, or with QUIT when the client leaves first; no
+    /// stall measured. DATA does not: a no-reply DATA stalls Postfix, which
+    /// hands the milter connection to its cleanup server right after it; that
+    /// the hand-over sends DATA alone is our reading of that stall. CONNECT
+    /// leaves with HELO in the same way (read, not measured). Postfix only;
     /// Sendmail writes each packet at once, its macros apart from their
     /// command, so unanswered packets are no new case for it.
     var unansweredLeavesWithTheNextCommand: Bool {
