@@ -22,6 +22,7 @@ class FakeServer:
         self.stopped = False
         self.connections = 0
         self.after_354 = []  # bytes received after each 354, per connection
+        self.reads = []  # the commands of each read (recording_open_relay)
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, daemon=True)
 
@@ -108,21 +109,28 @@ def not_smtp(conn, server):
     conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
 
-def recording_open_relay(conn, server):
+def recording_open_relay(conn, server, pipelining=False):
     """Accepts every recipient and answers DATA with 354, then records every
-    byte the client sends afterwards until it closes (or 5 s pass)."""
+    byte the client sends afterwards until it closes (or 5 s pass). Answers
+    the commands of each read together, as a pipelining server does, and
+    keeps them in `server.reads`; with `pipelining` it offers PIPELINING."""
     conn.sendall(b"220 open.fake.example ESMTP\r\n")
+    ehlo = b"250-open.fake.example\r\n250 PIPELINING" if pipelining else b"250 open.fake.example"
     buf = b""
     while True:
         chunk = conn.recv(4096)
         if not chunk:
             return
         buf += chunk
+        commands, replies = [], b""
         while b"\n" in buf:
             line, _, buf = buf.partition(b"\n")
             cmd = line.rstrip(b"\r").decode(errors="replace").upper()
+            commands.append(cmd)
             if cmd == "DATA":
-                conn.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                with server.lock:
+                    server.reads.append(commands)
+                conn.sendall(replies + b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 received = buf
                 conn.settimeout(5)
                 try:
@@ -136,11 +144,14 @@ def recording_open_relay(conn, server):
                 with server.lock:
                     server.after_354.append(received)
                 return
-            reply = {"EHLO": b"250 open.fake.example", "QUIT": b"221 bye"}.get(cmd.split(" ")[0], b"250 ok")
-            conn.sendall(reply + b"\r\n")
-            if cmd == "QUIT":
-                return
+            replies += {"EHLO": ehlo, "QUIT": b"221 bye"}.get(cmd.split(" ")[0], b"250 ok") + b"\r\n"
+        with server.lock:
+            server.reads.append(commands)
+        conn.sendall(replies)
 
+
+def pipelining_open_relay(conn, server):
+    recording_open_relay(conn, server, pipelining=True)
 
 def closed_server(conn, server):
     """Refuses every relay RCPT, like any well-configured MX."""

@@ -161,6 +161,7 @@ public enum ConfigLoader {
                 }
             }
             config.probe.confirmWithData = try probe.bool("confirm_with_data", default: true)
+            config.probe.pipelining = try probe.bool("pipelining", default: true)
             config.probe.connectTimeoutSeconds = try probe.int("connect_timeout", default: 10, range: 1...300)
             config.probe.commandTimeoutSeconds = try probe.int("command_timeout", default: 30, range: 1...600)
             config.probe.totalTimeoutSeconds = try probe.int("total_timeout", default: 120, range: 1...3600)

@@ -88,6 +88,7 @@ public enum ConfigRenderer {
             "recipient = \(quoted(config.probe.recipientLocalPart))",
             "sender = \(quoted(config.probe.senderLocalPart))",
             "confirm_with_data = \(config.probe.confirmWithData)",
+            "pipelining = \(config.probe.pipelining)",
             "connect_timeout = \(config.probe.connectTimeoutSeconds)",
             "command_timeout = \(config.probe.commandTimeoutSeconds)",
             "total_timeout = \(config.probe.totalTimeoutSeconds)",

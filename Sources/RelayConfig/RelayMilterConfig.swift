@@ -51,6 +51,8 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var senderLocalPart: String
         /// Send DATA after an accepted RCPT (and close at its 354, sending nothing).
         public var confirmWithData: Bool
+        /// Group the tests' commands where a host offers PIPELINING (RFC 2920).
+        public var pipelining: Bool
         public var connectTimeoutSeconds: Int
         public var commandTimeoutSeconds: Int
         public var totalTimeoutSeconds: Int
@@ -217,7 +219,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         probe: Probe(
             enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,
-            connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
+            pipelining: true, connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
             excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil,
             maxInFlight: 32, queueSize: 1000, networkIntervalSeconds: 60
         ),

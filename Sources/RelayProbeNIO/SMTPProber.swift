@@ -165,12 +165,19 @@ private final class ProbeConnection: @unchecked Sendable {
     }
 
     func feed(_ event: ProbeStateMachine.Event) {
+        // The commands of one event are a pipelined group (or one command):
+        // they go out in one write, so in one segment.
+        var group = ""
         for action in machine.handle(event) {
+            if case .send(let command) = action {
+                group += command + "\r\n"
+                continue
+            }
+            write(group)
+            group = ""
             switch action {
-            case .send(let command):
-                guard let channel, !contentInvited else { continue }
-                armIdleTimer()
-                channel.writeAndFlush(ByteBuffer(string: command + "\r\n"), promise: nil)
+            case .send:
+                break
             case .close:
                 closeChannel()
             case .reconnect:
@@ -183,6 +190,13 @@ private final class ProbeConnection: @unchecked Sendable {
                 promise.succeed(report)
             }
         }
+        write(group)
+    }
+
+    func write(_ commands: String) {
+        guard !commands.isEmpty, let channel, !contentInvited else { return }
+        armIdleTimer()
+        channel.writeAndFlush(ByteBuffer(string: commands), promise: nil)
     }
 
     func closeChannel() {

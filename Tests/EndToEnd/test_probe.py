@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, recording_open_relay,
-                                  slow_start, tarpit)
+from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, pipelining_open_relay,
+                                  recording_open_relay, slow_start, tarpit)
 from mailharness.ports import free_port
 from mailharness.relaymilter import binary, cached_verdicts
 
@@ -87,14 +87,22 @@ def test_port_with_no_listener(probe_config):
     assert report["verdict"] == "no_smtp" and report["detail"] == "connection refused"
 
 
-def test_nothing_is_sent_after_354(probe_config):
-    server = FakeServer(recording_open_relay).start()
+@pytest.mark.parametrize("behaviour", [recording_open_relay, pipelining_open_relay])
+def test_nothing_is_sent_after_354(probe_config, behaviour):
+    server = FakeServer(behaviour).start()
     try:
         report = probe(probe_config, f"127.0.0.1:{server.port}")
         assert report["verdict"] == "open"
         assert len(report["accepted"]) == 20
         assert server.after_354 == [b""], server.after_354  # one 354, then not a byte, and closed
         assert server.connections == 2  # the rest of the battery ran on a fresh connection
+        # DATA always goes alone; MAIL and RCPT go together only where PIPELINING is offered.
+        assert [read for read in server.reads if "DATA" in read] == [["DATA"]], server.reads
+        grouped = [read for read in server.reads if len(read) > 1]
+        if behaviour is pipelining_open_relay:
+            assert any(read[-2].startswith("MAIL FROM:") and read[-1].startswith("RCPT TO:") for read in grouped), server.reads
+        else:
+            assert grouped == [], grouped
     finally:
         server.stop()
 

@@ -166,6 +166,118 @@ struct ProbeStateMachineTests {
     }
 }
 
+/// Where the EHLO reply offers PIPELINING, commands go out in groups; the
+/// replies, and so the report, are those of a command at a time.
+struct PipeliningTests {
+    static var lockstep: ProbeStateMachine.Configuration {
+        var configuration = ScriptedServer.configuration
+        configuration.pipelining = false
+        return configuration
+    }
+
+    @Test func aRefusedTestTakesOneWrite() throws {
+        let transcript = ScriptedServer(answer: ProbeStateMachineTests.closedRelay).run()
+        let groups = transcript.groups
+        #expect(groups.first == ["EHLO prober.example"])
+        #expect(groups[1] == ["MAIL FROM:<>", "RCPT TO:<relaytest@relay-test.example>"])
+        #expect(groups[2] == ["RSET", "MAIL FROM:<antispam@relay-test.example>", "RCPT TO:<relaytest@relay-test.example>"])
+        // EHLO, the first test, 19 tests each behind a RSET, the last RSET, QUIT.
+        #expect(groups.count == 23)
+        #expect(groups.suffix(2) == [["RSET"], ["QUIT"]])
+        #expect(transcript.report?.verdict == .closed)
+    }
+
+    @Test func withoutTheKeywordOrWhenTurnedOffOneCommandAtATime() {
+        let noKeyword = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("EHLO") ? .reply(["250-mx.target.example", "250 8BITMIME"]) : ProbeStateMachineTests.closedRelay(command, 0)
+        }).run()
+        let heloOnly = ScriptedServer(answer: { command, _ in
+            // HELO offers no extensions, whatever its text says.
+            if command.hasPrefix("EHLO") { return .reply(["502 5.5.2 Error: command not recognized"]) }
+            if command.hasPrefix("HELO") { return .reply(["250 PIPELINING"]) }
+            return ProbeStateMachineTests.closedRelay(command, 0)
+        }).run()
+        let turnedOff = ScriptedServer(answer: ProbeStateMachineTests.closedRelay).run(configuration: Self.lockstep)
+        for transcript in [noKeyword, heloOnly, turnedOff] {
+            #expect(transcript.groups.allSatisfy { $0.count == 1 })
+            #expect(transcript.report?.verdict == .closed)
+        }
+        #expect(turnedOff.groups.count == 1 + 20 * 3 + 1)
+    }
+
+    @Test func keywordIsCaseInsensitiveAndMayHaveNoLineOfItsOwnFirst() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("EHLO") ? .reply(["250-mx.target.example", "250 pipelining"]) : ProbeStateMachineTests.closedRelay(command, 0)
+        }).run()
+        #expect(transcript.groups[1].count == 2)
+        // The greeting line is the server's name, not a keyword.
+        let nameOnly = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("EHLO") ? .reply(["250 PIPELINING"]) : ProbeStateMachineTests.closedRelay(command, 0)
+        }).run()
+        #expect(nameOnly.groups.allSatisfy { $0.count == 1 })
+    }
+
+    /// Servers as the tests above meet them, for running each both ways.
+    enum Script: String, CaseIterable, Sendable {
+        case closed, open, authRequired, dropsOnce
+        /// Refuses some senders and accepts some recipients, in one run.
+        case mixed
+
+        func answer(_ command: String, _ connection: Int) -> ScriptedServer.Answer {
+            switch self {
+            case .closed:
+                return ProbeStateMachineTests.closedRelay(command, connection)
+            case .open:
+                return ProbeStateMachineTests.openRelay(command, connection)
+            case .authRequired:
+                if command.hasPrefix("MAIL") { return .reply(["530 5.7.0 Authentication required"]) }
+            case .dropsOnce:
+                if connection == 1, command.hasPrefix("RCPT TO:<relaytest%") { return .drop }
+            case .mixed:
+                if command.hasPrefix("MAIL FROM:<antispam@[") { return .reply(["553 5.1.8 Sender address rejected"]) }
+                // Accepted: the plain recipient (its senders are not refused), and the
+                // double-@ ones, whose senders are.
+                if command == "RCPT TO:<relaytest@relay-test.example>" || command.hasPrefix("RCPT TO:<relaytest@relay-test.example@") {
+                    return .reply(["250 2.1.5 Ok"])
+                }
+                if command == "DATA" { return .reply(["554 5.5.1 No valid recipients"]) }
+            }
+            return ProbeStateMachineTests.closedRelay(command, connection)
+        }
+    }
+
+    @Test(arguments: Script.allCases)
+    func sameReportAsOneCommandAtATime(script: Script) throws {
+        let pipelined = ScriptedServer(answer: script.answer).run()
+        let lockstep = ScriptedServer(answer: script.answer).run(configuration: Self.lockstep)
+        let report = try #require(pipelined.report)
+        #expect(report == lockstep.report)
+        #expect(pipelined.groups.count < lockstep.groups.count)
+        #expect(pipelined.closedAfter354)
+    }
+
+    @Test func dataGoesAloneAndNothingFollowsA354() throws {
+        let transcript = ScriptedServer(answer: ProbeStateMachineTests.openRelay).run()
+        #expect(transcript.report?.verdict == .open)
+        #expect(transcript.closedAfter354)
+        let withData = transcript.groups.filter { $0.contains("DATA") }
+        #expect(withData == [["DATA"]])
+        // The second connection's tests are pipelined too.
+        #expect(transcript.groups.contains { $0.count == 3 })
+    }
+
+    @Test func aRcptSentWithARefusedMailIsReadAndIgnored() throws {
+        let transcript = ScriptedServer(answer: { command, _ in
+            if command.hasPrefix("MAIL") { return .reply(["550 5.7.1 Go away"]) }
+            if command.hasPrefix("RCPT") { return .reply(["503 5.5.1 Error: need MAIL command"]) }
+            return ProbeStateMachineTests.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.outcomes.allSatisfy { $0.mailReply == 550 && $0.rcptReply == nil })
+        #expect(transcript.groups[1].count == 2)
+    }
+}
+
 struct ReplyAssemblerTests {
     @Test func assemblesMultiLineReplies() {
         var assembler = ReplyAssembler()

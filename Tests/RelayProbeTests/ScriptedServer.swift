@@ -15,6 +15,8 @@ struct ScriptedServer {
     /// Every command the prober sent, per connection, and the report.
     struct Transcript {
         var connections: [[String]] = []
+        /// The commands of each write: those of one event, sent before any reply is read.
+        var groups: [[String]] = []
         var closedAfter354 = true
         var report: ProbeReport?
     }
@@ -24,6 +26,9 @@ struct ScriptedServer {
         heloName: "prober.example", confirmWithData: true, ipLiteral: "[192.0.2.25]"
     )
 
+    /// As a network would: the commands of one batch of actions are all sent
+    /// before the first of their replies arrives, and a dropped connection
+    /// or a silence swallows the replies still due on it.
     func run(configuration: ProbeStateMachine.Configuration = Self.configuration, refuse: Bool = false) -> Transcript {
         var machine = ProbeStateMachine(configuration: configuration)
         var transcript = Transcript()
@@ -53,20 +58,33 @@ struct ScriptedServer {
         var sawData354 = false
         while !pending.isEmpty, steps < 1000 {
             steps += 1
-            let action = pending.removeFirst()
-            switch action {
-            case .send(let command):
-                if sawData354 { transcript.closedAfter354 = false }
-                transcript.connections[connection - 1].append(command)
-                let answer = self.answer(command, connection)
+            let batch = pending
+            pending = []
+            var due: [(command: String, answer: Answer)] = []
+            var group: [String] = []
+            for action in batch {
+                switch action {
+                case .send(let command):
+                    if sawData354 { transcript.closedAfter354 = false }
+                    transcript.connections[connection - 1].append(command)
+                    group.append(command)
+                    due.append((command, self.answer(command, connection)))
+                case .close:
+                    sawData354 = false
+                    due = []
+                case .reconnect:
+                    due = []
+                    connect()
+                case .finish(let report):
+                    transcript.report = report
+                }
+            }
+            if !group.isEmpty { transcript.groups.append(group) }
+            for (command, answer) in due {
                 if command == "DATA", case .reply(let lines) = answer, lines.last?.hasPrefix("354") == true { sawData354 = true }
                 deliver(answer)
-            case .close:
-                sawData354 = false
-            case .reconnect:
-                connect()
-            case .finish(let report):
-                transcript.report = report
+                if case .reply = answer { continue }
+                break
             }
         }
         return transcript

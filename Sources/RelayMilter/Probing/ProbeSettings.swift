@@ -9,7 +9,8 @@ extension RelayMilterConfig.Probe {
             battery: BatteryParameters(testDomain: testDomain, recipientLocalPart: recipientLocalPart, senderLocalPart: senderLocalPart),
             heloName: heloName,
             confirmWithData: confirmWithData,
-            ipLiteral: target.ipLiteral
+            ipLiteral: target.ipLiteral,
+            pipelining: pipelining
         )
     }
 

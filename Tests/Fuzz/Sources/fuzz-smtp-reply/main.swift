@@ -8,8 +8,9 @@ import RelayProbe
 /// timeout, \u{4} right after a reconnect request: the new connection is
 /// refused). The harness plays the driver: a reconnect request is answered with
 /// a new connection. The machine must never crash, never send anything but SMTP
-/// commands, and never send a byte on a connection after the server said 354
-/// to DATA (no message content, ever).
+/// commands, never group DATA or QUIT with another command (the sends of one
+/// event are one pipelined write), and never send a byte on a connection after
+/// the server said 354 to DATA (no message content, ever).
 /// Static, so initialised on first use: libFuzzer's runtime may bring its own
 /// main, and then main.swift's top-level code (and its globals) never runs.
 enum Fixture {
@@ -41,6 +42,11 @@ public func fuzzSMTPReply(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt 
     var reconnectRequested = false
     var finished = false
     func apply(_ actions: [ProbeStateMachine.Action]) {
+        let group = actions.compactMap { action -> String? in
+            if case .send(let command) = action { return command }
+            return nil
+        }
+        precondition(group.count == 1 || !group.contains { $0 == "DATA" || $0 == "QUIT" }, "DATA or QUIT pipelined: \(group)")
         for action in actions {
             precondition(!finished, "action after finish")
             switch action {
