@@ -3,7 +3,9 @@
  * one process, one thread, one listening socket per loopback address
  * 127.1.X.Y on the same port. A share of them are tarpits (accept, read,
  * never answer), spread evenly, so that any run of consecutive addresses
- * holds that share; the rest answer like an MX that refuses to relay.
+ * holds that share; the rest answer like an MX that refuses to relay, and
+ * offer PIPELINING as Postfix does: the replies to the commands of one read
+ * go back in one write.
  *
  *     loopback-targets --count 1000 --port P [--tarpit-share 0.33]
  *
@@ -83,19 +85,33 @@ static int reply(int fd, const char *text) {
     return write(fd, text, strlen(text)) >= 0 || errno == EAGAIN;
 }
 
+/* The replies to the commands of one read, sent together. */
+struct replies {
+    size_t used;
+    char text[8192];
+};
+
+static void add(struct replies *replies, const char *text) {
+    size_t length = strlen(text);
+    if (replies->used + length >= sizeof replies->text) return; /* more than 200 commands in one read */
+    memcpy(replies->text + replies->used, text, length);
+    replies->used += length;
+}
+
 static int starts_with(const char *line, const char *word) {
     return strncasecmp(line, word, strlen(word)) == 0;
 }
 
 /* One command line of a refusing MX; returns 0 once the session is over. */
-static int answer(int fd, const char *line) {
-    if (starts_with(line, "EHLO") || starts_with(line, "HELO")) return reply(fd, "250 closed.bench.example\r\n");
-    if (starts_with(line, "RCPT")) return reply(fd, "554 5.7.1 Relay access denied\r\n");
-    if (starts_with(line, "QUIT")) {
-        reply(fd, "221 bye\r\n");
+static int answer(struct replies *replies, const char *line) {
+    if (starts_with(line, "EHLO")) add(replies, "250-closed.bench.example\r\n250 PIPELINING\r\n");
+    else if (starts_with(line, "HELO")) add(replies, "250 closed.bench.example\r\n");
+    else if (starts_with(line, "RCPT")) add(replies, "554 5.7.1 Relay access denied\r\n");
+    else if (starts_with(line, "QUIT")) {
+        add(replies, "221 bye\r\n");
         return 0;
-    }
-    return reply(fd, "250 ok\r\n");
+    } else add(replies, "250 ok\r\n");
+    return 1;
 }
 
 static void accept_all(int epoll, int listener) {
@@ -121,18 +137,19 @@ static void read_from(int fd) {
         return;
     }
     if (count < 0 || slot->kind == TARPIT) return;
-    for (ssize_t i = 0; i < count; i++) {
+    struct replies replies = {.used = 0};
+    int open = 1;
+    for (ssize_t i = 0; i < count && open; i++) {
         if (buffer[i] == '\n') {
             slot->line[slot->used] = '\0';
             slot->used = 0;
-            if (!answer(fd, slot->line)) {
-                drop(fd);
-                return;
-            }
+            open = answer(&replies, slot->line);
         } else if (slot->used < sizeof slot->line - 1) {
             slot->line[slot->used++] = buffer[i];
         }
     }
+    replies.text[replies.used] = '\0';
+    if ((replies.used > 0 && !reply(fd, replies.text)) || !open) drop(fd);
 }
 
 int main(int argc, char **argv) {

@@ -88,6 +88,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def threads_cpu_seconds(pid, name_prefix):
+    """User plus system CPU time used so far by those threads of a process
+    whose name starts with `name_prefix`, from /proc/PID/task/TID/stat."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            text = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name.startswith(name_prefix):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def process_status(pid, field):
     """A field of /proc/PID/status, e.g. VmRSS (kB) or Threads."""
     for line in open(f"/proc/{pid}/status"):

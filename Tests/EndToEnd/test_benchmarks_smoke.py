@@ -85,6 +85,8 @@ def test_inflight_section_ran_the_tests_it_queued(smoke):
     assert "verdicts of all 60 tests: closed=41, unreachable=19." in text, text
     assert re.search(r"^Per round, transaction p99 idle / busy and the tests that finished during the busy phase: "
                      r"relay-milter \d+ / \d+ us, \d+ finished; the no-op \d+ / \d+ us, \d+ finished\. ", text, re.M), text
+    assert re.search(r"^relay-milter's probe event loop used [\d.]+ ms of CPU per test \([\d.]+ s for the 60 tests of the "
+                     r"busy phases,", text, re.M), text
     assert re.search(r"^- (met|\*\*missed\*\*): transaction p99 with tests in flight at [\d.]+x idle, and at [\d.]+x "
                      r"the no-op C milter's busy/idle \([\d.]+x\) beside the same tests \(target <= 1\.1x, both\)$", text, re.M), text
 
