@@ -93,7 +93,8 @@ struct replies {
 
 static void add(struct replies *replies, const char *text) {
     size_t length = strlen(text);
-    if (replies->used + length >= sizeof replies->text) return; /* more than 200 commands in one read */
+    /* Room for a few hundred replies; the prober writes three commands at most at once. */
+    if (replies->used + length >= sizeof replies->text) return;
     memcpy(replies->text + replies->used, text, length);
     replies->used += length;
 }

@@ -26,9 +26,9 @@ public enum ManualText {
         relay_domains, trusted_networks, trust_authenticated, local_ip_literals, \
         sender_must_be_local, local_transports
           [probe]        enabled, port, helo_name, test_domain, recipient, sender, \
-        confirm_with_data, pipelining, connect_timeout, command_timeout, total_timeout, \
-        exclude_networks, allow_loopback, source_address, max_in_flight, \
-        queue_size, network_interval
+        confirm_with_data, pipelining, connect_timeout, command_timeout, \
+        total_timeout, exclude_networks, allow_loopback, source_address, \
+        max_in_flight, queue_size, network_interval
           [cache]        path, backend (sqlite, or postgresql: shared by a fleet)
           [cache.postgresql] host, port, user, database, password_file, tls, \
         instance, poll_interval, query_timeout

@@ -177,7 +177,7 @@ private final class ProbeConnection: @unchecked Sendable {
             group = ""
             switch action {
             case .send:
-                break
+                break // gathered above
             case .close:
                 closeChannel()
             case .reconnect:

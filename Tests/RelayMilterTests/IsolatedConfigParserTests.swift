@@ -11,7 +11,7 @@ import Testing
 /// one test's child can inherit another's script still open for writing when
 /// that one is started, which then fails (ETXTBSY). That is our reading of
 /// one failure of the crash test, seen once with a fuzzer loading the
-/// machine and not reproduced in 80 runs since.
+/// machine and not reproduced in 82 runs since.
 @Suite(.serialized)
 struct IsolatedConfigParserTests {
     static func child(_ script: String) throws -> IsolatedConfigParser {

@@ -83,6 +83,7 @@ struct ScriptedServer {
             for (command, answer) in due {
                 if command == "DATA", case .reply(let lines) = answer, lines.last?.hasPrefix("354") == true { sawData354 = true }
                 deliver(answer)
+                // After a drop or a silence no further reply arrives on this connection.
                 if case .reply = answer { continue }
                 break
             }
