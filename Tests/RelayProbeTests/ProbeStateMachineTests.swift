@@ -205,7 +205,7 @@ struct PipeliningTests {
         #expect(turnedOff.groups.count == 1 + 20 * 3 + 1)
     }
 
-    @Test func keywordIsCaseInsensitiveAndMayHaveNoLineOfItsOwnFirst() {
+    @Test func keywordIsCaseInsensitiveButNeverTheGreetingLine() {
         let transcript = ScriptedServer(answer: { command, _ in
             command.hasPrefix("EHLO") ? .reply(["250-mx.target.example", "250 pipelining"]) : ProbeStateMachineTests.closedRelay(command, 0)
         }).run()
