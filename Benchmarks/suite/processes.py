@@ -82,25 +82,29 @@ def stage(report, name):
     return None
 
 
+def stat_cpu_seconds(text):
+    """User plus system CPU time in the text of a /proc .../stat file."""
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid):
     """User plus system CPU time a process has used so far, from /proc/PID/stat."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(open(f"/proc/{pid}/stat").read())
 
 
 def threads_cpu_seconds(pid, name_prefix):
     """User plus system CPU time used so far by those threads of a process
     whose name starts with `name_prefix`, from /proc/PID/task/TID/stat."""
-    total = 0
+    total = 0.0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             text = open(f"/proc/{pid}/task/{tid}/stat").read()
         except FileNotFoundError:
             continue  # the thread ended meanwhile
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if name.startswith(name_prefix):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if text[text.index("(") + 1:text.rindex(")")].startswith(name_prefix):
+            total += stat_cpu_seconds(text)
+    return total
 
 
 def process_status(pid, field):

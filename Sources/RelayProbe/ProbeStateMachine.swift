@@ -92,9 +92,6 @@ public struct ProbeStateMachine: Sendable {
     private var relayConfirmed = false
     /// Whether this connection's EHLO reply offered PIPELINING (and the configuration allows it).
     private var pipelining = false
-    /// The test whose MAIL reply comes next went out whole: its RCPT with
-    /// its MAIL (and both with the RSET before them, if that reply is awaited).
-    private var wholeTestSent = false
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -110,7 +107,6 @@ public struct ProbeStateMachine: Sendable {
             connections += 1
             assembler = ReplyAssembler()
             pipelining = false
-            wholeTestSent = false
             state = .awaitingBanner
             return []
         case (.connecting, .connectFailed(let failure)):
@@ -183,8 +179,8 @@ public struct ProbeStateMachine: Sendable {
             outcomes[index].mailReply = response.code
             if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
             let accepted = (200..<300).contains(response.code)
-            if wholeTestSent {
-                wholeTestSent = false
+            if pipelining {
+                // Its RCPT went out with it.
                 state = accepted ? .awaitingRcpt(index) : .awaitingDiscardedRcpt(index)
                 return []
             }
@@ -222,7 +218,7 @@ public struct ProbeStateMachine: Sendable {
 
         case .awaitingReset(let next):
             if response.code == 421 { return finish(fallback: .tempfail, "421 at RSET") }
-            if wholeTestSent {
+            if sendsTestWithReset(next) {
                 // The next test's MAIL and RCPT went out with this RSET.
                 resumeAt = next
                 state = .awaitingMail(next)
@@ -249,18 +245,19 @@ public struct ProbeStateMachine: Sendable {
     }
 
     /// The test's MAIL, and its RCPT too where the server takes pipelined commands.
-    private mutating func sendTest(_ index: Int) -> [Action] {
+    private func sendTest(_ index: Int) -> [Action] {
         let mail = Action.send("MAIL FROM:\(tests[index].mailFrom)")
-        guard pipelining else { return [mail] }
-        wholeTestSent = true
-        return [mail, .send("RCPT TO:\(tests[index].rcptTo)")]
+        return pipelining ? [mail, .send("RCPT TO:\(tests[index].rcptTo)")] : [mail]
+    }
+
+    /// RSET may start a pipelined group (RFC 2920, 3.1): the next test follows it.
+    private func sendsTestWithReset(_ next: Int) -> Bool {
+        pipelining && next < tests.count
     }
 
     private mutating func reset(next: Int) -> [Action] {
         state = .awaitingReset(next: next)
-        // RSET may start a pipelined group (RFC 2920, 3.1): the next test follows it.
-        guard pipelining, next < tests.count else { return [.send("RSET")] }
-        return [.send("RSET")] + sendTest(next)
+        return sendsTestWithReset(next) ? [.send("RSET")] + sendTest(next) : [.send("RSET")]
     }
 
     private mutating func peerClosed() -> [Action] {
