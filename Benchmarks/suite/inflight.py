@@ -29,10 +29,10 @@ SERVED = (RELAY_MILTER, NOOP)
 class FinishedTests:
     """Counts relay-milter's "test finished" log lines, reading only what was
     appended since the last call. The log gets a line per transaction too
-    (tens of MB by the last round): read whole at every poll, it took a
-    fifth of the machine's CPU samples in a profile of this section (between
-    phases), and one such read sat between queueing a round's tests and
-    starting its busy phase."""
+    (some 200,000 by the last round of a full run): read whole at every
+    poll, it took a fifth of the machine's CPU samples in a profile of this
+    section (between phases), and one such read sat between queueing a
+    round's tests and starting its busy phase."""
 
     LINE = b"open-relay test finished"
 
