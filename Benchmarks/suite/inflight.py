@@ -29,7 +29,7 @@ SERVED = (RELAY_MILTER, NOOP)
 class FinishedTests:
     """Counts relay-milter's "test finished" log lines, reading only what was
     appended since the last call. The log gets a line per transaction too
-    (some 200,000 by the last round of a full run): read whole at every
+    (about 250,000 by the last round of a full run here): read whole at every
     poll, it took a fifth of the machine's CPU samples in a profile of this
     section (between phases), and one such read sat between queueing a
     round's tests and starting its busy phase."""
