@@ -29,10 +29,10 @@ SERVED = (RELAY_MILTER, NOOP)
 class FinishedTests:
     """Counts relay-milter's "test finished" log lines, reading only what was
     appended since the last call. The log gets a line per transaction too
-    (about 250,000 by the last round of a full run here): read whole at every
-    poll, it took a fifth of the machine's CPU samples in a profile of this
-    section (between phases), and one such read sat between queueing a
-    round's tests and starting its busy phase."""
+    (about 250,000 by the last round of a full run here, going by its rates):
+    read whole at every poll, it took a fifth of the machine's CPU samples in
+    a profile of this section (between phases), and one such read sat between
+    queueing a round's tests and starting its busy phase."""
 
     LINE = b"open-relay test finished"
 
