@@ -5,7 +5,7 @@ either way)."""
 import time
 import urllib.request
 
-from .processes import REPO, relay_milter  # noqa: F401 (importing it puts Scripts/ on the path)
+from .processes import relay_milter  # importing .processes puts Scripts/ on the path (mailharness below)
 from .report import table
 from .sidebyside import alternate, rows
 
