@@ -25,9 +25,11 @@ enum Callbacks {
         reserved2?.pointee = 0
         reserved3?.pointee = 0
         if offeredActions & MilterFlags.setSymlist != 0 {
+            var taken = true
             for (stage, names) in registration.symbolLists {
-                _ = CMilterShim_setsymlist(ctx, stage, names)
+                taken = CMilterShim_setsymlist(ctx, stage, names) == miSuccess && taken
             }
+            context.macroListTaken = taken
         }
         return SMFIStatus.continue.rawValue
     }
@@ -39,7 +41,8 @@ enum Callbacks {
         let info = ConnectInfo(
             hostname: hostname.map { String(cString: $0) } ?? "",
             address: ip, port: port,
-            macros: context.readMacros(ctx, .connect)
+            macros: context.readMacros(ctx, .connect),
+            macroListTaken: context.macroListTaken
         )
         return reply(ctx, context.session.connect(info), at: .connect, context)
     }

@@ -20,6 +20,9 @@ final class ConnectionContext: @unchecked Sendable {
     /// The `SMFIP_NR_*` flags the MTA agreed to: libmilter must be told
     /// `SMFIS_NOREPLY` at those stages, whatever the session answered.
     var noReplySteps: UInt = 0
+    /// Whether the MTA took our macro lists at negotiation (`smfi_setsymlist`);
+    /// without them it sends only the macros its own settings name.
+    var macroListTaken = false
 
     init(session: any MilterSession, macros: MacroRequest) {
         self.session = session

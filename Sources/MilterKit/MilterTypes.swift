@@ -65,12 +65,17 @@ public struct ConnectInfo: Sendable, Equatable {
     public var address: String?
     public var port: UInt16?
     public var macros: Macros
+    /// Whether the MTA took the milter's macro lists at negotiation; when not,
+    /// it sends only what its own settings name (Postfix's `milter_*_macros`,
+    /// Sendmail's `Milter.macros.*`).
+    public var macroListTaken: Bool
 
-    public init(hostname: String, address: String?, port: UInt16?, macros: Macros) {
+    public init(hostname: String, address: String?, port: UInt16?, macros: Macros, macroListTaken: Bool = true) {
         self.hostname = hostname
         self.address = address
         self.port = port
         self.macros = macros
+        self.macroListTaken = macroListTaken
     }
 }
 

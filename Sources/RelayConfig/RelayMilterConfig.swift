@@ -128,7 +128,8 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var badVerdicts: Set<String>
         /// For listed hosts: reject, tempfail or tag.
         public var action: PolicyAction
-        /// For hosts not tested yet: accept (and test in the background), tag, or tempfail until tested.
+        /// For hosts not tested yet: accept (and test in the background), tag, or
+        /// tempfail until tested; likewise for clients whose address the MTA did not give.
         public var unknownAction: PolicyAction
         /// `{client}`, `{verdict}`, `{tested}`, `{failed}`, `{run}` are filled in.
         public var rejectText: String
@@ -196,7 +197,10 @@ public struct RelayMilterConfig: Sendable, Equatable {
     /// The actions for host decisions, from `[enforcement]`, under the global mode.
     public var hostRules: ActionRules {
         ActionRules(
-            actions: [.openRelayHost: enforcement.action, .untestedHost: enforcement.unknownAction, .dnsblListed: dnsbl.action],
+            actions: [
+                .openRelayHost: enforcement.action, .untestedHost: enforcement.unknownAction,
+                .unidentifiedHost: enforcement.unknownAction, .dnsblListed: dnsbl.action,
+            ],
             mode: rules.mode
         )
     }

@@ -13,6 +13,7 @@ public enum ReasonCode: String, CaseIterable, Sendable, Codable {
     case senderNotLocal = "sender.not_local"
     case openRelayHost = "host.open_relay"
     case untestedHost = "host.untested"
+    case unidentifiedHost = "host.unidentified"
     case dnsblListed = "host.dnsbl_listed"
     case hostNotListed = "host.not_listed"
 }

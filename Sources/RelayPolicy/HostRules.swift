@@ -8,6 +8,8 @@ public enum HostStanding: Sendable, Equatable {
     case untested
     /// Never tested: excluded network, or testing is off.
     case notTested
+    /// The MTA did not give the client's address: nothing to look up or test.
+    case unidentified
 }
 
 /// A DNS blocklist that lists the connecting host (a cached answer).
@@ -27,7 +29,8 @@ public struct HostCheck: Sendable, Equatable {
     public var clientAddress: IPAddress?
     public var authenticatedUser: String?
     public var standing: HostStanding
-    /// Untested hosts are refused or tagged until tested (greylisting-style), rather than accepted.
+    /// Untested hosts, and clients whose address the MTA did not give, are
+    /// refused or tagged (greylisting-style) rather than accepted.
     public var holdUntested: Bool
     /// The first configured DNS blocklist that lists the host, if any.
     public var dnsblListing: DNSBLListing?
@@ -45,7 +48,7 @@ public struct HostCheck: Sendable, Equatable {
 /// The host rules as a pure function: trusted and authenticated clients are
 /// exempt; a host found to be an open relay is denied, then one a DNS
 /// blocklist lists (our own test is the more specific verdict); an untested
-/// one is denied only when configured to hold untested hosts.
+/// or unidentified one is denied only when configured to hold untested hosts.
 public func decideHost(_ check: HostCheck, config: PolicyConfig) -> Decision {
     if let client = check.clientAddress, config.isTrusted(client) {
         return Decision(.allow, .trustedNetwork, "client \(client) is in trusted networks")
@@ -60,9 +63,11 @@ public func decideHost(_ check: HostCheck, config: PolicyConfig) -> Decision {
         return Decision(.deny, .dnsblListed, "client is listed in \(listing.zone)")
     case (.untested, nil) where check.holdUntested:
         return Decision(.deny, .untestedHost, "client has not been tested for open relaying yet")
+    case (.unidentified, nil) where check.holdUntested:
+        return Decision(.deny, .unidentifiedHost, "the MTA did not give the client's address, so it cannot be tested")
     case (.clean(let verdict), nil):
         return Decision(.allow, .hostNotListed, "client was tested: \(verdict)")
-    case (.untested, nil), (.notTested, nil):
+    case (.untested, nil), (.notTested, nil), (.unidentified, nil):
         return Decision(.allow, .hostNotListed, "client is not listed")
     }
 }

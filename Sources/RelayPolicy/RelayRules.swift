@@ -37,33 +37,35 @@ public func decide(_ transaction: RelayTransaction, config: PolicyConfig) -> Dec
 }
 
 /// Our classification of the envelope recipient, checked against the MTA's
-/// own resolution where it sent one. The stricter answer wins.
+/// own resolution where it sent one. The stricter answer wins, except that
+/// who a message is for is the recipient the client named: a forward the
+/// admin's own alias table makes to a plain address elsewhere is not a relay.
 func recipientDestination(_ transaction: RelayTransaction, config: PolicyConfig) -> Destination {
     let ours = Destination.classify(raw: transaction.recipient, config: config)
     guard ours.isLocalDestination else { return ours }
+    let routing = transaction.mtaRouting
 
-    // The address the MTA will actually deliver to (after its rewriting); when
-    // it is the recipient as given, without the brackets, it classifies the same.
-    if let rewritten = transaction.mtaRouting.address, !isBracketed(rewritten, transaction.recipient) {
+    // The address the MTA will actually deliver to, where it rewrote it.
+    if let rewritten = transaction.mtaRewrittenAddress {
         let theirs = Destination.classify(raw: rewritten, config: config)
-        guard theirs.isLocalDestination || isLocalMailerUser(rewritten, transport: transaction.mtaRouting.transport, config: config) else {
-            return theirs
+        if !theirs.isLocalDestination && !isLocalMailerUser(rewritten, transport: routing.transport, config: config) {
+            // Before aliasing (Postfix), a rewrite elsewhere means the MTA read
+            // the address otherwise than we did. After it (Sendmail's
+            // virtusertable), a plain remote address is where the admin forwards
+            // a local recipient, through whatever transport reaches it; routing
+            // syntax left in it still counts against it.
+            guard routing.resolvedAfterAliases, theirs == .remote else { return theirs }
+            return ours
         }
     }
     // A local domain must also be delivered by a local transport; relay
-    // domains leave through whatever transport reaches their primary MX.
-    if ours == .local, let transport = transaction.mtaRouting.transport,
+    // domains leave through whatever transport reaches their primary MX. The
+    // error mailer of an accepted recipient delivers nowhere (see MTARouting).
+    if ours == .local, let transport = routing.transport, transport != MTARouting.errorMailer,
        !config.localTransports.contains(transport) {
         return .remoteTransport(transport)
     }
     return ours
-}
-
-/// Whether `raw` is exactly `<bare>`: the same address, already classified.
-private func isBracketed(_ bare: String, _ raw: String) -> Bool {
-    let bytes = raw.utf8
-    guard bytes.count >= 2, bytes.first == UInt8(ascii: "<"), bytes.last == UInt8(ascii: ">") else { return false }
-    return bytes.dropFirst().dropLast().elementsEqual(bare.utf8)
 }
 
 /// Sendmail gives its local mailer's `{rcpt_addr}` as the bare user name

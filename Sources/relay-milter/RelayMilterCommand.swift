@@ -136,18 +136,24 @@ struct Decide: ParsableCommand {
     @Option(name: .customLong("rcpt-addr"), help: ArgumentHelp("The MTA's {rcpt_addr} for every recipient.", valueName: "address"))
     var rcptAddr: String?
 
+    @Option(help: ArgumentHelp("Whose macros --rcpt-mailer, --rcpt-host and --rcpt-addr are: postfix, or sendmail (after its virtusertable).", valueName: "mta"))
+    var mta: String = MTAKind.postfix.rawValue
+
     @Flag(help: "One JSON object per recipient, one per line.")
     var json = false
 
     func validate() throws {
         guard !rcpt.isEmpty else { throw ValidationError("Give at least one --rcpt.") }
+        guard MTAKind(rawValue: mta) != nil, mta != MTAKind.unknown.rawValue else {
+            throw ValidationError("--mta must be postfix or sendmail, not \"\(mta)\".")
+        }
     }
 
     func run() throws {
         let config = try configOption.load()
         let request = DecideRequest(
             client: client, helo: helo, auth: auth, from: from, recipients: rcpt,
-            rcptMailer: rcptMailer, rcptHost: rcptHost, rcptAddr: rcptAddr
+            rcptMailer: rcptMailer, rcptHost: rcptHost, rcptAddr: rcptAddr, mta: MTAKind(rawValue: mta) ?? .postfix
         )
         let report: DecideReport
         do {

@@ -94,3 +94,17 @@ def test_decide_refuses_a_bad_client_address():
     result = run("decide", "--config", SAMPLE, "--client", "not-an-ip", "--from", "<>", "--rcpt", "<a@b.example>")
     assert result.returncode != 0
     assert '--client "not-an-ip" is not an IPv4 or IPv6 address' in result.stderr
+
+
+def test_decide_reads_the_mtas_spellings():
+    """--client in either MTA's {client_addr} form; --mta sendmail reads the
+    recipient macros as Sendmail's, after its virtusertable, as the daemon does."""
+    result = run("decide", "--config", SAMPLE, "--client", "IPv6:0:0:0:0:0:0:0:1", "--from", "<>",
+                 "--rcpt", "<x@faraway.example>")
+    assert result.returncode == 0 and "[relay.trusted_network] client ::1 is in trusted networks" in result.stdout, result
+    forward = ("--client", "203.0.113.9", "--from", "<>", "--rcpt", "<info@example.test>",
+               "--rcpt-mailer", "esmtp", "--rcpt-addr", "someone@remote.example")
+    assert "ACCEPT [relay.local_recipient]" in run("decide", "--config", SAMPLE, *forward, "--mta", "sendmail").stdout
+    assert "REJECT [relay.denied]" in run("decide", "--config", SAMPLE, *forward).stdout
+    refused = run("decide", "--config", SAMPLE, *forward, "--mta", "exim")
+    assert refused.returncode != 0 and "--mta must be postfix or sendmail" in refused.stderr

@@ -47,7 +47,7 @@ def test_counts_match_the_traffic_exactly(start_milter, start_postfix, sink):
     # Fixed label sets: no address or domain ever becomes a label value.
     for (name, labels) in after:
         for key, value in labels:
-            assert key in {"stage", "action", "reason", "verdict", "result", "version", "le"}, (name, key)
+            assert key in {"stage", "action", "reason", "verdict", "result", "cause", "version", "le"}, (name, key)
             assert "@" not in value and "127.0.0" not in value, (name, value)
 
 

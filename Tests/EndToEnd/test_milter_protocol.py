@@ -31,7 +31,7 @@ def test_negotiation_skips_unused_steps_and_asks_for_our_macros(milter):
     for flag in (SMFIP_NOHDRS, SMFIP_NOBODY, SMFIP_NOEOH, SMFIP_NOUNKNOWN, SMFIP_RCPT_REJ):
         assert steps & flag, hex(steps)
     assert c.symlists == {
-        "connect": ["{client_addr}", "{daemon_name}"],
+        "connect": ["{client_addr}", "{daemon_name}", "v"],
         "mail": ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
         "rcpt": ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}", "i"],
         "data": ["i"],
@@ -48,6 +48,14 @@ def test_an_mta_without_setsymlist_still_works(milter):
     assert c.mail("<a@b.example>") == CONTINUE
     assert c.rcpt("<x@elsewhere.example>")[0] == "y"
     c.close()
+    # Such an MTA sends only the macros its own settings name: said once,
+    # with the list it should name, however many connections come.
+    again = MilterClient(milter.address)
+    again.negotiate(actions=ALL_ACTIONS & ~SMFIF_SETSYMLIST)
+    again.connect("mx", "203.0.113.8")
+    again.close()
+    assert milter.logged("did not take relay-milter's macro list", "{auth_authen}")
+    assert milter.log().count("did not take relay-milter's macro list") == 1
 
 
 def test_authenticated_client_may_relay(client, milter):

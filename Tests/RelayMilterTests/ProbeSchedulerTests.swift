@@ -100,7 +100,8 @@ struct VerdictIndexTests {
         #expect(verdicts.standing(of: IPAddress("203.0.113.8"), config: config, now: now).0 == .clean(verdict: "rcpt_only"))
         #expect(verdicts.standing(of: IPAddress("203.0.113.9"), config: config, now: now).0 == .untested)
         #expect(verdicts.standing(of: IPAddress("10.0.0.9"), config: config, now: now).0 == .notTested)
-        #expect(verdicts.standing(of: nil, config: config, now: now).0 == .notTested)
+        // No address from the MTA: nothing to look up or test, and unknown_action holds it.
+        #expect(verdicts.standing(of: nil, config: config, now: now).0 == .unidentified)
     }
 
     @Test func replyTemplates() {

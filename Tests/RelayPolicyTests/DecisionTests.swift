@@ -42,7 +42,25 @@ struct DecisionTests {
         Case(name: "a bare user with a bang path through the local mailer", transaction: Site.transaction(to: "<bob@example.org>", transport: "local", rewritten: "evil.example!bob"), verdict: .deny, reason: .routedAddress),
         Case(name: "a bare user with a percent hack through the local mailer", transaction: Site.transaction(to: "<bob@example.org>", transport: "local", rewritten: "bob%evil.example"), verdict: .deny, reason: .routedAddress),
         Case(name: "a bare user never makes a remote recipient local", transaction: Site.transaction(to: "<bob@elsewhere.example>", transport: "local", rewritten: "bob"), verdict: .deny, reason: .denied),
-        Case(name: "MTA already rejected it", transaction: Site.transaction(to: "<x@elsewhere.example>", transport: "error", rewritten: "554 5.7.1 Relay access denied"), verdict: .observe, reason: .mtaRejected),
+        // A refused recipient as Postfix's smtpd_milter.c and Sendmail report it
+        // (SMFIP_RCPT_REJ): the error mailer, the status alone, the reply text.
+        Case(name: "MTA already rejected it", transaction: Site.transaction(to: "<x@elsewhere.example>", transport: "error", nextHop: "5.7.1", rewritten: "Relay access denied"), verdict: .observe, reason: .mtaRejected),
+        Case(name: "MTA already rejected a local one", transaction: Site.transaction(to: "<nobody@example.org>", transport: "error", nextHop: "5.1.1", rewritten: "Recipient address rejected: User unknown"), verdict: .observe, reason: .mtaRejected),
+        Case(name: "MTA tempfailed it", transaction: Site.transaction(to: "<x@elsewhere.example>", transport: "error", nextHop: "4.7.1", rewritten: "Service unavailable"), verdict: .observe, reason: .mtaRejected),
+        // Postfix resolves every address in a virtual alias domain to the error
+        // transport, accepted or not: an accepted one is decided like any other.
+        Case(name: "Postfix virtual alias domain, foreign", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "5.1.1 User unknown in virtual alias table", rewritten: "victim@evil.example"), verdict: .deny, reason: .denied),
+        Case(name: "Postfix virtual alias domain, ours", transaction: Site.transaction(to: "<info@example.org>", transport: "error", nextHop: "5.1.1 User unknown in virtual alias table", rewritten: "info@example.org"), verdict: .allow, reason: .localRecipient),
+        Case(name: "the error mailer without a host", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error"), verdict: .deny, reason: .denied),
+        Case(name: "the error mailer with a status and text as host", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "5.7.1 Relay access denied"), verdict: .deny, reason: .denied),
+        Case(name: "the error mailer with a look-alike status", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "5.7.1.0"), verdict: .deny, reason: .denied),
+        // Sendmail hands milters the recipient after its virtusertable: a local
+        // recipient forwarded elsewhere is the admin's forward, not a relay.
+        Case(name: "Sendmail virtusertable forward", transaction: Site.transaction(to: "<info@example.org>", transport: "esmtp", nextHop: "remote.example", rewritten: "someone@remote.example", afterAliases: true), verdict: .allow, reason: .localRecipient),
+        Case(name: "Sendmail forward keeps a remote recipient remote", transaction: Site.transaction(to: "<x@elsewhere.example>", transport: "esmtp", nextHop: "remote.example", rewritten: "someone@remote.example", afterAliases: true), verdict: .deny, reason: .denied),
+        Case(name: "Sendmail forward to a routed address", transaction: Site.transaction(to: "<info@example.org>", transport: "esmtp", rewritten: "someone%evil.example@remote.example", afterAliases: true), verdict: .deny, reason: .routedAddress),
+        Case(name: "Sendmail sends the address as given out via esmtp", transaction: Site.transaction(to: "<user@example.org>", transport: "esmtp", rewritten: "user@example.org", afterAliases: true), verdict: .deny, reason: .mtaRemoteTransport),
+        Case(name: "Postfix never forwards before queueing: a rewrite elsewhere counts", transaction: Site.transaction(to: "<info@example.org>", transport: "smtp", rewritten: "someone@remote.example"), verdict: .deny, reason: .denied),
         Case(name: "no client address is untrusted", transaction: Site.transaction(client: nil, to: "<x@elsewhere.example>"), verdict: .deny, reason: .denied),
         Case(name: "IPv6 trusted client", transaction: Site.transaction(client: IPAddress("2001:db8:1:2::5"), to: "<x@elsewhere.example>"), verdict: .allow, reason: .trustedNetwork),
         Case(name: "IPv4-mapped trusted client", transaction: Site.transaction(client: IPAddress("::ffff:192.0.2.5"), to: "<x@elsewhere.example>"), verdict: .allow, reason: .trustedNetwork),
@@ -121,6 +139,10 @@ struct HostRulesTests {
         (HostCheck(clientAddress: Site.untrustedClient, standing: .untested), .allow, .hostNotListed),
         (HostCheck(clientAddress: Site.untrustedClient, standing: .untested, holdUntested: true), .deny, .untestedHost),
         (HostCheck(clientAddress: nil, standing: .notTested, holdUntested: true), .allow, .hostNotListed),
+        // A client whose address the MTA did not give is held like an untested one.
+        (HostCheck(clientAddress: nil, standing: .unidentified), .allow, .hostNotListed),
+        (HostCheck(clientAddress: nil, standing: .unidentified, holdUntested: true), .deny, .unidentifiedHost),
+        (HostCheck(clientAddress: nil, authenticatedUser: "alice", standing: .unidentified, holdUntested: true), .allow, .authenticated),
         // A DNSBL listing denies, after our own test's verdict and before holding untested hosts;
         // trusted and authenticated clients stay exempt.
         (HostCheck(clientAddress: Site.untrustedClient, standing: .clean(verdict: "closed"), dnsblListing: Self.listing), .deny, .dnsblListed),

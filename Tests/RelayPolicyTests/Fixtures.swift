@@ -25,11 +25,12 @@ enum Site {
         to recipient: String,
         transport: String? = nil,
         nextHop: String? = nil,
-        rewritten: String? = nil
+        rewritten: String? = nil,
+        afterAliases: Bool = false
     ) -> RelayTransaction {
         RelayTransaction(
             clientAddress: client, authenticatedUser: auth, sender: sender, recipient: recipient,
-            mtaRouting: MTARouting(transport: transport, nextHop: nextHop, address: rewritten)
+            mtaRouting: MTARouting(transport: transport, nextHop: nextHop, address: rewritten, resolvedAfterAliases: afterAliases)
         )
     }
 }

@@ -24,6 +24,7 @@ public final class RelayMetrics: Sendable {
     private let decisions: [Counter]
     private let callbackDurations: [DurationHistogram]
     private let cacheLookups: [String: Counter]
+    private let unidentifiedClients: [MTAMacros.ClientAddress.Unknown: Counter]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String, recording: Bool = true) {
         self.registry = registry
@@ -52,6 +53,10 @@ public final class RelayMetrics: Sendable {
         cacheLookups = Dictionary(uniqueKeysWithValues: ["hit", "miss", "expired"].map { result in
             (result, registry.makeCounter(descriptor: Self.cacheLookupsName, labels: [("result", result)]))
         })
+        // Both series from the start, so that an alert on their rate needs no absent() guard.
+        unidentifiedClients = Dictionary(uniqueKeysWithValues: MTAMacros.ClientAddress.Unknown.allCases.map { cause in
+            (cause, registry.makeCounter(descriptor: Self.unidentifiedClientsName, labels: [("cause", cause.rawValue)]))
+        })
     }
 
     static let decisionStages: [Stage] = [.rcpt, .mail]
@@ -71,6 +76,10 @@ public final class RelayMetrics: Sendable {
     static var probeDroppedName: MetricNameDescriptor { name("probe_dropped_total", "Open-relay tests not run, by reason (queue_full, network_interval).") }
     static var cacheEntriesName: MetricNameDescriptor { name("cache_entries", "Hosts in the verdict cache, by verdict.") }
     static var cacheLookupsName: MetricNameDescriptor { name("cache_lookups_total", "Verdict cache lookups at connect, by result (hit, miss, expired).") }
+    static var unidentifiedClientsName: MetricNameDescriptor {
+        name("clients_unidentified_total",
+             "Connections whose client address the MTA did not give, by cause (absent: no address at all; unparsable: not an IP address).")
+    }
     static var cacheErrorsName: MetricNameDescriptor { name("cache_errors_total", "Verdict database problems, by kind (corrupt, open, write, deleted).") }
     static var sharedUpName: MetricNameDescriptor { name("shared_store_up", "1 while the fleet's shared PostgreSQL database is reachable, 0 while it is not.") }
     static var sharedErrorsName: MetricNameDescriptor { name("shared_store_errors_total", "Shared database failures, by kind (connect, sync).") }
@@ -110,6 +119,11 @@ public final class RelayMetrics: Sendable {
         guard recording else { return }
         connectionsTotal.increment()
         connectionsActive.increment()
+    }
+
+    func clientUnidentified(_ cause: MTAMacros.ClientAddress.Unknown) {
+        guard recording else { return }
+        unidentifiedClients[cause]?.increment()
     }
 
     func connectionClosed() { if recording { connectionsActive.decrement() } }

@@ -19,7 +19,7 @@ struct HostVerdicts: Sendable {
     }
 
     func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictSummary?) {
-        guard let address else { return (.notTested, nil) }
+        guard let address else { return (.unidentified, nil) }
         let lookup = index.lookup(address, now: now)
         switch lookup {
         case .hit: metrics.cacheLookup("hit")

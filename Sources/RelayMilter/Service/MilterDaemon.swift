@@ -31,8 +31,9 @@ public struct MilterDaemon {
     }
 
     /// The macros the relay rules need, per stage; everything else stays unsent.
+    /// `v` names the MTA, which decides what its `{rcpt_addr}` means (MTAMacros).
     static let macros = MacroRequest([
-        .connect: ["{client_addr}", "{daemon_name}"],
+        .connect: ["{client_addr}", "{daemon_name}", "v"],
         .mail: ["{auth_authen}", "{auth_type}", "{mail_addr}", "i"],
         .rcpt: ["{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}", "i"],
         .data: ["i"],

@@ -12,8 +12,11 @@ public struct DecideRequest: Sendable {
     public var rcptMailer: String?
     public var rcptHost: String?
     public var rcptAddr: String?
+    /// Whose spelling the `rcpt*` macros are in.
+    public var mta: MTAKind
 
-    public init(client: String, helo: String?, auth: String?, from: String, recipients: [String], rcptMailer: String?, rcptHost: String?, rcptAddr: String?) {
+    public init(client: String, helo: String?, auth: String?, from: String, recipients: [String], rcptMailer: String?, rcptHost: String?, rcptAddr: String?,
+                mta: MTAKind = .postfix) {
         self.client = client
         self.helo = helo
         self.auth = auth
@@ -22,6 +25,7 @@ public struct DecideRequest: Sendable {
         self.rcptMailer = rcptMailer
         self.rcptHost = rcptHost
         self.rcptAddr = rcptAddr
+        self.mta = mta
     }
 }
 
@@ -29,7 +33,7 @@ public struct DecideRequest: Sendable {
 public struct DecideReport: Sendable {
     public struct BadClient: Error, CustomStringConvertible {
         public let text: String
-        public var description: String { "--client \"\(text)\" is not an IPv4 or IPv6 address" }
+        public var description: String { "--client \"\(text)\" is not an IPv4 or IPv6 address (in either MTA's {client_addr} spelling)" }
     }
 
     public let request: DecideRequest
@@ -37,14 +41,15 @@ public struct DecideReport: Sendable {
     public let outcomes: [RecipientOutcome]
 
     public init(_ request: DecideRequest, config: RelayMilterConfig) throws(BadClient) {
-        guard let client = IPAddress(request.client) else { throw BadClient(text: request.client) }
+        guard let client = MTAMacros.address(request.client) else { throw BadClient(text: request.client) }
         self.request = request
         self.mode = config.rules.mode
         self.outcomes = request.recipients.map { recipient in
             RecipientOutcome(
                 RelayTransaction(
                     clientAddress: client, authenticatedUser: request.auth, sender: request.from, recipient: recipient,
-                    mtaRouting: MTARouting(transport: request.rcptMailer, nextHop: request.rcptHost, address: request.rcptAddr)
+                    mtaRouting: MTARouting(transport: request.rcptMailer, nextHop: request.rcptHost, address: request.rcptAddr,
+                                           resolvedAfterAliases: request.mta.resolvesAliasesBeforeMilters)
                 ),
                 config: config
             )

@@ -16,11 +16,15 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private let config: RelayMilterConfig
     private var logger: Logger
     private let onClose: @Sendable () -> Void
+    /// Called at connect when the MTA did not take our macro lists.
+    private let onMacroListRefused: @Sendable () -> Void
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
     private let stats: StatsCollector
 
     private var clientAddress: IPAddress?
+    /// Which MTA speaks (its `v` macro), for what its recipient macros mean.
+    private var mta = MTAKind.unknown
     /// What the open-relay cache said about the client at connect.
     private var hostStanding = HostStanding.notTested
     private var hostRecord: VerdictSummary?
@@ -37,8 +41,9 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector,
-         onClose: @escaping @Sendable () -> Void) {
+         onMacroListRefused: @escaping @Sendable () -> Void = {}, onClose: @escaping @Sendable () -> Void) {
         self.config = config
+        self.onMacroListRefused = onMacroListRefused
         self.logger = logger
         self.hostVerdicts = hostVerdicts
         self.metrics = metrics
@@ -71,14 +76,24 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     private func handleConnect(_ info: ConnectInfo) -> MilterResponse {
-        // Postfix omits {client_addr} unless asked; the sockaddr is the fallback.
-        let text = info.macros["{client_addr}"] ?? info.address
-        clientAddress = text.flatMap { IPAddress($0) }
+        if !info.macroListTaken { onMacroListRefused() }
+        let client = MTAMacros.clientAddress(macro: info.macros["{client_addr}"], socketAddress: info.address)
+        clientAddress = client.address
+        mta = MTAKind(version: info.macros["v"])
         // Plain `.string` values, not interpolations: this runs for every connection.
         logger[metadataKey: "client.address"] = .string(clientAddress?.description ?? "unknown")
         logger[metadataKey: "client.name"] = .string(truncatedForLog(info.hostname, limit: 128))
         if let daemon = info.macros["{daemon_name}"] {
             logger[metadataKey: "mta.daemon"] = .string(truncatedForLog(daemon, limit: 64))
+        }
+        if let unknown = client.unknown {
+            // Once per connection: trusted networks cannot match it, and it is
+            // never tested, so unknown_action is all that applies to it.
+            metrics.clientUnidentified(unknown)
+            logger.warning("client address unknown", metadata: [
+                "mta.client_addr": .string(client.unreadMacro.map { truncatedForLog($0, limit: 64) } ?? "absent"),
+                "client.unknown": .string(unknown.rawValue),
+            ])
         }
         // Only what is cached counts now; an unknown host is queued for a test.
         (hostStanding, hostRecord) = hostVerdicts.standing(of: clientAddress, config: config)
@@ -181,11 +196,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             authenticatedUser: message.authenticatedUser,
             sender: message.sender,
             recipient: recipient.address,
-            mtaRouting: MTARouting(
-                transport: recipient.macros["{rcpt_mailer}"],
-                nextHop: recipient.macros["{rcpt_host}"],
-                address: recipient.macros["{rcpt_addr}"]
-            )
+            mtaRouting: MTAMacros.routing(recipient.macros, mta: mta)
         )
         let outcome = RecipientOutcome(transaction, config: config)
         log(outcome, transaction: transaction)
@@ -251,7 +262,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 
     private func log(_ outcome: RecipientOutcome, transaction: RelayTransaction) {
         // Sized for every field, and plain `.string` values: this runs once per recipient.
-        var metadata = Logger.Metadata(minimumCapacity: 10)
+        var metadata = Logger.Metadata(minimumCapacity: 11)
         metadata["mail.from"] = .string(truncatedForLog(transaction.sender))
         metadata["mail.rcpt"] = .string(truncatedForLog(transaction.recipient))
         metadata["decision.verdict"] = .string(outcome.decision.verdict.rawValue)
@@ -263,7 +274,14 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         }
         if let queueID = message.queueID { metadata["queue.id"] = .string(queueID) }
         if let user = message.authenticatedUser { metadata["client.auth"] = .string(truncatedForLog(user, limit: 64)) }
-        if let transport = transaction.mtaRouting.transport { metadata["mta.transport"] = .string(truncatedForLog(transport, limit: 64)) }
+        let routing = transaction.mtaRouting
+        if let transport = routing.transport { metadata["mta.transport"] = .string(truncatedForLog(transport, limit: 64)) }
+        // Where the MTA rewrote the recipient (qualified it, or forwarded it
+        // through an alias table), what it made of it: why `decide` on the
+        // recipient alone can differ. A refused recipient's is its reply text.
+        if let rewritten = transaction.mtaRewrittenAddress, !routing.isRejectedByMTA {
+            metadata["mta.rcpt_addr"] = .string(truncatedForLog(rewritten))
+        }
         let level: Logger.Level = outcome.decision.verdict == .deny ? .notice : .info
         logger.log(level: level, "relay decision", metadata: metadata)
     }
@@ -278,6 +296,7 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let metrics: RelayMetrics
     private let stats: StatsCollector
     private let stopping = Atomic<Bool>(false)
+    private let macroListWarned = Atomic<Bool>(false)
     let openSessions: OpenSessionCounter
 
     init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector) {
@@ -300,6 +319,24 @@ final class RelaySessionFactory: MilterSessionFactory {
         openSessions.opened()
         metrics.connectionOpened()
         let counter = openSessions
-        return RelaySession(config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats, onClose: { counter.closed() })
+        return RelaySession(
+            config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats,
+            onMacroListRefused: { [self] in warnMacroListRefused() }, onClose: { counter.closed() }
+        )
+    }
+
+    /// Once per process: an MTA that does not take our macro lists sends only
+    /// the macros its own settings name, and without `{auth_authen}` every
+    /// authenticated client is refused with nothing else to say why.
+    private func warnMacroListRefused() {
+        guard !macroListWarned.exchange(true, ordering: .relaxed) else { return }
+        let needed = MilterStage.allCases.compactMap { stage -> String? in
+            let names = MilterDaemon.macros[stage]
+            return names.isEmpty ? nil : "\(stage.rawValue): \(names.joined(separator: " "))"
+        }
+        logger.warning("the MTA did not take relay-milter's macro list; it sends only the macros its own settings name", metadata: [
+            "mta.macros_needed": .string(needed.joined(separator: "; ")),
+            "hint": "add these to the MTA's milter macro settings (Postfix milter_*_macros, Sendmail confMILTER_MACROS_*); without {auth_authen} authenticated clients are refused",
+        ])
     }
 }
