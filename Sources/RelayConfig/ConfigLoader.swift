@@ -110,6 +110,7 @@ public enum ConfigLoader {
 
         if var publish = try top.section("publish") {
             config.publish.rbldnsdFile = try publish.optionalString("rbldnsd_file")
+            config.publish.rbldnsdIPv6File = try publish.optionalString("rbldnsd_ipv6_file")
             for (key, minimum, keyPath) in [("rbldnsd_interval", 10, \RelayMilterConfig.Publish.intervalSeconds),
                                             ("rbldnsd_ttl", 60, \RelayMilterConfig.Publish.dnsTTLSeconds)] {
                 let text = try publish.string(key, default: ConfigRenderer.duration(config.publish[keyPath: keyPath]))

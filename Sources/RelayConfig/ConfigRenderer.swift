@@ -58,6 +58,7 @@ public enum ConfigRenderer {
             "",
             "[publish]",
             "rbldnsd_file = \(quoted(config.publish.rbldnsdFile ?? ""))",
+            "rbldnsd_ipv6_file = \(quoted(config.publish.rbldnsdIPv6File ?? ""))",
             "rbldnsd_interval = \(quoted(duration(config.publish.intervalSeconds)))",
             "rbldnsd_ttl = \(quoted(duration(config.publish.dnsTTLSeconds)))",
             "",

@@ -18,8 +18,8 @@ public enum ManualText {
           [service]      user, pid_file, log_level, shutdown_timeout
           [metrics]      enabled, listen (Prometheus /metrics and /stats)
           [stats]        retention
-          [publish]      rbldnsd_file, rbldnsd_interval, rbldnsd_ttl (the open \
-        relays as an rbldnsd zone, a DNSBL)
+          [publish]      rbldnsd_file, rbldnsd_ipv6_file, rbldnsd_interval, \
+        rbldnsd_ttl (the open relays as an rbldnsd zone, a DNSBL)
           [dnsbl]        zones, resolver, timeout, action, reject_text, \
         tempfail_text, tag_header (DNS blocklists asked about clients)
           [policy]       mode (enforce, tag-only, log-only), local_domains, \

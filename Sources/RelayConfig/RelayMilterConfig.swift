@@ -172,8 +172,11 @@ public struct RelayMilterConfig: Sendable, Equatable {
 
     /// The open relays published as an rbldnsd zone (a DNSBL), rewritten on a schedule.
     public struct Publish: Sendable, Equatable {
-        /// The file to keep up to date; nil: nothing is published.
+        /// The file to keep up to date with the IPv4 open relays (an
+        /// `ip4set` dataset); nil: none is written.
         public var rbldnsdFile: String?
+        /// The same for the IPv6 ones (an `ip6trie` dataset); nil: none is written.
+        public var rbldnsdIPv6File: String?
         public var intervalSeconds: Int
         /// The DNS TTL of the zone's answers.
         public var dnsTTLSeconds: Int
@@ -213,7 +216,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         service: Service(user: nil, pidFile: nil, logLevel: .info, shutdownTimeoutSeconds: 10),
         metrics: Metrics(enabled: true, host: "127.0.0.1", port: 9469),
         stats: Stats(retentionHours: 30 * 24),
-        publish: Publish(rbldnsdFile: nil, intervalSeconds: 300, dnsTTLSeconds: 3600),
+        publish: Publish(rbldnsdFile: nil, rbldnsdIPv6File: nil, intervalSeconds: 300, dnsTTLSeconds: 3600),
         dnsbl: DNSBL(
             zones: [], resolverHost: nil, resolverPort: 53, timeoutSeconds: 2, action: .reject,
             rejectText: "Your host {client} is listed by {zone}: {text}",

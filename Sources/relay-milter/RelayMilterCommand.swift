@@ -281,14 +281,15 @@ struct Cache: ParsableCommand {
             abstract: "Print every record as CSV or JSON lines, or the open relays as an rbldnsd zone (a DNSBL)."
         )
         @OptionGroup var configOption: ConfigOption
-        @Option(help: "csv, json or rbldnsd (an ip4set dataset of the hosts with a bad verdict).") var format: String = "csv"
+        @Option(help: "csv, json, rbldnsd (an ip4set dataset of the IPv4 hosts with a bad verdict) or rbldnsd-ipv6 (an ip6trie dataset of the IPv6 ones).")
+        var format: String = "csv"
         @Option(help: ArgumentHelp("rbldnsd: how long resolvers may keep an answer.", valueName: "duration"))
         var ttl: String = "1h"
         @Option(help: ArgumentHelp("Replace this file (atomically) instead of printing.", valueName: "path"))
         var output: String?
         func run() throws {
             guard let parsed = CacheCommands.ExportFormat(rawValue: format) else {
-                throw ValidationError("--format must be csv, json or rbldnsd")
+                throw ValidationError("--format must be csv, json, rbldnsd or rbldnsd-ipv6")
             }
             guard let seconds = ConfigLoader.duration(ttl), seconds > 0 else {
                 throw ValidationError("--ttl \"\(ttl)\" is not a duration such as 15m or 1h")

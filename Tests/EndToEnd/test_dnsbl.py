@@ -3,6 +3,7 @@ zone `relay-milter cache export --format rbldnsd` writes, and the one the
 daemon keeps up to date ([publish]), served by a real rbldnsd on a
 loopback port and asked with dig, list exactly the IPv4 hosts with an
 unexpired bad verdict, and a rewrite reaches rbldnsd."""
+import ipaddress
 import signal
 import subprocess
 import time
@@ -33,22 +34,27 @@ def dig(port, name, kind="A", check=True, server="127.0.0.1"):
 
 
 def reversed_name(ip):
-    return ".".join(reversed(ip.split("."))) + "." + ZONE
+    """The DNSBL name of an address: IPv4 octets, or IPv6 nibbles (RFC 5782), last first."""
+    address = ipaddress.ip_address(ip)
+    labels = ip.split(".") if address.version == 4 else list(address.exploded.replace(":", ""))
+    return ".".join(reversed(labels)) + "." + ZONE
 
 
-def serve_zone(zone, address, port):
-    """rbldnsd serving `zone` (an ip4set file) as ZONE on address:port, once it answers."""
+def serve_zone(zone, address, port, ipv6_zone=None):
+    """rbldnsd serving `zone` (an ip4set file), and `ipv6_zone` (an ip6trie file
+    in the same directory) beside it, as ZONE on address:port, once it answers."""
+    datasets = [f"{ZONE}:ip4set:{zone.name}"] + ([f"{ZONE}:ip6trie:{ipv6_zone.name}"] if ipv6_zone else [])
     # -c 1s: rbldnsd looks for a changed file every second (its default is a minute).
     proc = subprocess.Popen(["rbldnsd", "-n", "-q", "-c", "1s", "-b", f"{address}/{port}", "-w", str(zone.parent),
-                             f"{ZONE}:ip4set:{zone.name}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             *datasets], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert wait_until(lambda: proc.poll() is not None
                       or dig(port, reversed_name("127.0.0.2"), check=False, server=address) is not None, timeout=10)
     assert proc.poll() is None, proc.stdout.read()
     return proc
 
 
-def zone_file(workdir, text="$TTL 60\n"):
-    zone = workdir / "zones" / "open-relays"
+def zone_file(workdir, text="$TTL 60\n", name="open-relays"):
+    zone = workdir / "zones" / name
     zone.parent.mkdir(exist_ok=True)
     zone.parent.chmod(0o755)
     zone.write_text(text)
@@ -153,6 +159,43 @@ def test_a_consuming_instance_and_postfix_reject_rbl_client_agree(workdir, start
         assert f"<** 554 5.7.1 Service unavailable; Client host [{LISTED}] blocked using {ZONE}" in theirs[LISTED], theirs[LISTED]
         assert "<** " not in ours[NOT_LISTED] and "<** " not in theirs[NOT_LISTED], (ours[NOT_LISTED], theirs[NOT_LISTED])
         assert milter.logged("decision.reason=host.dnsbl_listed", f"dnsbl.zone={ZONE}"), milter.log()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_ipv6_open_relays_are_published_and_refused_through_the_list(workdir, start_milter, start_postfix, sink):
+    """IPv6 hosts in the published zone (rbldnsd's ip6trie beside the ip4set,
+    one zone name) and an IPv6 client looked up by its nibbles: a consuming
+    instance behind a Postfix on [::1] refuses ::1, listed by the publisher."""
+    zone4, zone6 = zone_file(workdir), zone_file(workdir, name="open-relays6")
+    publisher = start_milter(config_text(sections=(
+        f'[probe]\nenabled = false\n[publish]\nrbldnsd_file = "{zone4}"\nrbldnsd_ipv6_file = "{zone6}"\n'
+        'rbldnsd_interval = "10s"\n')), name="publisher")
+    for host in ("::1", "2001:db8::7", "192.0.2.7"):
+        cli(publisher.config_path, "cache", "set", host, "open")
+    cli(publisher.config_path, "cache", "set", "2001:db8::8", "closed")
+    publisher.signal(signal.SIGHUP)
+    port = free_port()
+    server = serve_zone(zone4, "127.0.0.1", port, ipv6_zone=zone6)
+    try:
+        assert wait_until(lambda: dig(port, reversed_name("2001:db8::7")) == "127.0.0.2", timeout=30), zone6.read_text()
+        assert "open relay (verdict open)" in dig(port, reversed_name("2001:db8::7"), "TXT")
+        assert dig(port, reversed_name("192.0.2.7")) == "127.0.0.2"
+        assert dig(port, reversed_name("2001:db8::8")) == ""
+        assert "192.0.2.7" not in zone6.read_text() and "2001:db8" not in zone4.read_text()
+
+        consumer = start_milter(config_text(trusted=("127.0.0.1/32",), sections=(
+            f'[probe]\nenabled = false\n[dnsbl]\nzones = ["{ZONE}"]\nresolver = "127.0.0.1:{port}"\n')), name="consumer")
+        guarded = start_postfix(listen="::1", mynetworks="127.0.0.0/8 [::1]/128", milter=consumer.postfix_spec,
+                                relaxed_limits=False)
+        # The first connection from ::1 (the harness's check that Postfix
+        # listens) started the lookup; nothing waits on it.
+        listed = ("relay_milter_dnsbl_lookups_total", frozenset({("result", "listed")}))
+        assert wait_until(lambda: consumer.metrics().get(listed) == 1, timeout=15), consumer.log()
+        code, out = swaks(guarded.port, server="::1", source="::1", to="bob@example.test")
+        assert f"<** 550 5.7.1 Your host ::1 is listed by {ZONE}: open relay (verdict open" in out, out
+        assert consumer.logged("decision.reason=host.dnsbl_listed", "client.address=::1"), consumer.log()
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -28,6 +28,22 @@ struct RbldnsdZoneTests {
         #expect(zone.contains("2 listed"))
     }
 
+    @Test func theIPv6DatasetListsTheIPv6HostsAlone() {
+        let zone = RbldnsdZone.render(RbldnsdZone.hosts([
+            Self.record("2001:db8::25", "open"),
+            Self.record("192.0.2.20", "open"),
+            Self.record("2001:db8::3", "open"),
+            Self.record("2001:db8::4", "closed"),
+            Self.record("::ffff:192.0.2.21", "open"),
+        ]), dataset: .ip6trie, badVerdicts: ["open"], ttlSeconds: 900, now: Self.now)
+        let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
+        #expect(entries == [
+            "2001:db8::3 :127.0.0.2:open relay (verdict open), tested 2027-01-15",
+            "2001:db8::25 :127.0.0.2:open relay (verdict open), tested 2027-01-15",
+        ])
+        #expect(zone.contains("ip6trie"))
+    }
+
     @Test func anEmptyCacheIsAValidEmptyZone() {
         let zone = RbldnsdZone.render([], badVerdicts: ["open"], ttlSeconds: 3600, now: Self.now)
         #expect(zone.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0 == "$TTL 3600" })

@@ -86,17 +86,21 @@ public struct CacheCommands {
     }
 
     public enum ExportFormat: String, CaseIterable, Sendable {
-        case csv, json, rbldnsd
+        case csv, json
+        /// The IPv4 open relays (an `ip4set` dataset).
+        case rbldnsd
+        /// The IPv6 open relays (an `ip6trie` dataset).
+        case rbldnsdIPv6 = "rbldnsd-ipv6"
     }
 
-    /// Every record as CSV or JSON lines, or the open relays as an rbldnsd
-    /// zone whose answers live `dnsTTL` seconds.
+    /// Every record as CSV or JSON lines, or the open relays of one address
+    /// family as an rbldnsd dataset whose answers live `dnsTTL` seconds.
     public func export(_ format: ExportFormat, dnsTTL: Int = 3600, now: Date = Date()) throws -> String {
         let records = try store.all()
         switch format {
-        case .rbldnsd:
-            return RbldnsdZone.render(RbldnsdZone.hosts(records), badVerdicts: config.enforcement.badVerdicts,
-                                      ttlSeconds: dnsTTL, now: now)
+        case .rbldnsd, .rbldnsdIPv6:
+            return RbldnsdZone.render(RbldnsdZone.hosts(records), dataset: format == .rbldnsd ? .ip4set : .ip6trie,
+                                      badVerdicts: config.enforcement.badVerdicts, ttlSeconds: dnsTTL, now: now)
         case .json:
             return records.map { Self.json($0) + "\n" }.joined()
         case .csv:

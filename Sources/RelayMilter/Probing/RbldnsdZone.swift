@@ -2,35 +2,54 @@ import Foundation
 import RelayPolicy
 import VerdictStore
 
-/// The open relays in the verdict cache as an rbldnsd `ip4set` dataset, so
-/// that any MTA can use them as a DNS blocklist (`reject_rbl_client` in
-/// Postfix, `FEATURE(dnsbl)` in Sendmail) through rbldnsd.
+/// The open relays in the verdict cache as an rbldnsd dataset, so that any
+/// MTA can use them as a DNS blocklist (`reject_rbl_client` in Postfix,
+/// `FEATURE(dnsbl)` in Sendmail) through rbldnsd.
 ///
-/// Every IPv4 host whose unexpired verdict is one of the bad verdicts is
-/// listed, answering `127.0.0.2` with a TXT naming the verdict and the test
-/// date. IPv6 hosts are left out: `ip4set` holds IPv4 only.
+/// Every host of the dataset's address family whose unexpired verdict is one
+/// of the bad verdicts is listed, answering `127.0.0.2` with a TXT naming the
+/// verdict and the test date. rbldnsd keeps the families in datasets of
+/// different types (`ip4set` holds IPv4 only, `ip6trie` IPv6), served under
+/// one zone name side by side; their lines are written alike.
 public enum RbldnsdZone {
     /// The A record a listing answers with, as most DNSBLs do.
     public static let listedAnswer = "127.0.0.2"
 
-    public static func render(_ hosts: [(address: IPAddress, summary: VerdictSummary)], badVerdicts: Set<String>,
-                              ttlSeconds: Int, now: Date) -> String {
-        let listed = hosts
-            .compactMap { host -> (UInt32, VerdictSummary)? in
-                guard case .v4(let key) = host.address, badVerdicts.contains(host.summary.verdict),
-                      !host.summary.isExpired(at: now) else { return nil }
-                return (key, host.summary)
+    /// An rbldnsd dataset type, and the address family it holds.
+    public enum Dataset: String, Sendable, CaseIterable {
+        case ip4set
+        case ip6trie
+
+        func holds(_ address: IPAddress) -> Bool {
+            switch (self, address) {
+            case (.ip4set, .v4), (.ip6trie, .v6): true
+            default: false
             }
-            .sorted { $0.0 < $1.0 }
+        }
+    }
+
+    public static func render(_ hosts: [(address: IPAddress, summary: VerdictSummary)], dataset: Dataset = .ip4set,
+                              badVerdicts: Set<String>, ttlSeconds: Int, now: Date) -> String {
+        let listed = hosts
+            .filter { dataset.holds($0.address) && badVerdicts.contains($0.summary.verdict) && !$0.summary.isExpired(at: now) }
+            .sorted { order($0.address) < order($1.address) }
         var lines = [
             "# relay-milter: hosts found to be open relays, \(listed.count) listed, written \(HostReplyTemplate.timestamp(now)).",
-            "# An rbldnsd ip4set dataset; IPv6 hosts are not in it.",
+            "# An rbldnsd \(dataset.rawValue) dataset: \(dataset == .ip4set ? "IPv4" : "IPv6") hosts only.",
             "$TTL \(ttlSeconds)",
         ]
-        for (key, summary) in listed {
-            lines.append("\(IPAddress.v4(key)) :\(listedAnswer):\(text(for: summary))")
+        for (address, summary) in listed {
+            lines.append("\(address) :\(listedAnswer):\(text(for: summary))")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Numeric order, as rbldnsd would list them (a dataset holds one family).
+    private static func order(_ address: IPAddress) -> UInt128 {
+        switch address {
+        case .v4(let value): UInt128(value)
+        case .v6(let value): value
+        }
     }
 
     /// The verdict records of the database, as `render` takes them.
