@@ -18,6 +18,8 @@ dnl The macros relay-milter reads. It asks for them when it connects
 dnl (SMFIF_SETSYMLIST); these settings name them too, for a Sendmail that
 dnl does not honour the request, and they keep Sendmail's own defaults.
 dnl   {client_addr}          the connecting client (else the connect address is used)
+dnl   v                      Sendmail's version: tells relay-milter that
+dnl                          {rcpt_addr} comes after the virtusertable
 dnl   {auth_authen}          the SASL login: authenticated clients may relay
 dnl   {rcpt_mailer}          Sendmail's mailer for the recipient: local, prog
 dnl                          and the *file*/*include* pseudo-mailers deliver
@@ -25,7 +27,9 @@ dnl                          here; esmtp, smtp, relay and others do not
 dnl   {rcpt_addr}            the address the mailer gets (for the local mailer
 dnl                          just the user name)
 dnl   i                      the queue id, for the log
-define(`confMILTER_MACROS_CONNECT', `j, _, {daemon_name}, {if_name}, {if_addr}, {client_addr}')dnl
+dnl Each list keeps Sendmail's own defaults ({msg_id} at end of message among
+dnl them), since they are the lists every milter of this Sendmail gets.
+define(`confMILTER_MACROS_CONNECT', `j, _, {daemon_name}, {if_name}, {if_addr}, {client_addr}, v')dnl
 define(`confMILTER_MACROS_ENVFROM', `i, {auth_type}, {auth_authen}, {auth_ssf}, {auth_author}, {mail_mailer}, {mail_host}, {mail_addr}')dnl
 define(`confMILTER_MACROS_ENVRCPT', `i, {rcpt_mailer}, {rcpt_host}, {rcpt_addr}')dnl
-define(`confMILTER_MACROS_EOM', `i')dnl
+define(`confMILTER_MACROS_EOM', `{msg_id}, i')dnl
