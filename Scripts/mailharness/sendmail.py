@@ -19,6 +19,7 @@ from .ports import free_port, wait_for_port, wait_until
 REPO = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("RELAY_MILTER_SENDMAIL_ROOT", REPO / ".build-sendmail" / "root"))
 BINARY = ROOT / "usr/libexec/sendmail/sendmail"
+MAKEMAP = ROOT / "usr/libexec/sendmail/makemap"
 CF_DIR = ROOT / "usr/share/sendmail/cf"
 SHIPPED_FRAGMENT = REPO / "Config/sendmail/relay-milter.m4"
 SHIPPED_SOCKET = "S=inet:10025@127.0.0.1"
@@ -37,7 +38,8 @@ def available():
 
 class SendmailInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, relay_networks=("127",),
-                 features=(), local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1"):
+                 features=(), local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1",
+                 tables=None):
         self.root = Path(root)
         self.listen = listen
         self.port = port or free_port(listen)
@@ -45,6 +47,9 @@ class SendmailInstance:
         self.milter = milter
         self.relay_networks = relay_networks
         self.features = features  # extra FEATUREs: the misconfigurations relay-milter guards against
+        # Sendmail's routing tables, e.g. {"virtusertable": {"info@example.test": "someone@remote.example"}}:
+        # each becomes a FEATURE with a hash map of the instance's own, made by makemap.
+        self.tables = tables or {}
         self.local_domain = local_domain
         self.hostname = hostname
         self.queue_dir = self.root / "queue"
@@ -53,6 +58,11 @@ class SendmailInstance:
         self.pid_file = self.root / "sendmail.pid"
         self.tag = f"sendmail-test-{self.port}"
         self.logs = logsocket.shared()
+
+    @property
+    def family(self):
+        """DAEMON_OPTIONS' address family for an IPv6 listener (::1)."""
+        return "Family=inet6, " if ":" in self.listen else ""
 
     def milter_fragment(self):
         """The shipped fragment with the test's socket."""
@@ -91,12 +101,13 @@ class SendmailInstance:
             "FEATURE(`accept_unresolvable_domains')dnl",
             # One listener, on loopback: no default MSA on port 587 of every address.
             "FEATURE(`no_default_msa')dnl",
-            f"DAEMON_OPTIONS(`Port={self.port}, Addr={self.listen}, Name=MTA')dnl",
+            f"DAEMON_OPTIONS(`Port={self.port}, Addr={self.listen}, {self.family}Name=MTA')dnl",
             f"LOCAL_DOMAIN(`{self.local_domain}')dnl",
         ]
         # Sendmail's own relay check: like Postfix's mynetworks in the Postfix suite.
         lines += [f"RELAY_DOMAIN(`{network}')dnl" for network in self.relay_networks]
         lines += [f"FEATURE(`{feature}')dnl" for feature in self.features]
+        lines += [f"FEATURE(`{table}', `hash -o {r}/{table}')dnl" for table in self.tables]
         if self.milter:
             lines.append(self.milter_fragment())
         lines += ["MAILER(`local')dnl", "MAILER(`smtp')dnl"]
@@ -122,6 +133,10 @@ class SendmailInstance:
                     if w.strip() and not any(w.startswith(f"FEATURE(`{f}')") for f in self.features)]
         assert result.returncode == 0 and not warnings, result.stderr
         self.cf.write_text(result.stdout)
+        for table, entries in self.tables.items():
+            source = "".join(f"{key}\t{value}\n" for key, value in entries.items())
+            subprocess.run([str(MAKEMAP), "-C", str(self.cf), "hash", str(self.root / table)],
+                           input=source, text=True, check=True)
         self.sendmail("-bi")  # the alias database
 
     def sendmail(self, *args, check=True):
