@@ -9,6 +9,7 @@ set in a UTS namespace of its own, and lookups read a hosts file.
 relay-milter is attached with the shipped Config/sendmail/relay-milter.m4,
 only its socket changed, so the tests check what admins install."""
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -39,7 +40,7 @@ def available():
 class SendmailInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, relay_networks=("127",),
                  features=(), local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1",
-                 tables=None):
+                 tables=None, other_milter=None, other_first=False, sasl_dir=None):
         self.root = Path(root)
         self.listen = listen
         self.port = port or free_port(listen)
@@ -50,6 +51,13 @@ class SendmailInstance:
         # Sendmail's routing tables, e.g. {"virtusertable": {"info@example.test": "someone@remote.example"}}:
         # each becomes a FEATURE with a hash map of the instance's own, made by makemap.
         self.tables = tables or {}
+        # Another milter's socket (inet:port@host), attached before or after
+        # relay-milter's lines: Sendmail calls filters in the order defined.
+        self.other_milter = other_milter
+        self.other_first = other_first
+        # A directory with a Cyrus SASL Sendmail.conf (and the sasldb it names):
+        # AUTH PLAIN and LOGIN are offered and trusted for relaying.
+        self.sasl_dir = sasl_dir
         self.local_domain = local_domain
         self.hostname = hostname
         self.queue_dir = self.root / "queue"
@@ -108,8 +116,14 @@ class SendmailInstance:
         lines += [f"RELAY_DOMAIN(`{network}')dnl" for network in self.relay_networks]
         lines += [f"FEATURE(`{feature}')dnl" for feature in self.features]
         lines += [f"FEATURE(`{table}', `hash -o {r}/{table}')dnl" for table in self.tables]
+        if self.sasl_dir:
+            lines += ["define(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl", "TRUST_AUTH_MECH(`PLAIN LOGIN')dnl"]
         if self.milter:
-            lines.append(self.milter_fragment())
+            ours = [self.milter_fragment()]
+            if self.other_milter:
+                other = f"INPUT_MAIL_FILTER(`other', `S={self.other_milter}, F=T, T=C:10s;S:30s;R:30s;E:5m')dnl"
+                ours = [other] + ours if self.other_first else ours + [other]
+            lines += ours
         lines += ["MAILER(`local')dnl", "MAILER(`smtp')dnl"]
         return "\n".join(lines) + "\n"
 
@@ -142,9 +156,18 @@ class SendmailInstance:
     def sendmail(self, *args, check=True):
         """Runs the binary with this instance's config, in a UTS namespace
         whose host name is the instance's (Sendmail would otherwise wait a
-        minute trying to qualify the machine's own name)."""
+        minute trying to qualify the machine's own name). With SASL, in a
+        mount namespace too, where the instance's SASL directory is bind-mounted
+        on /usr/lib/sasl2: Cyrus SASL reads Sendmail.conf from its fixed search
+        path (/etc/sasl2 first, absent here), Sendmail has no setting for it,
+        and nothing of the test's may be left in /etc or /usr."""
         command = [str(BINARY), "-C", str(self.cf), "-L", self.tag, *args]
-        return subprocess.run(["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"', "sh", *command],
+        setup = f'hostname {self.hostname} && exec "$@"'
+        namespaces = ["--uts"]
+        if self.sasl_dir:
+            setup = f'mount --bind "{self.sasl_dir}" /usr/lib/sasl2 && ' + setup
+            namespaces += ["--mount", "--propagation", "private"]
+        return subprocess.run(["unshare", *namespaces, "sh", "-c", setup, "sh", *command],
                               capture_output=True, text=True, check=check, timeout=60)
 
     def start(self):
@@ -154,6 +177,46 @@ class SendmailInstance:
             self.stop()  # a daemon that started but never listened must not outlive the test
             raise RuntimeError(f"sendmail did not start: {result.stdout}{result.stderr}\n--- log:\n{self.log()}")
         return self
+
+    def submit_cf(self):
+        """A submit.cf for this instance, as Debian's sendmail(1) uses one: the
+        message submission program (FEATURE(`msp')) that hands command-line
+        mail to the MTA over SMTP on loopback, here the instance's own port."""
+        r = self.root
+        mc = "\n".join([
+            "divert(0)dnl",
+            "VERSIONID(`relay-milter end-to-end tests, submission')dnl",
+            "OSTYPE(`linux')dnl",
+            f"define(`confDOMAIN_NAME', `{self.hostname}')dnl",
+            f"define(`MSP_QUEUE_DIR', `{r}/clientmqueue')dnl",
+            f"define(`STATUS_FILE', `{r}/sm-client.st')dnl",
+            f"define(`confPID_FILE', `{r}/sm-client.pid')dnl",
+            f"define(`confHOSTS_FILE', `{r}/hosts')dnl",
+            f"define(`confSERVICE_SWITCH_FILE', `{r}/service.switch')dnl",
+            # Debian runs it as smmsp, a user of the sendmail-base package, which
+            # is not installed here; it must not be root.
+            "define(`confRUN_AS_USER', `nobody:nogroup')dnl",
+            "define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl",
+            "define(`confTO_IDENT', `0')dnl",
+            f"define(`RELAY_MAILER_ARGS', `TCP $h {self.port}')dnl",
+            f"FEATURE(`msp', `[{self.listen}]')dnl",
+        ]) + "\n"
+        queue = r / "clientmqueue"
+        queue.mkdir(exist_ok=True)
+        queue.chmod(0o770)
+        shutil.chown(queue, user="nobody", group="nogroup")
+        (r / "submit.mc").write_text(mc)
+        result = subprocess.run(["m4", f"-D_CF_DIR_={CF_DIR}/", str(CF_DIR / "m4/cf.m4"), str(r / "submit.mc")],
+                                capture_output=True, text=True, check=True)
+        cf = r / "submit.cf"
+        cf.write_text(result.stdout)
+        return cf
+
+    def submit(self, *recipients, sender, message):
+        """sendmail(1) from the command line, through this instance's submit.cf."""
+        command = [str(BINARY), "-C", str(self.submit_cf()), "-L", self.tag, "-f", sender, *recipients]
+        return subprocess.run(["unshare", "--uts", "sh", "-c", f'hostname {self.hostname} && exec "$@"', "sh", *command],
+                              input=message, capture_output=True, text=True, timeout=60)
 
     def pid(self):
         try:
