@@ -75,10 +75,11 @@ public struct MTARouting: Sendable, Equatable {
         return Self.isEnhancedStatusCode(nextHop)
     }
 
-    /// `4.7.1`, `5.1.1`, `5.7.1`: class, subject and detail (RFC 3463).
+    /// `4.7.1`, `5.1.1`, `5.7.1`: a refusal's class (4 or 5), subject and
+    /// detail (RFC 3463).
     static func isEnhancedStatusCode(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "4" || parts[0] == "5" || parts[0] == "2" else { return false }
+        guard parts.count == 3, parts[0] == "4" || parts[0] == "5" else { return false }
         return parts.dropFirst().allSatisfy { part in
             (1...3).contains(part.utf8.count) && part.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
         }

@@ -31,6 +31,7 @@ struct MTAMacrosTests {
         ClientCase(name: "an unreadable macro falls back to the socket", macro: "somewhere", socket: "198.51.100.4", expected: "198.51.100.4", unknown: nil),
         ClientCase(name: "non-SMTP mail through Postfix", macro: "127.0.0.1", socket: "127.0.0.1", expected: "127.0.0.1", unknown: nil),
         ClientCase(name: "Postfix's unknown client", macro: "unknown", socket: nil, expected: nil, unknown: .unparsable),
+        ClientCase(name: "a look-alike of the tag", macro: "IPv\u{16}\u{1A}::1", socket: nil, expected: nil, unknown: .unparsable),
         ClientCase(name: "a dotted quad is no IPv6", macro: "IPv6:192.0.2.1", socket: nil, expected: nil, unknown: .unparsable),
         ClientCase(name: "the tag alone", macro: "IPv6:", socket: nil, expected: nil, unknown: .unparsable),
         ClientCase(name: "a bracketed literal is not what either sends", macro: "[IPv6:::1]", socket: nil, expected: nil, unknown: .unparsable),

@@ -53,6 +53,7 @@ struct DecisionTests {
         Case(name: "Postfix virtual alias domain, ours", transaction: Site.transaction(to: "<info@example.org>", transport: "error", nextHop: "5.1.1 User unknown in virtual alias table", rewritten: "info@example.org"), verdict: .allow, reason: .localRecipient),
         Case(name: "the error mailer without a host", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error"), verdict: .deny, reason: .denied),
         Case(name: "the error mailer with a status and text as host", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "5.7.1 Relay access denied"), verdict: .deny, reason: .denied),
+        Case(name: "the error mailer with a success status", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "2.0.0"), verdict: .deny, reason: .denied),
         Case(name: "the error mailer with a look-alike status", transaction: Site.transaction(to: "<victim@evil.example>", transport: "error", nextHop: "5.7.1.0"), verdict: .deny, reason: .denied),
         // Sendmail hands milters the recipient after its virtusertable: a local
         // recipient forwarded elsewhere is the admin's forward, not a relay.

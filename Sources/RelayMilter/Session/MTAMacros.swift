@@ -59,7 +59,7 @@ enum MTAMacros {
     /// names. IPv4-mapped IPv6 becomes IPv4 (IPAddress does that).
     static func address(_ text: String) -> IPAddress? {
         var text = Substring(text)
-        if text.utf8.count > 5, text.prefix(5).lowercased() == "ipv6:" {
+        if hasIPv6Tag(text) {
             text = text.dropFirst(5)
             if let zone = text.firstIndex(of: "%") { text = text[..<zone] }
             // The tag promises IPv6: a dotted quad after it is not one.
@@ -68,6 +68,16 @@ enum MTAMacros {
         }
         if let zone = text.firstIndex(of: "%"), text.contains(":") { text = text[..<zone] }
         return IPAddress(text)
+    }
+
+    /// `IPv6:` in any case, compared byte by byte: this runs at every connection.
+    private static func hasIPv6Tag(_ text: Substring) -> Bool {
+        let tag = "ipv6:".utf8
+        let head = text.utf8.prefix(tag.count)
+        guard head.count == tag.count else { return false }
+        return zip(head, tag).allSatisfy { byte, lower in
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 == lower : byte == lower
+        }
     }
 
     /// The recipient as the MTA resolved it.

@@ -278,7 +278,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         if let transport = routing.transport { metadata["mta.transport"] = .string(truncatedForLog(transport, limit: 64)) }
         // Where the MTA rewrote the recipient (qualified it, or forwarded it
         // through an alias table), what it made of it: why `decide` on the
-        // recipient alone can differ. A refused recipient's is its reply text.
+        // recipient alone can differ. (For a recipient the MTA refused,
+        // `{rcpt_addr}` is its reply text, not an address.)
         if let rewritten = transaction.mtaRewrittenAddress, !routing.isRejectedByMTA {
             metadata["mta.rcpt_addr"] = .string(truncatedForLog(rewritten))
         }
