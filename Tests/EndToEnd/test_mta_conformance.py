@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from mailharness import sendmail
 from mailharness.ports import free_port, wait_until
 from mailharness.relaymilter import cached_verdicts, config_text
 from mailharness.swaks import swaks
@@ -542,6 +543,77 @@ def test_xclient_names_the_real_client_and_the_proxy_is_not_trusted_for_it(start
     assert swaks(postfix.port, source="127.0.0.1", to="friend2@faraway.example")[0] == 0
     assert field(decision_for(milter, "friend2@faraway.example"), "client.address") == "127.0.0.1"
     assert wait_until(lambda: sink.recipients() == ["<friend2@faraway.example>"])
+
+
+@only("postfix", "Sendmail does not implement XCLIENT")
+def test_a_client_postfix_cannot_name_through_xclient_is_tempfailed(start_milter, start_postfix, sink, workdir, mta):
+    """A proxy that does not know the client says so (XCLIENT ADDR=[UNAVAILABLE]).
+    Postfix then sends the milter the address `unknown` as an IPv4 address,
+    which libmilter refuses before any milter sees the connection: Postfix
+    applies milter_default_action (tempfail, as the snippet sets). Fails
+    closed, nothing relayed; relay-milter never hears of it."""
+    milter = start_milter(config_text(sections=NO_PROBES))
+    postfix = start_postfix(milter=milter.postfix_spec, relaxed_limits=False,
+                            extra={"smtpd_authorized_xclient_hosts": "127.0.0.1"})
+    code, out = swaks(postfix.port, source="127.0.0.1", to="friend@faraway.example",
+                      extra=("--xclient-addr", "[UNAVAILABLE]"))
+    assert "<** 451 4.7.1 Service unavailable - try again later" in out, out
+    assert "can't read SMFIC_CONNECT reply packet header" in postfix.log(), postfix.log()[-2000:]
+    time.sleep(1)
+    assert milter.decisions() == [] and sink.recipients() == []
+
+
+def sendmail_bs(server, dialog):
+    """Sendmail's `sendmail -bs`: SMTP on standard input, one command (or the
+    message text, ending in `.`) at a time after each reply, since Sendmail
+    refuses a client that talks before its turn. Returns the replies."""
+    proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname {server.hostname} && exec "$@"', "sh",
+                             str(sendmail.BINARY), "-C", str(server.cf), "-L", server.tag, "-bs"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    transcript = []
+
+    def reply():
+        while True:
+            line = proc.stdout.readline()
+            transcript.append(line)
+            if not line or line[3:4] != "-":
+                return line
+
+    reply()
+    for command in dialog:
+        if transcript[-1].startswith("5") and command.endswith("\r\n."):
+            continue  # DATA was refused: the message text would only be read as commands
+        proc.stdin.write(command + "\r\n")
+        proc.stdin.flush()
+        reply()
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    return "".join(transcript)
+
+
+@pytest.mark.parametrize("unknown_action", ["accept", "tempfail"])
+def test_sendmail_bs_gives_no_client_address_and_we_say_so(start_milter, start_sendmail, sink, unknown_action):
+    """Sendmail's `sendmail -bs` runs the milters with {client_addr} `0` and
+    no socket address: relay-milter counts and logs the unidentified client,
+    never trusts it (the relay is refused, the local recipient accepted), and
+    holds it at MAIL FROM when unknown_action says to."""
+    milter = start_milter(config_text(sections=NO_PROBES + f'[enforcement]\nunknown_action = "{unknown_action}"\n'))
+    server = start_sendmail(milter=milter.socket)
+    out = sendmail_bs(server, ["HELO localhost", "MAIL FROM:<cron@mx.example.test>", "RCPT TO:<friend@faraway.example>",
+                               "RCPT TO:<bob@example.test>", "DATA", "Subject: -bs\r\n\r\nhello\r\n.", "QUIT"])
+    assert milter.logged('msg="client address unknown"', "mta.client_addr=0", "client.unknown=unparsable"), milter.log()
+    metrics = milter.metrics()
+    assert metrics[("relay_milter_clients_unidentified_total", frozenset({("cause", "unparsable")}))] == 1
+    if unknown_action == "tempfail":
+        assert "451 4.7.1" in out, out
+        assert milter.logged('msg="host decision"', "decision.reason=host.unidentified"), milter.log()
+    else:
+        assert "Relay access denied (relay.denied)" in out, out
+        line = decision_for(milter, "friend@faraway.example")
+        assert field(line, "client.address") == "unknown" and field(line, "decision.reason") == "relay.denied", line
+        assert wait_until(lambda: server.delivered_to("bob")), server.log()[-2000:]
+    time.sleep(1)
+    assert sink.recipients() == []
 
 
 HAPROXY_CFG = """\
