@@ -281,6 +281,23 @@ def test_sendmail_ipv6_client(start_milter, start_sendmail, sink, trusted, reaso
     assert field(decision_for(milter, "bob@example.test"), "decision.reason") == local
 
 
+def test_the_shipped_sendmail_lines_keep_sendmails_own_macros(start_milter, start_sendmail, sink):
+    """The confMILTER_MACROS_* lists are the ones every milter of that
+    Sendmail gets: the shipped lines add what relay-milter reads and keep
+    each of Sendmail's defaults (read from its own cf/m4/cfhead.m4)."""
+    milter = start_milter(config_text())
+    server = start_sendmail(milter=milter.socket)
+    defaults = dict(re.findall(r"define\(`confMILTER_MACROS_(\w+)', `+([^']*)'+\)",
+                               (sendmail.CF_DIR / "m4" / "cfhead.m4").read_text()))
+    options = dict(re.findall(r"^O Milter\.macros\.(\w+)=(.*)$", server.cf.read_text(), re.M))
+    names = {"CONNECT": "connect", "HELO": "helo", "ENVFROM": "envfrom", "ENVRCPT": "envrcpt", "EOM": "eom"}
+    assert set(defaults) >= set(names), defaults
+    for macro, option in names.items():
+        ours = {name.strip() for name in options[option].split(",")}
+        assert {name.strip() for name in defaults[macro].split(",")} <= ours, (option, ours)
+    assert "{msg_id}" in options["eom"] and "v" in options["connect"].replace(" ", "").split(","), options
+
+
 @only("sendmail", "Postfix has no virtusertable; its virtual alias domains are their own row")
 def test_sendmail_virtusertable_forward_of_a_local_recipient_is_accepted(start_milter, start_sendmail, sink, mta):
     """Sendmail resolves info@example.test through its virtusertable before
