@@ -44,6 +44,22 @@ def only(mta, reason):
     return pytest.mark.parametrize("mta", [mta, pytest.param(other, marks=pytest.mark.skip(reason=reason))])
 
 
+def check_the_row(milter, sink, port, *, untrusted, trusted, proof=""):
+    """The points of every row, through `port`: a relay from `untrusted` is
+    refused with our text and its decision names it; a local recipient from
+    it is accepted; a relay from `trusted` is relayed, named as trusted.
+    `proof` (the MTA's log, say) is shown when a point fails."""
+    code, out = swaks(port, source=untrusted, to="friend@faraway.example")
+    assert "Relay access denied (relay.denied)" in out, out + proof
+    assert field(decision_for(milter, "friend@faraway.example"), "client.address") == untrusted
+    assert swaks(port, source=untrusted, to="bob@example.test")[0] == 0
+    code, out = swaks(port, source=trusted, to="friend2@faraway.example")
+    assert code == 0, out
+    line = decision_for(milter, "friend2@faraway.example")
+    assert field(line, "client.address") == trusted and field(line, "decision.reason") == "relay.trusted_network", line
+    assert wait_until(lambda: sink.recipients() == ["<friend2@faraway.example>"])
+
+
 # --- IPv6 -------------------------------------------------------------------
 
 def v6_postfix(start_postfix, milter, **kwargs):
@@ -526,16 +542,8 @@ def test_postscreen_in_front_of_smtpd_passes_the_true_client(start_milter, start
     milter = start_milter(config_text())
     postfix = start_postfix(postscreen=True, mynetworks="127.0.0.1/32", milter=milter.postfix_spec,
                             relaxed_limits=False, extra=relay_for(workdir, "127.0.0.0/8"))
-    code, out = swaks(postfix.port, source="127.0.0.2", to="friend@faraway.example")
-    assert "<** 550 5.7.1 <friend@faraway.example>: Relay access denied (relay.denied)" in out, out + postfix.log()[-2000:]
+    check_the_row(milter, sink, postfix.port, untrusted="127.0.0.2", trusted="127.0.0.1", proof=postfix.log()[-2000:])
     assert "postfix/postscreen" in postfix.log() and "PASS NEW [127.0.0.2]" in postfix.log(), postfix.log()[-2000:]
-    assert field(decision_for(milter, "friend@faraway.example"), "client.address") == "127.0.0.2"
-    assert swaks(postfix.port, source="127.0.0.2", to="bob@example.test")[0] == 0
-    code, out = swaks(postfix.port, source="127.0.0.1", to="friend@faraway.example")
-    assert code == 0, out
-    line = decision_for(milter, "friend@faraway.example")
-    assert field(line, "client.address") == "127.0.0.1" and field(line, "decision.reason") == "relay.trusted_network", line
-    assert wait_until(lambda: sink.recipients() == ["<friend@faraway.example>"])
 
 
 @only("postfix", "Sendmail does not implement XCLIENT")
@@ -682,15 +690,7 @@ def test_haproxy_in_front_passes_the_real_client_and_is_not_trusted_for_it(start
     postfix = start_postfix(milter=milter.postfix_spec, relaxed_limits=False,
                             extra={"smtpd_upstream_proxy_protocol": "haproxy"})
     front = haproxy(postfix.port)
-    code, out = swaks(front, source="127.0.0.2", to="friend@faraway.example")
-    assert "<** 550 5.7.1 <friend@faraway.example>: Relay access denied (relay.denied)" in out, out + postfix.log()[-2000:]
-    assert field(decision_for(milter, "friend@faraway.example"), "client.address") == "127.0.0.2"
-    assert swaks(front, source="127.0.0.2", to="bob@example.test")[0] == 0
-    code, out = swaks(front, source="127.0.0.1", to="friend2@faraway.example")
-    assert code == 0, out
-    line = decision_for(milter, "friend2@faraway.example")
-    assert field(line, "client.address") == "127.0.0.1" and field(line, "decision.reason") == "relay.trusted_network", line
-    assert wait_until(lambda: sink.recipients() == ["<friend2@faraway.example>"])
+    check_the_row(milter, sink, front, untrusted="127.0.0.2", trusted="127.0.0.1", proof=postfix.log()[-2000:])
 
 
 @only("postfix", "smtpd_milter_maps is Postfix's; Sendmail attaches its milters to every connection")
