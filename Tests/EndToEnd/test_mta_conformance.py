@@ -1,10 +1,10 @@
 """The conformance matrix: every way mail reaches a production MX, driven
 through the real MTA with a real client (swaks, smtplib, smtp-source,
-sendmail(1)), never our own milter client,
-with the MTA at its default settings except what the row is about (Postfix's
-error limits and sleeps included). For each row: a local recipient is
-accepted, a relay from an untrusted client is refused, one from a trusted
-client passes, and the decision log names the true client address.
+sendmail(1)), never our own milter client, with the MTA at its default
+settings except what the row is about (Postfix's error limits and sleeps
+included). For each row: a local recipient is accepted, a relay from an
+untrusted client is refused, one from a trusted client passes, and the
+decision log names the true client address.
 
 What the MTAs really send, as seen here, is what MTAMacros reads; its unit
 tests hold the same forms. A row one MTA cannot do is skipped for it, with

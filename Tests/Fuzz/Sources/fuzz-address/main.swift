@@ -46,6 +46,17 @@ public func fuzzAddress(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         let bareUser = (try? MailAddress(parsing: text)).map { $0.domain == nil && !$0.isRouted && !$0.isNull } ?? false
         precondition(bareUser || Destination.classify(raw: text, config: config).isLocalDestination, "rewritten \(text) allowed")
     }
+    // After the MTA's alias tables (Sendmail's virtusertable), a local
+    // recipient's forward passes only to a parsable address with no routing
+    // syntax left in it.
+    let forwarded = decide(RelayTransaction(clientAddress: IPAddress("203.0.113.9"), authenticatedUser: nil,
+                                            sender: "", recipient: "<user@example.org>",
+                                            mtaRouting: MTARouting(transport: "esmtp", address: text, resolvedAfterAliases: true)),
+                           config: config)
+    if forwarded.verdict == .allow, !text.isEmpty {
+        let plain = (try? MailAddress(parsing: text)).map { !$0.isRouted && !$0.isNull } ?? false
+        precondition(plain, "a forward to \(text) allowed")
+    }
     // Through a remote transport, even a bare user name never passes.
     let remote = decide(RelayTransaction(clientAddress: IPAddress("203.0.113.9"), authenticatedUser: nil,
                                          sender: "", recipient: "<user@example.org>",
