@@ -176,8 +176,8 @@ public struct ProbeStateMachine: Sendable {
             return start(resumeAt)
 
         case .awaitingMail(let index):
+            if response.code == 421 { return sessionEnded(resumingAt: index, "421 at MAIL") }
             outcomes[index].mailReply = response.code
-            if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
             let accepted = (200..<300).contains(response.code)
             if pipelining {
                 // Its RCPT went out with it.
@@ -190,12 +190,15 @@ public struct ProbeStateMachine: Sendable {
 
         case .awaitingDiscardedRcpt(let index):
             // Most likely 503 (no sender yet); whatever it is, the test ended at MAIL.
-            if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
+            if response.code == 421 { return sessionEnded(resumingAt: index + 1, "421 after a refused MAIL") }
             return reset(next: index + 1)
 
         case .awaitingRcpt(let index):
+            if response.code == 421 {
+                outcomes[index].mailReply = nil  // to be run again, whole
+                return sessionEnded(resumingAt: index, "421 at RCPT")
+            }
             outcomes[index].rcptReply = response.code
-            if response.code == 421 { return finish(fallback: .tempfail, "421 during the tests") }
             if (200..<300).contains(response.code), configuration.confirmWithData, !relayConfirmed {
                 state = .awaitingData(index)
                 return [.send("DATA")]
@@ -217,7 +220,9 @@ public struct ProbeStateMachine: Sendable {
             return [.close, .reconnect]
 
         case .awaitingReset(let next):
-            if response.code == 421 { return finish(fallback: .tempfail, "421 at RSET") }
+            // After the last test, a server that counts refusals as errors (Postfix's
+            // smtpd_hard_error_limit, 20 by default) may end the session here.
+            if response.code == 421 { return sessionEnded(resumingAt: next, "421 at RSET") }
             if sendsTestWithReset(next) {
                 // The next test's MAIL and RCPT went out with this RSET.
                 resumeAt = next
@@ -266,30 +271,48 @@ public struct ProbeStateMachine: Sendable {
             return finish(fallback: .closed, "", close: false)
         case .awaitingBanner where connections == 1:
             return finish(fallback: .noSMTP, "closed the connection without a banner", close: false)
-        case .awaitingMail(let index), .awaitingRcpt(let index), .awaitingDiscardedRcpt(let index), .awaitingData(let index),
-             .awaitingReset(next: let index):
-            guard connections <= configuration.maxReconnects else {
-                return finish(fallback: .error, "dropped the connection \(connections) times", close: false)
-            }
-            if case .awaitingReset = state { resumeAt = index } else { resumeAt = index + 1 }
-            state = .connecting
-            return [.reconnect]
+        case .awaitingMail(let index), .awaitingRcpt(let index), .awaitingDiscardedRcpt(let index), .awaitingData(let index):
+            // The test the server hung up on is not run again: it may be what made it hang up.
+            return sessionEnded(resumingAt: index + 1, "dropped the connection", fallback: .error)
+        case .awaitingReset(next: let index):
+            return sessionEnded(resumingAt: index, "dropped the connection", fallback: .error)
         default:
             return finish(fallback: .error, "closed the connection unexpectedly", close: false)
         }
     }
 
+    /// The server ended the session (a 421, or it hung up) at a test. With
+    /// every test answered, that is the end; otherwise the rest run on a new
+    /// connection, as often as allowed, and after that what the server did
+    /// answer decides (see `finish`).
+    private mutating func sessionEnded(resumingAt index: Int, _ why: String, fallback: ProbeVerdict = .tempfail) -> [Action] {
+        guard index < tests.count else { return finish(fallback: .closed, "") }
+        guard connections <= configuration.maxReconnects else {
+            return finish(fallback: fallback, "\(why) \(connections) times", close: false)
+        }
+        resumeAt = index
+        state = .connecting
+        return [.reconnect]
+    }
+
     /// Ends the test. Relaying found so far always wins over `fallback`,
     /// which says why the session ended early; `fallback` `.closed` or
-    /// `.open` means it ran to completion and the outcomes decide.
+    /// `.open` means it ran to completion and the outcomes decide. A session
+    /// that ended early (a 421, a hang-up, a timeout: error limits and
+    /// tarpits of closed servers) after the server refused, for good, every
+    /// test it answered is `closed` on that evidence, its tests run counted.
     private mutating func finish(fallback: ProbeVerdict, _ why: String, close: Bool = true) -> [Action] {
         let completed = fallback == .closed || fallback == .open
         let (classified, summary) = ProbeReport.classify(outcomes, confirmWithData: configuration.confirmWithData)
+        let answered = outcomes.filter { $0.finalReply != nil }
         let verdict: ProbeVerdict
         let detail: String
         if completed || classified == .open || classified == .openUnconfirmed {
             verdict = classified
             detail = completed || why.isEmpty ? summary : "\(summary); then \(why)"
+        } else if fallback != .noSMTP, !answered.isEmpty, answered.allSatisfy(\.refusedPermanently) {
+            verdict = .closed
+            detail = "refused all \(answered.count) tests it answered of \(outcomes.count); then \(why)"
         } else {
             verdict = fallback
             detail = why

@@ -6,7 +6,8 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     case openUnconfirmed = "open_unconfirmed"
     /// A RCPT was accepted but DATA refused: not a relay (anonymous mode's false positive).
     case rcptOnly = "rcpt_only"
-    /// Every test was refused.
+    /// Every test was refused for good; or, where the server ended the
+    /// session before all were run, every test it answered.
     case closed
     /// The server wants authentication before relaying.
     case authRequired = "auth_required"
@@ -14,7 +15,8 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     case noSMTP = "no_smtp"
     /// No answer in time.
     case unreachable
-    /// A 4xx banner or a 421 during the session: try again later.
+    /// A 4xx banner, a test refused only for now (4xx), or a session that
+    /// ended before the server answered a test: try again later.
     case tempfail
     /// The conversation broke in a way we could not classify.
     case error
@@ -39,6 +41,19 @@ public struct TestOutcome: Sendable, Equatable {
     public var confirmedAtData: Bool { dataReply == 354 }
     /// 530 (RFC 4954: authentication required) at MAIL or RCPT.
     public var wantsAuthentication: Bool { mailReply == 530 || rcptReply == 530 }
+
+    /// The reply that settled the test: a refused MAIL's, else the RCPT's; nil
+    /// when the test never got that far.
+    public var finalReply: Int? {
+        if let mailReply, !(200..<300).contains(mailReply) { return mailReply }
+        return rcptReply
+    }
+
+    /// Refused for good (5xx): evidence that the host does not relay this.
+    public var refusedPermanently: Bool { finalReply.map { (500..<600).contains($0) } ?? false }
+    /// Refused for now (4xx: greylisting, rate limits, postscreen's first
+    /// visit): no evidence either way.
+    public var refusedTemporarily: Bool { finalReply.map { (400..<500).contains($0) } ?? false }
 }
 
 /// Everything a probe found.
@@ -77,6 +92,10 @@ public struct ProbeReport: Sendable, Equatable {
         let answered = outcomes.filter { $0.mailReply != nil }
         if !answered.isEmpty, answered.allSatisfy(\.wantsAuthentication) {
             return (.authRequired, "the server asks for authentication (530) before relaying")
+        }
+        let deferred = outcomes.filter(\.refusedTemporarily).count
+        if deferred > 0 {
+            return (.tempfail, "refused \(deferred) of \(outcomes.count) tests only for now (4xx: greylisting or a rate limit?); to be tested again")
         }
         return (.closed, "refused all \(outcomes.count) tests")
     }

@@ -55,6 +55,21 @@ def test_postfix_targets_get_the_expected_verdicts(probe_config, postfix_targets
         assert "status=sent" not in postfix.log()
 
 
+def test_a_postfix_at_its_default_error_limits_is_closed(probe_config, start_postfix, sink):
+    """Postfix's own defences left as they are: after ten refusals it slows
+    every reply (smtpd_soft_error_limit, smtpd_error_sleep_time), and after
+    twenty it ends the session with 421 (smtpd_hard_error_limit) at the RSET
+    that follows the last test. Twenty refusals and then a 421 is a closed
+    server, not a temporary failure."""
+    postfix = start_postfix(name="stock", mynetworks="127.0.0.1/32", relaxed_limits=False)
+    report = probe(probe_config, f"127.0.0.1:{postfix.port}")
+    assert report["verdict"] == "closed", report["detail"]
+    refused = [t for t in report["tests"] if t["mail"] >= 500 or 500 <= (t["rcpt"] or 0) < 600]
+    assert len(report["tests"]) == 20 and len(refused) == 20, report
+    assert "too many errors" in postfix.log(), postfix.log()[-2000:]
+    assert sink.recipients() == []
+
+
 @pytest.mark.parametrize("behaviour, verdict", [
     (auth_required, "auth_required"),
     (banner_554, "no_smtp"),

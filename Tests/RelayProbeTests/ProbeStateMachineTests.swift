@@ -118,12 +118,80 @@ struct ProbeStateMachineTests {
         #expect(transcript.report?.verdict == .noSMTP)
     }
 
-    @Test func fourTwentyOneMidSessionIsTempfail() {
+    /// Postfix's defaults: smtpd_hard_error_limit = 20 refusals, then 421 to
+    /// the next command, which is the RSET after the twentieth test.
+    @Test func fourTwentyOneAfterTheLastRefusalIsTheEndOfAClosedServer() throws {
+        var refusals = 0
         let transcript = ScriptedServer(answer: { command, _ in
-            if command.hasPrefix("MAIL FROM:<antispam@[192.0.2.25]>") { return .reply(["421 4.7.0 Too many errors"]) }
+            if refusals >= 20 { return .reply(["421 4.7.0 mx.target.example Error: too many errors"]) }
+            if command.hasPrefix("RCPT") { refusals += 1 }
             return Self.closedRelay(command, 0)
         }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.allSatisfy { $0.refusedPermanently })
+        #expect(transcript.connections.count == 1)
+    }
+
+    @Test func fourTwentyOneMidSessionResumesOnANewConnection() throws {
+        // Ten refusals per session, then 421 at the next command (a lower error limit).
+        var refusals = 0
+        let transcript = ScriptedServer(answer: { command, connection in
+            if refusals >= 10 * connection { return .reply(["421 4.7.0 Error: too many errors"]) }
+            if command.hasPrefix("RCPT") { refusals += 1 }
+            return Self.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.allSatisfy { $0.refusedPermanently }, "every test answered, none twice")
+        #expect(transcript.connections.count == 2)
+        #expect(transcript.connections[1].first == "EHLO prober.example")
+    }
+
+    @Test func aServerThatEndsEverySessionEarlyIsJudgedOnWhatItAnswered() throws {
+        // Three refusals, then 421, on every connection: the reconnections run out.
+        var refusals = 0
+        let transcript = ScriptedServer(answer: { command, connection in
+            if refusals >= 3 * connection { return .reply(["421 4.7.0 Error: too many errors"]) }
+            if command.hasPrefix("RCPT") { refusals += 1 }
+            return Self.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(transcript.connections.count == 4)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.filter(\.refusedPermanently).count == 12)
+        #expect(report.detail.hasPrefix("refused all 12 tests it answered of 20; then 421"), "\(report.detail)")
+    }
+
+    @Test func aSessionEndedBeforeAnyAnswerIsTempfail() {
+        let transcript = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("MAIL") ? .reply(["421 4.3.2 Service shutting down"]) : Self.closedRelay(command, 0)
+        }).run()
         #expect(transcript.report?.verdict == .tempfail)
+    }
+
+    /// Greylisting, rate limits, postscreen's first visit: a 4xx is no
+    /// evidence, and a relay that greylists would look closed for 30 days.
+    @Test func temporaryRefusalsAreNotEvidence() throws {
+        let transcript = ScriptedServer(answer: { command, _ in
+            command.hasPrefix("RCPT") ? .reply(["450 4.2.0 Greylisted, try again later"]) : Self.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .tempfail)
+        #expect(report.detail.contains("only for now"), "\(report.detail)")
+    }
+
+    @Test func aTarpitAfterRefusalsIsStillClosed() throws {
+        // Five refusals, then no more replies: the slow closed host is not unreachable.
+        var refusals = 0
+        let transcript = ScriptedServer(answer: { command, _ in
+            if refusals >= 5 { return .silence }
+            if command.hasPrefix("RCPT") { refusals += 1 }
+            return Self.closedRelay(command, 0)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.filter(\.refusedPermanently).count == 5)
     }
 
     @Test func droppedConnectionIsResumedOnANewOne() throws {
