@@ -183,14 +183,21 @@ struct Probe: ParsableCommand {
     @Flag(name: .customLong("no-store"), help: "Do not write the verdict to the cache database.")
     var noStore = false
 
+    @Option(help: ArgumentHelp("The local address the tests come from (overrides [probe] source_address).", valueName: "ip"))
+    var source: String?
+
     func run() throws {
-        let config = try configOption.load()
+        var config = try configOption.load()
         let target: ProbeTarget
         do {
+            if let source { try ProbeCommand.setSource(source, in: &config) }
             target = try ProbeCommand.target(host, config: config.probe)
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode.validationFailure
+        }
+        if let warning = ProbeCommand.sourceWarning(target: target.address, source: target.sourceAddress) {
+            printToStandardError("relay-milter: warning: \(warning)")
         }
         let report = ProbeCommand.run(target, config: config)
         print(json ? ProbeReportFormatter.json(report, target: target) : ProbeReportFormatter.text(report, target: target), terminator: "")

@@ -70,6 +70,29 @@ def test_a_postfix_at_its_default_error_limits_is_closed(probe_config, start_pos
     assert sink.recipients() == []
 
 
+def test_source_picks_where_the_tests_come_from_and_a_self_probe_is_flagged(workdir, start_postfix, sink):
+    """Probing one's own MX from itself: the tests come from an address it
+    trusts, so it looks open. --source picks an address it does not trust;
+    a warning says when the source is likely trusted (here, loopback)."""
+    config = workdir / "plain.toml"
+    config.write_text(f'[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\n'
+                      f'[cache]\npath = "{workdir}/v.sqlite"\n')
+    postfix = start_postfix(name="own-mx", mynetworks="127.0.0.1/32")
+    target = f"127.0.0.1:{postfix.port}"
+    result = subprocess.run([binary(), "probe", "--config", str(config), "--json", "--no-store", target],
+                            capture_output=True, text=True, timeout=120)
+    assert json.loads(result.stdout)["verdict"] == "open"
+    assert "warning: the tests come from loopback" in result.stderr, result.stderr
+    result = subprocess.run([binary(), "probe", "--config", str(config), "--json", "--no-store", "--source", PROBE_SOURCE,
+                             target], capture_output=True, text=True, timeout=120)
+    assert json.loads(result.stdout)["verdict"] == "closed", result.stdout
+    assert f"the tests come from {PROBE_SOURCE}" in result.stderr
+    bad = subprocess.run([binary(), "probe", "--config", str(config), "--source", "mx.example", target],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and '--source "mx.example" is not an IP address' in bad.stderr
+    assert sink.recipients() == []
+
+
 @pytest.mark.parametrize("behaviour, verdict", [
     (auth_required, "auth_required"),
     (banner_554, "no_smtp"),

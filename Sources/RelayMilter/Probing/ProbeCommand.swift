@@ -37,6 +37,41 @@ public enum ProbeCommand {
         return ProbeTarget(address: String(parts[0]), port: port)
     }
 
+    public struct BadSource: Error, CustomStringConvertible {
+        public let text: String
+        public var description: String { "--source \"\(text)\" is not an IP address" }
+    }
+
+    /// `--source`: the local address the tests come from, for this run.
+    public static func setSource(_ text: String, in config: inout RelayMilterConfig) throws(BadSource) {
+        guard let address = IPAddress(text) else { throw BadSource(text: text) }
+        config.probe.sourceAddress = address
+    }
+
+    /// Why the tests may not show how the target treats outside clients, if
+    /// they may not: a host trusts its own addresses and loopback (Postfix's
+    /// and Debian's default mynetworks), so tests from there can find an open
+    /// relay that refuses every outsider. Nil when the source is elsewhere.
+    public static func sourceWarning(target: String, source: String?) -> String? {
+        guard let targetAddress = IPAddress(target) else { return nil }
+        let sourceAddress = source.flatMap { IPAddress($0) }
+        if let sourceAddress, sourceAddress == targetAddress {
+            return "the tests come from \(sourceAddress), the target's own address, which it most likely trusts: "
+                + "an `open` verdict may only mean it relays for itself; use --source with an address outside its trusted networks"
+        }
+        guard isLoopback(targetAddress), sourceAddress.map(isLoopback) ?? true else { return nil }
+        let from = sourceAddress.map { "\($0)" } ?? "loopback (the system's choice)"
+        return "the tests come from \(from) to a loopback target, which most MTAs trust (Postfix's default mynetworks): "
+            + "an `open` verdict may only mean it relays for local clients; use --source with an address outside its trusted networks"
+    }
+
+    private static func isLoopback(_ address: IPAddress) -> Bool {
+        switch address {
+        case .v4(let value): value >> 24 == 127
+        case .v6(let value): value == 1
+        }
+    }
+
     /// Writes the report to the verdict cache, as the daemon would.
     public static func store(_ report: ProbeReport, target: ProbeTarget, config: RelayMilterConfig) throws {
         let store = try VerdictStore(path: config.cache.path)
