@@ -6,8 +6,9 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     case openUnconfirmed = "open_unconfirmed"
     /// A RCPT was accepted but DATA refused: not a relay (anonymous mode's false positive).
     case rcptOnly = "rcpt_only"
-    /// Every test was refused for good; or, where the server ended the
-    /// session before all were run, every test it answered.
+    /// Every test was refused (5xx, or a 4xx that names relaying as the
+    /// reason); or, where the server ended the session before all were run,
+    /// every test it answered.
     case closed
     /// The server wants authentication before relaying.
     case authRequired = "auth_required"
@@ -29,12 +30,16 @@ public struct TestOutcome: Sendable, Equatable {
     public var rcptReply: Int?
     /// The reply to DATA when the RCPT was accepted and confirmation is on.
     public var dataReply: Int?
+    /// The settling refusal's text named relaying as the reason (`SMTPResponse.deniesRelaying`).
+    public var refusalDeniesRelaying: Bool
 
-    public init(test: RelayTest, mailReply: Int? = nil, rcptReply: Int? = nil, dataReply: Int? = nil) {
+    public init(test: RelayTest, mailReply: Int? = nil, rcptReply: Int? = nil, dataReply: Int? = nil,
+                refusalDeniesRelaying: Bool = false) {
         self.test = test
         self.mailReply = mailReply
         self.rcptReply = rcptReply
         self.dataReply = dataReply
+        self.refusalDeniesRelaying = refusalDeniesRelaying
     }
 
     public var rcptAccepted: Bool { rcptReply.map { (200..<300).contains($0) } ?? false }
@@ -49,11 +54,22 @@ public struct TestOutcome: Sendable, Equatable {
         return rcptReply
     }
 
-    /// Refused for good (5xx): evidence that the host does not relay this.
+    /// Refused, as evidence that the host does not relay this: a 5xx, or a
+    /// 4xx whose text says relaying is denied. The latter is what a Postfix
+    /// at its defaults answers (`defer_unauth_destination`: `454 4.7.1 …:
+    /// Relay access denied`), a policy refusal softened to 4xx so that a
+    /// mistake in the policy delays mail instead of bouncing it; it does not
+    /// turn into an acceptance when tried again.
+    public var refused: Bool { refusedPermanently || deferredAsRelay }
+    /// Refused with a 5xx.
     public var refusedPermanently: Bool { finalReply.map { (500..<600).contains($0) } ?? false }
-    /// Refused for now (4xx: greylisting, rate limits, postscreen's first
-    /// visit): no evidence either way.
-    public var refusedTemporarily: Bool { finalReply.map { (400..<500).contains($0) } ?? false }
+    /// A 4xx that names relaying as the reason (see `refused`).
+    public var deferredAsRelay: Bool { isTemporary(finalReply) && refusalDeniesRelaying }
+    /// Refused for now for another reason (greylisting, rate limits,
+    /// postscreen's first visit): no evidence either way.
+    public var refusedTemporarily: Bool { isTemporary(finalReply) && !refusalDeniesRelaying }
+
+    private func isTemporary(_ code: Int?) -> Bool { code.map { (400..<500).contains($0) } ?? false }
 }
 
 /// Everything a probe found.
@@ -97,6 +113,8 @@ public struct ProbeReport: Sendable, Equatable {
         if deferred > 0 {
             return (.tempfail, "refused \(deferred) of \(outcomes.count) tests only for now (4xx: greylisting or a rate limit?); to be tested again")
         }
-        return (.closed, "refused all \(outcomes.count) tests")
+        let deferredAsRelay = outcomes.filter(\.deferredAsRelay).count
+        guard deferredAsRelay > 0 else { return (.closed, "refused all \(outcomes.count) tests") }
+        return (.closed, "refused all \(outcomes.count) tests (\(deferredAsRelay) with a 4xx naming relaying as the reason)")
     }
 }

@@ -14,6 +14,43 @@ public struct SMTPResponse: Sendable, Equatable, CustomStringConvertible {
     /// The text of the first line (after the code), e.g. `mx.example.org ESMTP`.
     public var firstText: String { lines.first ?? "" }
 
+    /// Whether the text gives "relaying is not allowed" as the reason:
+    /// Postfix's `Relay access denied`, Sendmail's `Relaying denied`, Exim's
+    /// `relay not permitted`. It makes a 4xx a policy refusal rather than a
+    /// "come back later" (see `TestOutcome.refused`). Addresses in angle
+    /// brackets and URLs are left out first: a greylisting reply such as
+    /// postgrey's names the recipient's domain (`relay-test.example`) in both.
+    public var deniesRelaying: Bool {
+        let words = Self.prose(lines.joined(separator: " "))
+        for (index, word) in words.enumerated() where word == "relay" || word == "relaying" {
+            let following = words[(index + 1)...].prefix(3)
+            if following.contains(where: Self.denials.contains) { return true }
+            if let not = following.firstIndex(of: "not"), not + 1 < words.count, ["permitted", "allowed"].contains(words[not + 1]) {
+                return true
+            }
+        }
+        return false
+    }
+
+    private static let denials: Set<String> = ["denied", "prohibited", "refused", "forbidden", "unauthorized", "unauthorised"]
+
+    /// The lowercased words of `text`, without `<…>` spans and without
+    /// tokens that hold an address, a domain name or a path.
+    private static func prose(_ text: String) -> [String] {
+        var outside = ""
+        var depth = 0
+        for character in text.lowercased() {
+            if character == "<" { depth += 1 } else if character == ">" { depth = max(0, depth - 1) } else if depth == 0 { outside.append(character) }
+        }
+        return outside.split(separator: " ")
+            .filter { token in
+                let inner = token.drop(while: \.isPunctuation).reversed().drop(while: \.isPunctuation)
+                return !inner.contains("/") && !inner.contains("@") && !inner.contains(".")
+            }
+            .flatMap { $0.split(whereSeparator: { !$0.isLetter }) }
+            .map(String.init)
+    }
+
     public var description: String { "\(code) \(lines.joined(separator: " / "))" }
 }
 

@@ -56,12 +56,14 @@ public struct SMTPProber: Sendable {
     }
 
     /// Starts a test; the future completes with its report (it never fails).
-    public func startProbe(_ target: ProbeTarget, configuration: ProbeStateMachine.Configuration, timeouts: ProbeTimeouts = ProbeTimeouts()) -> EventLoopFuture<ProbeReport> {
+    /// `progress` is called on the test's event loop as tests get their answers.
+    public func startProbe(_ target: ProbeTarget, configuration: ProbeStateMachine.Configuration, timeouts: ProbeTimeouts = ProbeTimeouts(),
+                           progress: (@Sendable (ProbeProgress) -> Void)? = nil) -> EventLoopFuture<ProbeReport> {
         let loop = group.next()
         let promise = loop.makePromise(of: ProbeReport.self)
         loop.execute {
             ProbeConnection(target: target, machine: ProbeStateMachine(configuration: configuration),
-                            timeouts: timeouts, loop: loop, promise: promise).start()
+                            timeouts: timeouts, loop: loop, promise: promise, progress: progress).start()
         }
         return promise.futureResult
     }
@@ -78,6 +80,7 @@ private final class ProbeConnection: @unchecked Sendable {
     let timeouts: ProbeTimeouts
     let loop: any EventLoop
     let promise: EventLoopPromise<ProbeReport>
+    let progress: (@Sendable (ProbeProgress) -> Void)?
 
     var channel: (any Channel)?
     /// Bumped for every connection, so events from an old one are ignored.
@@ -97,12 +100,14 @@ private final class ProbeConnection: @unchecked Sendable {
     /// connection, nothing more is written to it, whatever the machine says.
     var contentInvited = false
 
-    init(target: ProbeTarget, machine: ProbeStateMachine, timeouts: ProbeTimeouts, loop: any EventLoop, promise: EventLoopPromise<ProbeReport>) {
+    init(target: ProbeTarget, machine: ProbeStateMachine, timeouts: ProbeTimeouts, loop: any EventLoop, promise: EventLoopPromise<ProbeReport>,
+         progress: (@Sendable (ProbeProgress) -> Void)?) {
         self.target = target
         self.machine = machine
         self.timeouts = timeouts
         self.loop = loop
         self.promise = promise
+        self.progress = progress
     }
 
     func start() {
@@ -178,11 +183,23 @@ private final class ProbeConnection: @unchecked Sendable {
             switch action {
             case .send:
                 break // gathered above
+            case .progress(let step):
+                progress?(step)
             case .close:
                 closeChannel()
-            case .reconnect:
+            case .reconnect(let pause):
                 closeChannel()
-                connect()
+                if pause == .zero {
+                    connect()
+                } else {
+                    // Nothing to time out while we wait: a connection the peer
+                    // closed keeps its generation, which the idle timer watches.
+                    generation += 1
+                    loop.scheduleTask(in: TimeAmount(pause)) { [self] in
+                        // The total deadline may have ended the test meanwhile.
+                        if !machine.isFinished { connect() }
+                    }
+                }
             case .finish(let report):
                 closeChannel()
                 idleTimer?.cancel()

@@ -32,6 +32,12 @@ struct ProbeStateMachineTests {
         #expect(report.banner == "mx.target.example ESMTP")
         #expect(commands.contains("RCPT TO:<relaytest%relay-test.example@mx.target.example>"))
         #expect(commands.contains("RCPT TO:<@[192.0.2.25]:relaytest@relay-test.example>"))
+        // Each test reported as it got its answer, in order, for a progress line.
+        let settled = transcript.progress.compactMap { step -> Int? in
+            if case .testSettled(let index, 20, let outcome) = step, outcome.rcptReply == 554 { return index }
+            return nil
+        }
+        #expect(settled == Array(0..<20))
     }
 
     @Test func openRelayIsConfirmedAtDataAndNothingIsSentAfter354() throws {
@@ -43,6 +49,7 @@ struct ProbeStateMachineTests {
         // One DATA, answered 354, ends the first connection; the rest run on a second, without DATA.
         #expect(transcript.connections.count == 2)
         #expect(transcript.connections[0].last == "DATA")
+        #expect(transcript.pauses == [.zero], "we closed that connection ourselves: no reason to wait")
         #expect(!transcript.connections[1].contains("DATA"))
         #expect(transcript.connections[1].last == "QUIT")
         #expect(report.outcomes[0].dataReply == 354)
@@ -158,6 +165,9 @@ struct ProbeStateMachineTests {
         }).run()
         let report = try #require(transcript.report)
         #expect(transcript.connections.count == 4)
+        // Each return after a refusal waits longer than the one before.
+        #expect(transcript.pauses == [.seconds(2), .seconds(4), .seconds(6)])
+        #expect(transcript.progress.contains(.reconnecting(after: .seconds(4), why: "421 at RSET")))
         #expect(report.verdict == .closed, "\(report.detail)")
         #expect(report.outcomes.filter(\.refusedPermanently).count == 12)
         #expect(report.detail.hasPrefix("refused all 12 tests it answered of 20; then 421"), "\(report.detail)")
@@ -179,6 +189,65 @@ struct ProbeStateMachineTests {
         let report = try #require(transcript.report)
         #expect(report.verdict == .tempfail)
         #expect(report.detail.contains("only for now"), "\(report.detail)")
+        // Tried once more on a new connection, in case the refusal was the session's; no more.
+        #expect(transcript.connections.count == 2)
+        #expect(transcript.connections[0].suffix(1) == ["QUIT"])
+        #expect(transcript.connections[1].filter { $0.hasPrefix("RCPT") }.count == 20)
+    }
+
+    /// postscreen's first visit: its own SMTP engine answers 450 until the
+    /// client has passed, and the next connection reaches the real smtpd.
+    @Test func testsRefusedForNowRunAgainOnANewConnection() throws {
+        let transcript = ScriptedServer(answer: { command, connection in
+            if connection == 1, command.hasPrefix("RCPT") { return .reply(["450 4.3.2 Service currently unavailable"]) }
+            return Self.closedRelay(command, connection)
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.allSatisfy { $0.rcptReply == 554 })
+        #expect(transcript.pauses == [.seconds(2)])
+    }
+
+    /// A per-connection recipient limit: 452 after five RCPTs on a connection.
+    @Test func aRecipientLimitPerSessionIsNotEvidenceEither() throws {
+        var rcpts = [Int: Int]()
+        let transcript = ScriptedServer(answer: { command, connection in
+            guard command.hasPrefix("RCPT") else { return Self.closedRelay(command, connection) }
+            rcpts[connection, default: 0] += 1
+            return rcpts[connection]! > 5 ? .reply(["452 4.5.3 Error: too many recipients"]) : .reply(["554 5.7.1 Relay access denied"])
+        }).run()
+        let report = try #require(transcript.report)
+        // Five on each of four connections (the first and three reconnections).
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.allSatisfy { $0.refusedPermanently })
+        #expect(transcript.connections.count == 4)
+        #expect(transcript.connections[0].last == "QUIT")
+    }
+
+    /// Postfix at its defaults (`defer_unauth_destination`) refuses relaying
+    /// with a 4xx whose text gives the reason: a refusal, not a "later".
+    @Test func aTemporaryRefusalThatNamesRelayingIsARefusal() throws {
+        var refusals = 0
+        let transcript = ScriptedServer(answer: { command, _ in
+            if refusals >= 20 { return .reply(["421 4.7.0 mx.target.example Error: too many errors"]) }
+            guard command.hasPrefix("RCPT") else { return Self.closedRelay(command, 0) }
+            refusals += 1
+            return .reply(["454 4.7.1 <relaytest@relay-test.example>: Relay access denied"])
+        }).run()
+        let report = try #require(transcript.report)
+        #expect(report.verdict == .closed, "\(report.detail)")
+        #expect(report.outcomes.allSatisfy { $0.deferredAsRelay && $0.refused && !$0.refusedTemporarily })
+        #expect(report.detail == "refused all 20 tests (20 with a 4xx naming relaying as the reason)")
+    }
+
+    @Test func relayDeferralsAmongGreylistingStillWaitForTheRetest() throws {
+        // Some tests refused as relaying, others greylisted: those others are unknown yet.
+        let transcript = ScriptedServer(answer: { command, _ in
+            guard command.hasPrefix("RCPT") else { return Self.closedRelay(command, 0) }
+            return command.contains("%") ? .reply(["451 4.7.1 Greylisted, please try again in 300 seconds"])
+                : .reply(["454 4.7.1 Relay access denied"])
+        }).run()
+        #expect(transcript.report?.verdict == .tempfail)
     }
 
     @Test func aTarpitAfterRefusalsIsStillClosed() throws {
@@ -369,6 +438,35 @@ struct ReplyAssemblerTests {
         var last = ReplyAssembler.Output.incomplete
         for _ in 0..<ReplyAssembler.maxLines { last = endless.feed("250-more") }
         #expect(last == .malformed("250-more"))
+    }
+}
+
+struct SMTPResponseTests {
+    @Test(arguments: [
+        "454 4.7.1 <relaytest@relay-test.example>: Relay access denied",   // Postfix
+        "550 5.7.1 <relaytest@relay-test.example>... Relaying denied",     // Sendmail
+        "550 relay not permitted",                                         // Exim
+        "550 5.7.1 Relaying not allowed",
+        "553 sorry, relaying prohibited",
+        "550 5.7.1 <a@b.example>... Relaying denied. Proper authentication required.",
+    ])
+    func namesRelayingAsTheReason(line: String) throws {
+        var assembler = ReplyAssembler()
+        guard case .complete(let response) = assembler.feed(line) else { Issue.record("not a reply"); return }
+        #expect(response.deniesRelaying)
+    }
+
+    @Test(arguments: [
+        "450 4.2.0 <relaytest@relay-test.example>: Recipient address rejected: Greylisted, see https://postgrey.schweikert.ch/help/relay-test.example.html",
+        "450 4.7.1 Greylisted: relay-denied.example tried too soon, see relay-denied.example/help",
+        "450 4.3.2 Service currently unavailable",
+        "452 4.5.3 Error: too many recipients",
+        "250 2.1.5 Ok, relay for you",
+    ])
+    func otherRepliesDoNot(line: String) throws {
+        var assembler = ReplyAssembler()
+        guard case .complete(let response) = assembler.feed(line) else { Issue.record("not a reply"); return }
+        #expect(!response.deniesRelaying)
     }
 }
 

@@ -18,6 +18,9 @@ struct ScriptedServer {
         /// The commands of each write: those of one event, sent before any reply is read.
         var groups: [[String]] = []
         var closedAfter354 = true
+        /// The wait asked for before each new connection.
+        var pauses: [Duration] = []
+        var progress: [ProbeProgress] = []
         var report: ProbeReport?
     }
 
@@ -72,9 +75,12 @@ struct ScriptedServer {
                 case .close:
                     sawData354 = false
                     due = []
-                case .reconnect:
+                case .reconnect(let pause):
+                    transcript.pauses.append(pause)
                     due = []
                     connect()
+                case .progress(let step):
+                    transcript.progress.append(step)
                 case .finish(let report):
                     transcript.report = report
                 }

@@ -55,9 +55,10 @@ public func fuzzSMTPReply(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt 
                 precondition(Fixture.commands.contains { command.hasPrefix($0) }, "not an SMTP command: \(command)")
                 precondition(!command.contains("\r") && !command.contains("\n"), "line break in \(command)")
                 lastSent = command
-            case .close:
+            case .close, .progress:
                 break
-            case .reconnect:
+            case .reconnect(let pause):
+                precondition(pause >= .zero && pause <= .seconds(60), "pause of \(pause)")
                 reconnectRequested = true
             case .finish:
                 finished = true
