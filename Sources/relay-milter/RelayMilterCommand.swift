@@ -199,7 +199,7 @@ struct Probe: ParsableCommand {
         if let warning = ProbeCommand.sourceWarning(target: target.address, source: target.sourceAddress) {
             printToStandardError("relay-milter: warning: \(warning)")
         }
-        let report = ProbeCommand.run(target, config: config)
+        let report = ProbeCommand.run(target, config: config, progress: json ? nil : ProbeProgressLine.forTerminal(target: "\(target)"))
         print(json ? ProbeReportFormatter.json(report, target: target) : ProbeReportFormatter.text(report, target: target), terminator: "")
         if !noStore {
             do {

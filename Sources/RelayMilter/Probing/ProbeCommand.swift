@@ -80,11 +80,15 @@ public enum ProbeCommand {
     }
 
     /// Runs one test to completion on a private event loop; blocks the calling thread.
-    public static func run(_ target: ProbeTarget, config: RelayMilterConfig) -> ProbeReport {
+    public static func run(_ target: ProbeTarget, config: RelayMilterConfig, progress: ProbeProgressLine? = nil) -> ProbeReport {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let prober = SMTPProber(group: group)
-        let future = prober.startProbe(target, configuration: config.probe.machineConfiguration(for: target), timeouts: config.probe.timeouts)
+        var onProgress: (@Sendable (ProbeProgress) -> Void)?
+        if let progress { onProgress = { progress.update($0) } }
+        let future = prober.startProbe(target, configuration: config.probe.machineConfiguration(for: target), timeouts: config.probe.timeouts,
+                                       progress: onProgress)
+        defer { progress?.finish() }
         return (try? future.wait()) ?? ProbeReport(verdict: .error, outcomes: [], banner: "", hostname: nil, detail: "probe aborted")
     }
 }
