@@ -85,7 +85,8 @@ class SmtpSink:
 class PostfixInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, mynetworks="127.0.0.0/8",
                  local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1", extra=None,
-                 resolv_conf=None, relaxed_limits=True, master_extra="", postscreen=False, netns=None):
+                 resolv_conf=None, relaxed_limits=True, master_extra="", postscreen=False, netns=None,
+                 relay_restrictions="permit_mynetworks, reject_unauth_destination"):
         self.root = Path(root)
         # A resolv.conf of the test's own (a loopback DNS server): Postfix then
         # runs in a mount namespace where it is /etc/resolv.conf, so its DNS
@@ -103,6 +104,9 @@ class PostfixInstance:
         # Postfix's error limits and sleeps for it; the conformance suite runs
         # Postfix at its defaults (relaxed_limits=False).
         self.relaxed_limits = relaxed_limits
+        # Most suites want a relay refused for good (550/554); None keeps
+        # Postfix's own default, which defers it (454 4.7.1 Relay access denied).
+        self.relay_restrictions = relay_restrictions
         # More master.cf services (a submission port, ...).
         self.master_extra = master_extra
         self.postscreen = postscreen
@@ -146,7 +150,6 @@ class PostfixInstance:
             "inet_interfaces": "127.0.0.1, [::1]" if self.ipv6 else "127.0.0.1",
             "inet_protocols": "all" if self.ipv6 else "ipv4",
             "mynetworks": self.mynetworks,
-            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
             "smtpd_banner": "$myhostname ESMTP",
             "biff": "no",
             "alias_maps": "",
@@ -168,6 +171,8 @@ class PostfixInstance:
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "2s",
         }
+        if self.relay_restrictions is not None:
+            settings["smtpd_relay_restrictions"] = self.relay_restrictions
         if self.relaxed_limits:
             settings.update({
                 "smtpd_error_sleep_time": "0",
