@@ -44,6 +44,8 @@ public enum ConfigLoader {
             config.milter.socketGroup = try milter.optionalString("socket_group")
             config.milter.backlog = Int32(try milter.int("backlog", default: 128, range: 1...65535))
             config.milter.timeoutSeconds = Int32(try milter.int("timeout", default: 30, range: 1...3600))
+            config.milter.allowRemoteMTA = try milter.bool("allow_remote_mta", default: false)
+            if let problem = Self.socketExposure(config.milter) { throw milter.error("socket", problem) }
             try milter.finish()
         }
 
@@ -100,9 +102,9 @@ public enum ConfigLoader {
         }
 
         if var stats = try top.section("stats") {
-            let text = try stats.string("retention", default: "30d")
-            guard let seconds = Self.duration(text), seconds >= 86400, seconds % 3600 == 0 else {
-                throw stats.error("retention", "expected whole hours of at least a day, such as \"7d\" or \"30d\", got \"\(text)\"")
+            let seconds = try stats.duration("retention", default: 30 * 86400, range: 86400...DurationText.maximumSeconds)
+            guard seconds % 3600 == 0 else {
+                throw stats.error("retention", "expected whole hours, such as \"7d\" or \"36h\", got \"\(DurationText.text(seconds))\"")
             }
             config.stats.retentionHours = seconds / 3600
             try stats.finish()
@@ -113,11 +115,8 @@ public enum ConfigLoader {
             config.publish.rbldnsdIPv6File = try publish.optionalString("rbldnsd_ipv6_file")
             for (key, minimum, keyPath) in [("rbldnsd_interval", 10, \RelayMilterConfig.Publish.intervalSeconds),
                                             ("rbldnsd_ttl", 60, \RelayMilterConfig.Publish.dnsTTLSeconds)] {
-                let text = try publish.string(key, default: ConfigRenderer.duration(config.publish[keyPath: keyPath]))
-                guard let seconds = duration(text), seconds >= minimum else {
-                    throw publish.error(key, "expected a duration of at least \(minimum) s, such as \"5m\" or \"1h\", got \"\(text)\"")
-                }
-                config.publish[keyPath: keyPath] = seconds
+                config.publish[keyPath: keyPath] = try publish.duration(key, default: config.publish[keyPath: keyPath],
+                                                                        range: minimum...DurationText.maximumSeconds)
             }
             try publish.finish()
         }
@@ -185,11 +184,7 @@ public enum ConfigLoader {
             guard config.cache.path.hasPrefix("/") else { throw cache.error("path", "expected an absolute path, got \"\(config.cache.path)\"") }
             if var ttl = try cache.section("ttl") {
                 for verdict in RelayMilterConfig.Cache.defaultTTLs.keys.sorted() where ttl.has(verdict) {
-                    let text = try ttl.string(verdict, default: "")
-                    guard let seconds = Self.duration(text) else {
-                        throw ttl.error(verdict, "expected a duration such as \"30m\", \"6h\" or \"7d\", got \"\(text)\"")
-                    }
-                    config.cache.ttlSeconds[verdict] = seconds
+                    config.cache.ttlSeconds[verdict] = try ttl.duration(verdict, default: 0, range: 0...DurationText.maximumSeconds)
                 }
                 try ttl.finish()
             }
@@ -267,16 +262,8 @@ public enum ConfigLoader {
         guard !shared.instance.isEmpty, shared.instance.utf8.count <= 255, shared.instance.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
             throw section.error("instance", "expected a name of printable characters without spaces, got \"\(shared.instance)\"")
         }
-        let poll = try section.string("poll_interval", default: ConfigRenderer.duration(shared.pollIntervalSeconds))
-        guard let seconds = duration(poll), (1...3600).contains(seconds) else {
-            throw section.error("poll_interval", "expected a duration from 1 s to 1 h, such as \"5s\", got \"\(poll)\"")
-        }
-        shared.pollIntervalSeconds = seconds
-        let timeout = try section.string("query_timeout", default: ConfigRenderer.duration(shared.queryTimeoutSeconds))
-        guard let seconds = duration(timeout), (1...600).contains(seconds) else {
-            throw section.error("query_timeout", "expected a duration from 1 s to 10 m, such as \"30s\", got \"\(timeout)\"")
-        }
-        shared.queryTimeoutSeconds = seconds
+        shared.pollIntervalSeconds = try section.duration("poll_interval", default: shared.pollIntervalSeconds, range: 1...3600)
+        shared.queryTimeoutSeconds = try section.duration("query_timeout", default: shared.queryTimeoutSeconds, range: 1...600)
     }
 
     /// `127.0.0.1:9469` or `[::1]:9469`, with an IP address.
@@ -296,17 +283,18 @@ public enum ConfigLoader {
         return (String(host), number)
     }
 
-    static func isHeaderName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+    /// Why the milter socket may not be used as configured: an inet socket
+    /// that listens beyond loopback without `allow_remote_mta = true`.
+    public static func socketExposure(_ milter: RelayMilterConfig.Milter) -> String? {
+        guard !milter.socket.isLoopbackOnly, !milter.allowRemoteMTA else { return nil }
+        return "\"\(milter.socket)\" listens beyond loopback, and the milter protocol has no authentication: "
+            + "anyone who reaches it can pose as the MTA and have relay-milter test any host from this one. "
+            + "Use a loopback address (inet:PORT@127.0.0.1) or a unix socket; if the MTA runs on another host, "
+            + "set allow_remote_mta = true in [milter] and let only the MTA reach the port"
     }
 
-    /// `90`, `90s`, `30m`, `6h`, `7d` in seconds.
-    public static func duration(_ text: String) -> Int? {
-        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        guard let last = text.last else { return nil }
-        let (digits, unit) = last.isNumber ? (Substring(text), 1) : (text.dropLast(), units[last] ?? 0)
-        guard unit > 0, let value = Int(digits), value >= 0 else { return nil }
-        return value * unit
+    static func isHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
     }
 
     private static func domainPattern(_ text: String) throws(BadValue) -> DomainPattern {
@@ -425,6 +413,17 @@ private struct Section {
             throw error(key, "expected a header name (printable ASCII, no spaces or colons), got \"\(header)\"")
         }
         return header
+    }
+
+    /// A duration (`"30m"`, `"7d"`) in seconds, within `range`.
+    mutating func duration(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let text = try string(key, default: DurationText.text(fallback))
+        let seconds: Int
+        do { seconds = try DurationText.seconds(text) } catch { throw self.error(key, error.description) }
+        guard range.contains(seconds) else {
+            throw error(key, "expected a duration from \(DurationText.text(range.lowerBound)) to \(DurationText.text(range.upperBound)), got \"\(text)\"")
+        }
+        return seconds
     }
 
     mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {

@@ -3,14 +3,6 @@ import RelayPolicy
 /// The effective config as TOML, every key spelled out, for `check-config`.
 /// The output loads back to the same config.
 public enum ConfigRenderer {
-    /// Seconds in the largest whole unit: `7d`, `6h`, `30m`, `90s`.
-    static func duration(_ seconds: Int) -> String {
-        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where seconds > 0 && seconds % size == 0 {
-            return "\(seconds / size)\(unit)"
-        }
-        return "\(seconds)s"
-    }
-
     public static func render(_ config: RelayMilterConfig) -> String {
         func quoted(_ text: String) -> String {
             // A TOML basic string: backslash, quote and control characters escaped
@@ -42,6 +34,7 @@ public enum ConfigRenderer {
             "socket_group = \(quoted(config.milter.socketGroup ?? ""))",
             "backlog = \(config.milter.backlog)",
             "timeout = \(config.milter.timeoutSeconds)",
+            "allow_remote_mta = \(config.milter.allowRemoteMTA)",
             "",
             "[service]",
             "user = \(quoted(config.service.user ?? ""))",
@@ -54,13 +47,13 @@ public enum ConfigRenderer {
             "listen = \(quoted(config.metrics.host.contains(":") ? "[\(config.metrics.host)]:\(config.metrics.port)" : "\(config.metrics.host):\(config.metrics.port)"))",
             "",
             "[stats]",
-            "retention = \(quoted(duration(config.stats.retentionHours * 3600)))",
+            "retention = \(quoted(DurationText.text(config.stats.retentionHours * 3600)))",
             "",
             "[publish]",
             "rbldnsd_file = \(quoted(config.publish.rbldnsdFile ?? ""))",
             "rbldnsd_ipv6_file = \(quoted(config.publish.rbldnsdIPv6File ?? ""))",
-            "rbldnsd_interval = \(quoted(duration(config.publish.intervalSeconds)))",
-            "rbldnsd_ttl = \(quoted(duration(config.publish.dnsTTLSeconds)))",
+            "rbldnsd_interval = \(quoted(DurationText.text(config.publish.intervalSeconds)))",
+            "rbldnsd_ttl = \(quoted(DurationText.text(config.publish.dnsTTLSeconds)))",
             "",
             "[dnsbl]",
             "zones = \(list(config.dnsbl.zones))",
@@ -105,7 +98,7 @@ public enum ConfigRenderer {
             "backend = \(quoted(config.cache.backend.rawValue))",
             "",
             "[cache.ttl]",
-        ] + config.cache.ttlSeconds.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \(quoted(duration($0.value)))" } + [
+        ] + config.cache.ttlSeconds.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \(quoted(DurationText.text($0.value)))" } + [
             "",
             "[cache.postgresql]",
             "host = \(quoted(config.cache.postgresql.host))",
@@ -115,8 +108,8 @@ public enum ConfigRenderer {
             "password_file = \(quoted(config.cache.postgresql.passwordFile ?? ""))",
             "tls = \(quoted(config.cache.postgresql.tls.rawValue))",
             "instance = \(quoted(config.cache.postgresql.instance))",
-            "poll_interval = \(quoted(duration(config.cache.postgresql.pollIntervalSeconds)))",
-            "query_timeout = \(quoted(duration(config.cache.postgresql.queryTimeoutSeconds)))",
+            "poll_interval = \(quoted(DurationText.text(config.cache.postgresql.pollIntervalSeconds)))",
+            "query_timeout = \(quoted(DurationText.text(config.cache.postgresql.queryTimeoutSeconds)))",
             "",
             "[enforcement]",
             "verdicts = \(list(config.enforcement.badVerdicts.sorted()))",

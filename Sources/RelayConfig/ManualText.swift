@@ -14,7 +14,8 @@ public enum ManualText {
         /etc/relay-milter/relay-milter.toml (TOML). `relay-milter check-config` \
         validates it and prints every key with its effective value; the \
         annotated sample explains each.
-          [milter]       socket, socket_mode, socket_group, backlog, timeout
+          [milter]       socket, socket_mode, socket_group, backlog, timeout, \
+        allow_remote_mta
           [service]      user, pid_file, log_level, shutdown_timeout
           [metrics]      enabled, listen (Prometheus /metrics and /stats)
           [stats]        retention

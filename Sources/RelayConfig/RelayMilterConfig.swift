@@ -16,6 +16,11 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var socketGroup: String?
         public var backlog: Int32
         public var timeoutSeconds: Int32
+        /// Whether an inet socket may listen beyond loopback (an MTA on
+        /// another host). The milter protocol has no authentication: whoever
+        /// reaches the socket can pose as the MTA, invent clients and have
+        /// relay-milter test any host from this one. So it takes this key.
+        public var allowRemoteMTA: Bool = false
     }
 
     public struct Service: Sendable, Equatable {

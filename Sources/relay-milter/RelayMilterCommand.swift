@@ -61,8 +61,15 @@ struct CheckConfig: ParsableCommand {
 
     @OptionGroup var configOption: ConfigOption
 
+    @Flag(help: "Fail (exit 78) on warnings too.")
+    var strict = false
+
     func run() throws {
         let config = try configOption.load()
+        for warning in config.warnings {
+            printToStandardError("relay-milter: warning: \(configOption.config): \(warning)")
+        }
+        if strict && !config.warnings.isEmpty { throw ExitCode(78) }
         print("# \(configOption.config): OK")
         print(ConfigRenderer.render(config), terminator: "")
     }
@@ -298,7 +305,7 @@ struct Cache: ParsableCommand {
             guard let parsed = CacheCommands.ExportFormat(rawValue: format) else {
                 throw ValidationError("--format must be csv, json, rbldnsd or rbldnsd-ipv6")
             }
-            guard let seconds = ConfigLoader.duration(ttl), seconds > 0 else {
+            guard let seconds = try? DurationText.seconds(ttl), seconds > 0 else {
                 throw ValidationError("--ttl \"\(ttl)\" is not a duration such as 15m or 1h")
             }
             try Cache.perform(configOption) { cache in

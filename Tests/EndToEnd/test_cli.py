@@ -4,7 +4,8 @@ import json
 import os
 import subprocess
 
-from mailharness.relaymilter import REPO, binary, config_text
+from mailharness.ports import free_port
+from mailharness.relaymilter import REPO, RelayMilter, binary, config_text
 
 SAMPLE = str(REPO / "Config" / "relay-milter.toml")
 
@@ -108,3 +109,67 @@ def test_decide_reads_the_mtas_spellings():
     assert "REJECT [relay.denied]" in run("decide", "--config", SAMPLE, *forward).stdout
     refused = run("decide", "--config", SAMPLE, *forward, "--mta", "exim")
     assert refused.returncode != 0 and "--mta must be postfix or sendmail" in refused.stderr
+
+
+def test_a_duration_too_long_is_an_error_not_a_crash(workdir):
+    # Both once died of an arithmetic overflow trap (exit 132); the config's
+    # was blamed on the TOML library by the parse child.
+    config = workdir / "relay-milter.toml"
+    config.write_text(config_text(sections=f'[cache]\npath = "{workdir}/verdicts.sqlite"\n'))
+    result = run("cache", "set", "192.0.2.7", "open", "--ttl", "200000000000000d", "--config", str(config))
+    assert result.returncode == 1, result.stderr
+    assert 'ttl: "200000000000000d" is longer than 3650d, the longest duration relay-milter takes' in result.stderr
+    assert run("cache", "set", "192.0.2.7", "open", "--ttl", "3650d", "--config", str(config)).returncode == 0
+
+    bad = workdir / "bad.toml"
+    bad.write_text('[cache.ttl]\nopen = "200000000000000d"\n')
+    for args in (("check-config",), ("run", "--socket", "inet:1@127.0.0.1")):
+        result = run(*args, "--config", str(bad))
+        assert result.returncode == 78, result.stderr
+        assert f'{bad}:2: cache.ttl.open: "200000000000000d" is longer than 3650d' in result.stderr
+
+
+def listeners(port):
+    """The local addresses listening on TCP `port`, as ss(8) shows them."""
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+def test_a_milter_socket_is_on_loopback_unless_the_config_says_otherwise(workdir):
+    port = free_port()
+    # No host: loopback, where libmilter alone would take every address.
+    milter = RelayMilter(workdir / "hostless", config_text(local_domains=("mx.example.org",)), socket=f"inet:{port}").start()
+    try:
+        assert listeners(port) == [f"127.0.0.1:{port}"]
+    finally:
+        milter.stop()
+
+    result = run("run", "--config", str(milter.config_path), "--socket", f"inet:{port}@0.0.0.0")
+    assert result.returncode == 78, result.stderr
+    assert (f'relay-milter: --socket: "inet:{port}@0.0.0.0" listens beyond loopback, and the milter protocol has '
+            "no authentication") in result.stderr
+
+    remote = RelayMilter(workdir / "remote", config_text(local_domains=("mx.example.org",),
+                                                         sections="[milter]\nallow_remote_mta = true\n"),
+                         socket=f"inet:{port}@0.0.0.0").start()
+    try:
+        assert listeners(port) == [f"0.0.0.0:{port}"]
+        assert remote.logged("level=warning", 'config.key=milter.socket', "listens beyond loopback (allow_remote_mta = true)")
+    finally:
+        remote.stop()
+
+
+def test_check_config_warns_and_strict_fails_on_warnings(workdir):
+    config = workdir / "relay-milter.toml"
+    config.write_text(config_text(trusted=("127.0.0.1/32", "0.0.0.0/0")))
+    result = run("check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f'relay-milter: warning: {config}: policy.trusted_networks: "0.0.0.0/0" trusts every client: any host on the '
+        "Internet may relay through this MTA as far as relay-milter is concerned, which then refuses nothing",
+        f'relay-milter: warning: {config}: policy.local_domains: still holds the sample\'s "example.test": list the '
+        "domains this MTA receives mail for"]
+    strict = run("check-config", "--strict", "--config", str(config))
+    assert strict.returncode == 78 and strict.stderr == result.stderr and strict.stdout == ""
+    config.write_text(config_text(local_domains=("mx.example.org",)))
+    assert run("check-config", "--strict", "--config", str(config)).returncode == 0

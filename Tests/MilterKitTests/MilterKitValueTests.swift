@@ -6,11 +6,22 @@ struct SocketSpecTests {
         ("unix:/run/relay-milter/sock", SocketSpec.unix(path: "/run/relay-milter/sock")),
         ("local:/tmp/x", .unix(path: "/tmp/x")),
         ("inet:10025@127.0.0.1", .inet(port: 10025, host: "127.0.0.1")),
-        ("inet:10025", .inet(port: 10025, host: "0.0.0.0")),
+        // libmilter would listen on every address; here no host is loopback.
+        ("inet:10025", .inet(port: 10025, host: "127.0.0.1")),
+        ("inet6:10025", .inet6(port: 10025, host: "::1")),
         ("inet6:10025@::1", .inet6(port: 10025, host: "::1")),
     ])
     func parses(text: String, spec: SocketSpec) throws {
         #expect(try SocketSpec(parsing: text) == spec)
+        #expect(spec.isLoopbackOnly)
+    }
+
+    @Test(arguments: [("inet:10025@127.0.0.2", true), ("inet:10025@localhost", true), ("inet6:10025@0:0:0:0:0:0:0:1", true),
+                      ("inet:10025@0.0.0.0", false), ("inet:10025@192.0.2.5", false), ("inet:10025@mx.example", false),
+                      ("inet:10025@128.0.0.1", false), ("inet6:10025@::", false), ("inet6:10025@::ffff:127.0.0.1", false),
+                      ("inet6:10025@2001:db8::1", false)])
+    func loopbackOnly(text: String, loopback: Bool) throws {
+        #expect(try SocketSpec(parsing: text).isLoopbackOnly == loopback)
     }
 
     @Test(arguments: ["unix:relative", "inet:0@127.0.0.1", "inet:99999@x", "tcp:25@x", "/tmp/sock", "inet:@127.0.0.1"])

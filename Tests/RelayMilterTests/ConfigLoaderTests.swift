@@ -73,6 +73,9 @@ struct ConfigLoaderTests {
         Bad(source: "[policy]\nmode = \"strict\"\n", line: 2, fragment: "expected enforce, tag-only or log-only, got \"strict\""),
         Bad(source: "[milter]\nsocket = \"tcp:25\"\n", line: 2, fragment: "milter.socket: \"tcp:25\" is not a socket"),
         Bad(source: "[milter]\nbacklog = \"many\"\n", line: 2, fragment: "milter.backlog: expected an integer, got string"),
+        Bad(source: "[milter]\nsocket = \"inet:10025@0.0.0.0\"\n", line: 2,
+            fragment: "milter.socket: \"inet:10025@0.0.0.0\" listens beyond loopback, and the milter protocol has no authentication"),
+        Bad(source: "[milter]\nallow_remote_mta = false\nsocket = \"inet6:10025@::\"\n", line: 3, fragment: "set allow_remote_mta = true"),
         Bad(source: "[milter]\nsocket_mode = \"0999\"\n", line: 2, fragment: "expected an octal mode"),
         Bad(source: "[policy]\nlocal_domains = [\"bad..example\"]\n", line: 2, fragment: "bad domain label"),
         Bad(source: "[actions]\nrelay_denied = \"accept\"\n", line: 2, fragment: "expected reject, tempfail or tag"),
@@ -155,7 +158,9 @@ struct HostRulesConfigTests {
     @Test(arguments: [
         ("[enforcement]\nverdicts = [\"opn\"]\n", 2, "\"opn\" is not a verdict"),
         ("[enforcement]\nunknown_action = \"reject\"\n", 2, "expected accept, tag or tempfail"),
-        ("[cache.ttl]\nopen = \"7 days\"\n", 2, "expected a duration"),
+        ("[cache.ttl]\nopen = \"7 days\"\n", 2, "is not a duration"),
+        ("[cache.ttl]\nopen = \"200000000000000d\"\n", 2, "longer than 3650d"),
+        ("[stats]\nretention = \"12h\"\n", 2, "from 1d to 3650d"),
         ("[cache]\npath = \"relative.sqlite\"\n", 2, "expected an absolute path"),
         ("[probe]\ntest_domain = \"bad domain\"\n", 2, "probe.test_domain"),
         ("[probe]\nsender = \"a@b\"\n", 2, "expected a plain local part"),
@@ -166,8 +171,8 @@ struct HostRulesConfigTests {
         ("[cache.postgresql]\n\ntls = \"verify\"\n", 3, "expected disable, prefer or require"),
         ("[cache.postgresql]\npassword_file = \"pw\"\n", 2, "expected an absolute path"),
         ("[cache.postgresql]\ninstance = \"mx 1\"\n", 2, "without spaces"),
-        ("[cache.postgresql]\npoll_interval = \"2h\"\n", 2, "from 1 s to 1 h"),
-        ("[cache.postgresql]\nquery_timeout = \"0s\"\n", 2, "from 1 s to 10 m"),
+        ("[cache.postgresql]\npoll_interval = \"2h\"\n", 2, "from 1s to 1h"),
+        ("[cache.postgresql]\nquery_timeout = \"0s\"\n", 2, "from 1s to 10m"),
         ("[cache.postgresql]\nport = 0\n", 2, "cache.postgresql.port"),
         ("[cache.postgresql]\nhostname = \"db\"\n", 2, "hostname"),
         ("[dnsbl]\nzones = [\"bl..example\"]\n", 2, "bl..example"),
@@ -249,14 +254,50 @@ struct HostRulesConfigTests {
         #expect(try ConfigLoader.parse(ConfigRenderer.render(v6), file: "r") == v6)
     }
 
-    @Test func durations() {
-        #expect(ConfigLoader.duration("90") == 90)
-        #expect(ConfigLoader.duration("30m") == 1800)
-        #expect(ConfigLoader.duration("6h") == 21600)
-        #expect(ConfigLoader.duration("7d") == 604800)
-        #expect(ConfigLoader.duration("7w") == nil)
-        #expect(ConfigLoader.duration("") == nil)
-        #expect(ConfigRenderer.duration(604800) == "7d")
-        #expect(ConfigRenderer.duration(5400) == "90m")
+    @Test func aMilterSocketBeyondLoopbackTakesItsOwnKey() throws {
+        let hostless = try ConfigLoader.parse("[milter]\nsocket = \"inet:10025\"\n", file: "m.toml")
+        #expect(hostless.milter.socket == .inet(port: 10025, host: "127.0.0.1"))
+        let remote = try ConfigLoader.parse("[milter]\nsocket = \"inet:10025@0.0.0.0\"\nallow_remote_mta = true\n", file: "m.toml")
+        #expect(remote.milter.allowRemoteMTA && remote.milter.socket == .inet(port: 10025, host: "0.0.0.0"))
+        #expect(try ConfigLoader.parse(ConfigRenderer.render(remote), file: "r") == remote)
+    }
+
+    @Test func warningsInTheMannerOfPostfixs() throws {
+        let quiet = try ConfigLoader.parse("[policy]\nlocal_domains = [\"mx.example.org\"]\n", file: "w.toml")
+        #expect(quiet.warnings.isEmpty)
+        let loud = try ConfigLoader.parse("""
+            [milter]
+            socket = "inet6:10025@::"
+            allow_remote_mta = true
+            [policy]
+            local_domains = ["example.test", "example.org"]
+            relay_domains = ["example.org", ".example.org"]
+            trusted_networks = ["127.0.0.0/8", "::/0"]
+            """, file: "w.toml")
+        #expect(loud.warnings.map(\.key) == ["milter.socket", "policy.trusted_networks", "policy.relay_domains", "policy.local_domains"])
+        #expect(loud.warnings[1].description == "policy.trusted_networks: \"::/0\" trusts every client: any host on the Internet "
+            + "may relay through this MTA as far as relay-milter is concerned, which then refuses nothing")
+        #expect(loud.warnings[2].message.contains("\"example.org\" in both local_domains and relay_domains"))
+    }
+
+    @Test func durations() throws {
+        #expect(try DurationText.seconds("90") == 90)
+        #expect(try DurationText.seconds("30m") == 1800)
+        #expect(try DurationText.seconds("6h") == 21600)
+        #expect(try DurationText.seconds("7d") == 604800)
+        #expect(try DurationText.seconds("3650d") == DurationText.maximumSeconds)
+        for text in ["7w", "", "d", "+5m", "-5m", "5 m", "٣d", "1.5h"] {
+            #expect(throws: DurationText.ParseError.malformed(text)) { try DurationText.seconds(text) }
+        }
+        #expect(DurationText.text(604800) == "7d")
+        #expect(DurationText.text(5400) == "90m")
+        #expect(DurationText.text(0) == "0s")
+    }
+
+    /// Once a trap (arithmetic overflow) in `cache set --ttl` and in the config's parse child.
+    @Test(arguments: ["3651d", "200000000000000d", "9223372036854775807s", "9223372036854775808", "99999999999999999999999d"])
+    func durationsTooLongAreRefusedNotOverflowed(text: String) {
+        #expect(throws: DurationText.ParseError.tooLong(text)) { try DurationText.seconds(text) }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse("[cache.ttl]\nopen = \"\(text)\"\n", file: "t.toml") }
     }
 }

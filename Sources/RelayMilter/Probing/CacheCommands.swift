@@ -69,8 +69,7 @@ public struct CacheCommands {
         }
         var seconds = defaultTTL
         if let ttl {
-            guard let parsed = ConfigLoader.duration(ttl) else { throw Failure(description: "--ttl \"\(ttl)\" is not a duration such as 6h or 7d") }
-            seconds = parsed
+            do { seconds = try DurationText.seconds(ttl) } catch { throw Failure(description: "--ttl: \(error)") }
         }
         let record = VerdictRecord(host: host, verdict: verdict, testedAt: now, expiresAt: now.addingTimeInterval(Double(seconds)),
                                    detail: "set by hand", source: .manual)

@@ -57,6 +57,9 @@ public struct MilterDaemon {
             } catch {
                 throw ConfigError(file: "--socket", line: nil, message: error.description)
             }
+            if let problem = ConfigLoader.socketExposure(config.milter) {
+                throw ConfigError(file: "--socket", line: nil, message: problem)
+            }
         }
         if let pidFile = options.pidFileOverride { config.service.pidFile = pidFile }
         return config
@@ -82,6 +85,7 @@ public struct MilterDaemon {
         LoggingSystem.bootstrap { label in LogfmtHandler(label: label, level: config.service.logLevel) }
         var logger = Logger(label: "relay-milter")
         logger.logLevel = config.service.logLevel
+        logWarnings(of: config, logger: logger)
 
         let store = ConfigStore(config)
         let index = VerdictIndex()
@@ -273,6 +277,13 @@ public struct MilterDaemon {
         }
     }
 
+    /// What check-config warns about, in the log where an admin who never ran it looks.
+    private func logWarnings(of config: RelayMilterConfig, logger: Logger) {
+        for warning in config.warnings {
+            logger.warning("config: \(warning.message)", metadata: ["config.file": "\(options.configPath)", "config.key": "\(warning.key)"])
+        }
+    }
+
     @discardableResult
     private func reload(into store: ConfigStore, logger: Logger) -> Bool {
         do {
@@ -285,6 +296,7 @@ public struct MilterDaemon {
                 logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
+            logWarnings(of: fresh, logger: logger)
             logger.notice("config reloaded", metadata: ["config.file": "\(options.configPath)", "policy.mode": "\(fresh.rules.mode.rawValue)"])
             return true
         } catch {

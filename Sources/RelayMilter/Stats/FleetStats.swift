@@ -72,8 +72,8 @@ public enum FleetStatsClient {
 
     /// Reads the shared rollups; blocks the calling thread (a CLI's main thread).
     public static func fetch(config: RelayMilterConfig, since: String) throws(Failure) -> FleetStatsReport {
-        guard let seconds = ConfigLoader.duration(since), seconds >= 60 else {
-            throw Failure(description: "--since \"\(since)\" is not a duration of a minute or more, such as 1h, 24h or 7d")
+        guard let seconds = try? DurationText.seconds(since), seconds >= 60 else {
+            throw Failure(description: "--since \"\(since)\" is not a duration from a minute to \(DurationText.text(DurationText.maximumSeconds)), such as 1h, 24h or 7d")
         }
         guard config.cache.backend == .postgresql else {
             throw Failure(description: "--fleet needs [cache] backend = \"postgresql\" in the config")

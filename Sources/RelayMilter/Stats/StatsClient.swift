@@ -8,8 +8,8 @@ public enum StatsClient {
     }
 
     public static func fetch(config: RelayMilterConfig, since: String) throws(Failure) -> StatsReport {
-        guard let seconds = ConfigLoader.duration(since), seconds >= 60 else {
-            throw Failure(description: "--since \"\(since)\" is not a duration of a minute or more, such as 1h, 24h or 7d")
+        guard let seconds = try? DurationText.seconds(since), seconds >= 60 else {
+            throw Failure(description: "--since \"\(since)\" is not a duration from a minute to \(DurationText.text(DurationText.maximumSeconds)), such as 1h, 24h or 7d")
         }
         guard config.metrics.enabled else {
             throw Failure(description: "[metrics] is disabled in the config; the daemon has no listener to ask")
