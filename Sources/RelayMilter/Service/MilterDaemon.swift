@@ -127,7 +127,7 @@ public struct MilterDaemon {
             if let socketPath {
                 try Privileges.prepareSocket(path: socketPath, mode: config.milter.socketMode, group: config.milter.socketGroup)
             }
-            if let pidFile = config.service.pidFile { try writePIDFile(pidFile) }
+            if let pidFile = config.service.pidFile { try Privileges.writePIDFile(pidFile) }
             try Privileges.prepareStateDirectory(for: config.cache.path, user: config.service.user)
             if try Privileges.drop(to: config.service.user, socketPath: socketPath) {
                 logger.info("dropped privileges", metadata: ["service.user": "\(config.service.user ?? "")"])
@@ -320,13 +320,5 @@ public struct MilterDaemon {
         } else {
             logger.info("open sessions finished", metadata: ["sessions.waited": "\(openAtStop)", "wait.ms": "\(waitedMillis)"])
         }
-    }
-
-    private func writePIDFile(_ path: String) throws(Privileges.Failure) {
-        guard let file = fopen(path, "w") else {
-            throw Privileges.Failure(description: "cannot write pid file \(path): \(String(cString: strerror(errno)))")
-        }
-        fputs("\(getpid())\n", file)
-        fclose(file)
     }
 }
