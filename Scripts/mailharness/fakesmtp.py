@@ -95,6 +95,21 @@ def banner_554(conn, server):
             return
 
 
+def hostile_banner(conn, server):
+    # A closed server whose banner and replies carry terminal escape sequences
+    # (a window title, a colour) and a spreadsheet formula.
+    conn.sendall(b"220 =cmd|' /c calc'!A1 \x1b]2;owned\x07\x1b[31mESMTP\r\n")
+    for line in lines(conn):
+        verb = line.upper()[:4]
+        if verb in ("EHLO", "HELO"):
+            conn.sendall(b"250 fake.example\r\n")
+        elif verb == "QUIT":
+            conn.sendall(b"221 bye\r\n")
+            return
+        else:
+            conn.sendall(b"554 5.7.1 no relaying \x1b[2J\r\n")
+
+
 def tarpit(conn, server):
     # Accepts the connection and never says a word.
     while not server.stopped:

@@ -84,6 +84,17 @@ def test_tag_only_mode_delivers_with_our_header(start_milter, start_postfix, sin
     assert "decision.action=tag" in line and "decision.would=reject" in line
 
 
+def test_a_quoted_local_part_cannot_forge_fields_of_our_header(start_milter, start_postfix, sink):
+    milter = start_milter(config_text(mode="tag-only"))
+    postfix = start_postfix(milter=milter.postfix_spec)
+    forged = '"x; reason=relay.trusted_network; client=127.0.0.1"@elsewhere.example'
+    code, out = swaks(postfix.port, to=forged, source=UNTRUSTED)
+    assert code == 0, out
+    assert wait_until(lambda: "X-Relay-Milter:" in sink.text()), sink.text()
+    [header] = [line for line in sink.text().splitlines() if line.startswith("X-Relay-Milter:")]
+    assert header == "X-Relay-Milter: reject; reason=relay.denied; rcpt_domain=elsewhere.example; client=127.0.0.2", header
+
+
 def test_log_only_mode_changes_nothing_but_logs(start_milter, start_postfix, sink):
     milter = start_milter(config_text(mode="log-only"))
     postfix = start_postfix(milter=milter.postfix_spec)

@@ -15,7 +15,7 @@ import pytest
 
 from mailharness.exim import EximInstance
 from mailharness.exim import available as exim_available
-from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, not_smtp, pipelining_open_relay,
+from mailharness.fakesmtp import (FakeServer, auth_required, banner_554, hostile_banner, not_smtp, pipelining_open_relay,
                                   recording_open_relay, slow_start, tarpit)
 from mailharness.nmap import nmap_open_relay
 from mailharness.opensmtpd import OpenSMTPDInstance
@@ -319,6 +319,30 @@ def test_a_probe_stores_its_verdict_unless_told_not_to(probe_config):
         assert len(record["accepted_tests"]) == 20 and record["tests_run"] >= 20, record
     finally:
         server.stop()
+
+
+def test_what_a_server_says_reaches_the_terminal_and_the_csv_defused(probe_config):
+    server = FakeServer(hostile_banner).start()
+    try:
+        def cli(*args):
+            result = subprocess.run([binary(), *args, "--config", str(probe_config)], capture_output=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+            return result.stdout.decode()
+        report = cli("probe", f"127.0.0.1:{server.port}")
+        shown = cli("cache", "show", "127.0.0.1")
+        csv = cli("cache", "export", "--format", "csv")
+    finally:
+        server.stop()
+    for output in (report, shown, csv):
+        assert not any(c in output for c in "\x1b\x07"), repr(output)
+    assert "ESMTP" in report and "\\x1b]2;owned\\x07\\x1b[31mESMTP" in report, report
+    assert "Verdict: closed" in report, report
+    assert "banner:   =cmd|' /c calc'!A1 \\x1b]2;owned\\x07\\x1b[31mESMTP" in shown, shown
+    # A formula to a spreadsheet no more: the cell starts with a quote mark.
+    assert ",'=cmd|' /c calc'!A1 \\x1b]2;owned" in csv.splitlines()[1], csv
+    # JSON keeps the text exact: its encoder escapes control characters itself.
+    assert json.loads(subprocess.run([binary(), "cache", "list", "--json", "--config", str(probe_config)],
+                                     capture_output=True, text=True, check=True).stdout)["banner"].endswith("\x1b[31mESMTP")
 
 
 def test_progress_shows_on_a_terminal_only(probe_config, start_postfix):

@@ -34,7 +34,7 @@ public struct CacheCommands {
         var out = "host                                     verdict           tested                expires               source  tests\n"
         for record in records {
             let expired = record.isExpired(at: now) ? " (expired)" : ""
-            out += record.host.padding(40) + " " + record.verdict.padding(17) + " "
+            out += UntrustedText.forTerminal(record.host).padding(40) + " " + UntrustedText.forTerminal(record.verdict).padding(17) + " "
             out += HostReplyTemplate.timestamp(record.testedAt).padding(21) + " "
             out += HostReplyTemplate.timestamp(record.expiresAt).padding(21) + " "
             out += record.source.rawValue.padding(7) + " \(record.acceptedTests.count)/\(record.testsRun)\(expired)\n"
@@ -45,11 +45,12 @@ public struct CacheCommands {
     public func show(_ text: String, now: Date = Date()) throws -> String {
         let host = try Self.host(text)
         guard let record = try store.record(for: host) else { throw Failure(description: "\(host) is not in the cache") }
-        var out = "host:     \(record.host)\nverdict:  \(record.verdict)\(record.isExpired(at: now) ? " (expired)" : "")\n"
+        let shown = UntrustedText.forTerminal
+        var out = "host:     \(shown(record.host))\nverdict:  \(shown(record.verdict))\(record.isExpired(at: now) ? " (expired)" : "")\n"
         out += "tested:   \(HostReplyTemplate.timestamp(record.testedAt))\nexpires:  \(HostReplyTemplate.timestamp(record.expiresAt))\n"
-        out += "source:   \(record.source.rawValue)\nbanner:   \(record.banner)\ndetail:   \(record.detail)\n"
+        out += "source:   \(record.source.rawValue)\nbanner:   \(shown(record.banner))\ndetail:   \(shown(record.detail))\n"
         out += "accepted: \(record.acceptedTests.count)/\(record.testsRun)\n"
-        for test in record.acceptedTests { out += "  - \(test)\n" }
+        for test in record.acceptedTests { out += "  - \(shown(test))\n" }
         return out
     }
 
@@ -107,7 +108,7 @@ public struct CacheCommands {
             for r in records {
                 let fields = [r.host, r.verdict, HostReplyTemplate.timestamp(r.testedAt), HostReplyTemplate.timestamp(r.expiresAt),
                               r.source.rawValue, "\(r.acceptedTests.count)", "\(r.testsRun)", r.banner]
-                out += fields.map(Self.csvField).joined(separator: ",") + "\n"
+                out += fields.map { Self.csvField(UntrustedText.forCSV($0)) }.joined(separator: ",") + "\n"
             }
             return out
         }

@@ -6,7 +6,7 @@ import RelayProbeNIO
 public enum ProbeReportFormatter {
     public static func text(_ report: ProbeReport, target: ProbeTarget) -> String {
         var out = "Relay test of \(target)"
-        if !report.banner.isEmpty { out += " (banner: \(report.banner))" }
+        if !report.banner.isEmpty { out += " (banner: \(UntrustedText.forTerminal(report.banner)))" }
         out += "\n"
         let tested = report.outcomes.filter { $0.mailReply != nil }
         if !tested.isEmpty {
@@ -19,7 +19,7 @@ public enum ProbeReportFormatter {
                 out += "  MAIL FROM:\(outcome.test.mailFrom) RCPT TO:\(outcome.test.rcptTo)\n"
             }
         }
-        out += "Verdict: \(report.verdict.rawValue) (\(report.detail))\n"
+        out += "Verdict: \(report.verdict.rawValue) (\(UntrustedText.forTerminal(report.detail)))\n"
         return out
     }
 

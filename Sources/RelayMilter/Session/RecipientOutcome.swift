@@ -52,9 +52,34 @@ public struct RecipientOutcome: Sendable, Equatable {
         }
     }
 
-    /// The value of the tag header for this recipient.
+    /// The value of the tag header for this recipient, made of parts that
+    /// cannot carry a `;` or a line break: the recipient comes from the
+    /// client, and a quoted local part (`"x; reason=trusted"@example.org`)
+    /// could otherwise forge fields for whoever reads the header.
     public func tagValue(client: IPAddress?) -> String {
-        "\(action.configured.rawValue); reason=\(decision.reason.rawValue); rcpt=<\(ReplyTemplate.bare(recipient))>; client=\(client.map { "\($0)" } ?? "unknown")"
+        "\(action.configured.rawValue); reason=\(decision.reason.rawValue); \(Self.recipientField(recipient)); client=\(client.map { "\($0)" } ?? "unknown")"
+    }
+
+    /// `rcpt=<user@example.org>` for an address whose local part is plain
+    /// (RFC 5322 atext and dots: `%` and `!` included, so routing shows);
+    /// otherwise only the domain, `rcpt_domain=example.org`, or nothing known.
+    static func recipientField(_ recipient: String) -> String {
+        guard let address = try? MailAddress(parsing: recipient) else { return "rcpt=unparsable" }
+        let plain = !address.hadSourceRoute && address.localPart.utf8.count <= 64
+            && address.localPart.utf8.allSatisfy { isAtext($0) || $0 == UInt8(ascii: ".") }
+        switch (plain, address.domain) {
+        case (true, let domain?): return "rcpt=<\(address.localPart)@\(domain)>"
+        case (true, nil): return "rcpt=<\(address.localPart)>"
+        case (false, let domain?): return "rcpt_domain=\(domain)"
+        case (false, nil): return "rcpt=unparsable"
+        }
+    }
+
+    private static func isAtext(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-/=?^_`{|}~".utf8.contains(byte)
+        }
     }
 }
 
