@@ -74,9 +74,19 @@ public struct RelayMilterConfig: Sendable, Equatable {
         /// Seconds between two tests of hosts in the same /24 (IPv4) or /48 (IPv6).
         public var networkIntervalSeconds: Int
 
+        /// Every block of IANA's IPv4 and IPv6 special-purpose address
+        /// registries that is not a host on the Internet (private, shared,
+        /// loopback, link-local, documentation, benchmarking, reserved,
+        /// protocol assignments, translation and 6to4 relays), and multicast:
+        /// a test of an address there reaches no one, or someone on the wrong
+        /// side of a network boundary. (IPv4-mapped IPv6 addresses are read
+        /// as the IPv4 address they carry, so the IPv4 blocks cover them.)
         public static let defaultExclusions = [
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
-            "127.0.0.0/8", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10",
+            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+            "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+            "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+            "::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+            "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
         ].map { try! NetworkBlock(parsing: $0) }
     }
 

@@ -111,8 +111,9 @@ def test_ipv6_host_is_tested_then_refused_as_an_open_relay(start_milter, start_p
     milter = start_milter(config_text(trusted=("127.0.0.1/32",), sections=(
         '[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\n'
         f'port = {suspect.port}\nnetwork_interval = 0\ncommand_timeout = 5\n')))
-    # The first connection from ::1 (the harness's own check that Postfix
-    # listens) queues the test; a connection never waits for it.
+    # A connection from ::1 queues the test (at its first MAIL, where the MTA
+    # says whether the client authenticated, or at its end if it had none: the
+    # harness's own check that Postfix listens); a session never waits for it.
     guarded = v6_postfix(start_postfix, milter, name="guarded")
     finished = lambda: [l for l in milter.log().splitlines() if 'msg="open-relay test finished"' in l]
     assert wait_until(finished, timeout=90), milter.log()[-3000:]
@@ -178,8 +179,11 @@ def test_global_ipv6_host_is_tested_then_refused(start_milter, start_postfix, si
     # Any port is free in a namespace just made (free_port() looks on this side).
     suspect = start_postfix(name="suspect", listen=ipv6_link.peer_address, netns=ipv6_link.name, port=free_port(V6),
                             mynetworks="0.0.0.0/0 [::]/0", relaxed_limits=False)
+    # The namespace's 2001:db8::/32 addresses stand for global ones here, so
+    # that documentation block, excluded by default, is not.
     milter = start_milter(config_text(trusted=("127.0.0.1/32",), sections=(
-        f'[probe]\ntest_domain = "relay-test.example"\nport = {suspect.port}\nnetwork_interval = 0\ncommand_timeout = 5\n')))
+        f'[probe]\ntest_domain = "relay-test.example"\nport = {suspect.port}\nnetwork_interval = 0\ncommand_timeout = 5\n'
+        'exclude_networks = ["127.0.0.0/8", "::1/128"]\n')))
     guarded = start_postfix(name="guarded", listen=ipv6_link.host_address, milter=milter.postfix_spec,
                             mynetworks=f"127.0.0.0/8 [{ipv6_link.prefix.replace('/', ']/')}", relaxed_limits=False)
     assert swaks_in(ipv6_link, guarded.port, to="bob@example.test")[0] == 0
@@ -426,6 +430,31 @@ def test_sasl_authenticated_submission_relays(start_milter, start_postfix, start
     assert wait_until(lambda: sink.recipients() == ["<friend@faraway.example>"])
     # A local recipient from the same client, without AUTH, is still accepted.
     assert swaks(port if mta == "sendmail" else server.port, source="127.0.0.2", to="bob@example.test")[0] == 0
+
+
+@pytest.mark.parametrize("mta", ["postfix", "sendmail"])
+def test_an_authenticated_client_is_never_tested_for_open_relaying(start_milter, start_postfix, start_sendmail, sink,
+                                                                   workdir, mta):
+    """A SASL user's address is a user's (often a home line), not a relay to
+    test: the MTA says who authenticated only with MAIL, and only then is a
+    test queued, for an unauthenticated client alone. Tests go to port 9 on
+    loopback, where nothing listens: each ends at once (`no_smtp`)."""
+    milter = start_milter(config_text(trusted=("127.0.0.1/32",), sections=(
+        '[probe]\ntest_domain = "relay-test.example"\nallow_loopback = true\nport = 9\nnetwork_interval = 0\n')))
+    if mta == "postfix":
+        server, port = sasl_postfix(start_postfix, milter, workdir)
+        public_port = server.port
+    else:
+        server, port = sasl_sendmail(start_sendmail, milter, workdir)
+        public_port = port
+    assert swaks(port, source="127.0.0.2", to="friend@faraway.example", extra=AUTH)[0] == 0
+    assert swaks(public_port, source="127.0.0.3", to="bob@example.test")[0] == 0
+    finished = lambda address: [l for l in milter.log().splitlines()
+                                if 'msg="open-relay test finished"' in l and field(l, "client.address") == address]
+    assert wait_until(lambda: finished("127.0.0.3"), timeout=30), milter.log()[-3000:]
+    time.sleep(1)  # a test of 127.0.0.2 would have been queued first
+    assert finished("127.0.0.2") == [], finished("127.0.0.2")
+    assert "client.address=127.0.0.2" in decision_for(milter, "friend@faraway.example")
 
 
 def test_sendmail_failed_auth_then_relay_is_refused_by_us(start_milter, start_sendmail, sink, workdir):

@@ -40,12 +40,14 @@ def test_a_flood_of_clients_stays_within_every_limit(start_milter, workdir):
             'exclude_networks = ["127.0.0.0/8", "127.1.0.0/24"]\n'
             f'max_in_flight = {MAX_IN_FLIGHT}\nqueue_size = {QUEUE_SIZE}\nnetwork_interval = 3600\n'
             'connect_timeout = 2\ncommand_timeout = 3\ntotal_timeout = 6\n')))
-        # The flood: networks 0 (excluded) to 4, twenty clients each; network 5 never connects.
+        # The flood: networks 0 (excluded) to 4, twenty clients each, each to
+        # MAIL FROM (where a test is queued); network 5 never connects.
         flood = [address(network, host) for network in range(5) for host in range(20)]
         for client_address in flood:
             client = MilterClient(milter.address)
             client.negotiate()
             client.connect("flood.example", client_address)
+            client.mail("<flood@example.net>")
             client.close()
         time.sleep(9)  # every test has ended by its total timeout
         seen = json.loads(stats_file.read_text())

@@ -14,6 +14,9 @@ struct ProbeSchedulerTests {
     static func scheduler(queueSize: Int = 1000) -> (ProbeScheduler, RelayMilterConfig) {
         var config = RelayMilterConfig.defaults
         config.probe.queueSize = queueSize
+        // 203.0.113.0/24 stands for Internet hosts here (nothing is sent:
+        // the worker never runs), so the documentation block must be testable.
+        config.probe.excludeNetworks.removeAll { $0 == (try! NetworkBlock(parsing: "203.0.113.0/24")) }
         config.policy.trustedNetworks = [try! NetworkBlock(parsing: "198.51.100.0/24")]
         let scheduler = ProbeScheduler(
             prober: SMTPProber(group: MultiThreadedEventLoopGroup.singleton), index: VerdictIndex(), logger: Logger(label: "test"),
@@ -29,10 +32,33 @@ struct ProbeSchedulerTests {
         #expect(scheduler.consider(IPAddress("203.0.113.6")!, config: config) == .queued)
     }
 
-    @Test(arguments: ["198.51.100.9", "10.1.2.3", "192.168.0.1", "127.0.0.1", "::1", "fe80::1", "fd00::5", "169.254.1.1"])
+    @Test(arguments: ["198.51.100.9", "10.1.2.3", "192.168.0.1", "127.0.0.1", "::1", "fe80::1", "fd00::5", "169.254.1.1",
+                      // The rest of IANA's special-purpose registries, and multicast.
+                      "192.0.0.8", "192.0.2.1", "192.88.99.1", "198.18.0.1", "198.19.255.254", "224.0.0.251", "239.1.2.3",
+                      "240.0.0.1", "255.255.255.255", "::", "64:ff9b::c000:201", "2001::1", "2001:db8::25", "2002:c000:201::1",
+                      "3fff::1", "ff02::1", "fec0::1"])
     func neverTestsTrustedOrExcluded(address: String) {
         let (scheduler, config) = Self.scheduler()
         #expect(scheduler.consider(IPAddress(address)!, config: config) == .excluded)
+    }
+
+    @Test func theMemoryOfTestedNetworksIsBounded() {
+        var state = ProbeScheduler.State()
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        // 10,000 networks tested within one interval: the oldest half goes each time the limit is passed.
+        for i in 0..<10_000 {
+            let address = IPAddress("\(1 + i / 65536).\(i / 256 % 256).\(i % 256).1")!
+            state.noteTest(of: ProbeScheduler.network(of: address), at: start + Double(i) / 100, interval: 3600, limit: 1000)
+            #expect(state.lastTestOfNetwork.count <= 1000)
+        }
+        // The newest stay remembered, so their networks still wait out the interval.
+        #expect(state.lastTestOfNetwork[ProbeScheduler.network(of: IPAddress("1.39.15.1")!)] != nil)
+        // Once the interval is over, entries go as soon as the limit is passed again.
+        for i in 0..<1001 {
+            state.noteTest(of: ProbeScheduler.network(of: IPAddress("2.\(i / 256).\(i % 256).1")!), at: start + 7200, interval: 3600, limit: 1000)
+        }
+        #expect(state.lastTestOfNetwork.count == 500)
+        #expect(state.lastTestOfNetwork.values.allSatisfy { $0 == start + 7200 })
     }
 
     @Test func loopbackOnlyWhenAllowed() {

@@ -3,9 +3,10 @@ import RelayConfig
 import RelayPolicy
 import VerdictStore
 
-/// The connect path's view of the open-relay cache: what is known about a
-/// host right now, and a background test queued when nothing (fresh) is;
-/// likewise for the configured DNS blocklists.
+/// The session's view of the open-relay cache: what is known about a host
+/// right now, and a background test queued when nothing (fresh) is and the
+/// client turns out not to be authenticated; likewise for the configured DNS
+/// blocklists.
 struct HostVerdicts: Sendable {
     let index: VerdictIndex
     let scheduler: ProbeScheduler
@@ -18,6 +19,8 @@ struct HostVerdicts: Sendable {
         dnsbl?.listing(of: address, config: config)
     }
 
+    /// What the cache says of the host; with nothing fresh, `.untested` if a
+    /// test may be run (`requestTest` queues it), `.notTested` if not.
     func standing(of address: IPAddress?, config: RelayMilterConfig, now: Date = Date()) -> (HostStanding, VerdictSummary?) {
         guard let address else { return (.unidentified, nil) }
         let lookup = index.lookup(address, now: now)
@@ -31,11 +34,15 @@ struct HostVerdicts: Sendable {
             let bad = config.enforcement.badVerdicts.contains(record.verdict)
             return (bad ? .listed(verdict: record.verdict) : .clean(verdict: record.verdict), record)
         case .expired, .miss:
-            switch scheduler.consider(address, config: config) {
-            case .queued, .alreadyPending, .queueFull: return (.untested, nil)
-            case .excluded, .disabled: return (.notTested, nil)
-            }
+            return (scheduler.mayTest(address, config: config) ? .untested : .notTested, nil)
         }
+    }
+
+    /// Queues a test of an `.untested` host. Called at MAIL, where the MTA
+    /// first says whether the client authenticated: an authenticated client
+    /// is a user (its address often a home line), never a relay to test.
+    func requestTest(of address: IPAddress, config: RelayMilterConfig) {
+        _ = scheduler.consider(address, config: config)
     }
 }
 

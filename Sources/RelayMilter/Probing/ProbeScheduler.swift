@@ -25,20 +25,38 @@ final class ProbeScheduler: Sendable {
         case disabled
     }
 
-    private struct Job: Sendable {
+    struct Job: Sendable {
         let address: IPAddress
         let settings: RelayMilterConfig.Probe
         let ttlSeconds: [String: Int]
     }
 
-    private struct State {
+    struct State {
         var queue: [Job] = []
         var pending: Set<IPAddress> = []
         var inFlight = 0
+        /// When each /24 or /48 was last tested, for network_interval.
         var lastTestOfNetwork: [NetworkBlock: Date] = [:]
         var stopped = false
         var droppedForFullQueue = 0
+
+        /// Notes a test of `network`, keeping at most `limit` networks: an
+        /// entry matters only for `interval`, so older ones go first; if a
+        /// burst of new networks fills the map within one interval, the older
+        /// half goes too (those networks may be tested again a little early,
+        /// which beats memory that grows with every network ever seen).
+        mutating func noteTest(of network: NetworkBlock, at now: Date, interval: TimeInterval, limit: Int) {
+            lastTestOfNetwork[network] = now
+            guard lastTestOfNetwork.count > limit else { return }
+            lastTestOfNetwork = lastTestOfNetwork.filter { now.timeIntervalSince($0.value) < interval }
+            guard lastTestOfNetwork.count > limit / 2 else { return }
+            let newest = lastTestOfNetwork.sorted { $0.value > $1.value }.prefix(limit / 2)
+            lastTestOfNetwork = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
+        }
     }
+
+    /// Networks remembered for network_interval, at most.
+    let rememberedNetworksLimit: Int
 
     private let state = NIOLockedValueBox(State())
     private let wakeups: AsyncStream<Void>
@@ -51,8 +69,9 @@ final class ProbeScheduler: Sendable {
     private let logger: Logger
     private let metrics: RelayMetrics
 
-    init(prober: SMTPProber, index: VerdictIndex, logger: Logger, metrics: RelayMetrics) {
+    init(prober: SMTPProber, index: VerdictIndex, logger: Logger, metrics: RelayMetrics, rememberedNetworksLimit: Int = 100_000) {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.rememberedNetworksLimit = rememberedNetworksLimit
         self.prober = prober
         self.index = index
         self.logger = logger
@@ -65,6 +84,11 @@ final class ProbeScheduler: Sendable {
     func writeVerdicts(to database: VerdictDatabase, fleet: FleetSync?) {
         self.database.withLockedValue { $0 = database }
         self.fleet.withLockedValue { $0 = fleet }
+    }
+
+    /// Whether the config allows a test of `address` at all.
+    func mayTest(_ address: IPAddress, config: RelayMilterConfig) -> Bool {
+        config.probe.enabled && !config.policy.isTrusted(address) && !Self.isExcluded(address, config.probe)
     }
 
     /// Queues a test of `address` if the config allows one. Never blocks.
@@ -137,7 +161,7 @@ final class ProbeScheduler: Sendable {
                     skipped += 1
                     continue
                 }
-                state.lastTestOfNetwork[network] = now
+                state.noteTest(of: network, at: now, interval: Double(job.settings.networkIntervalSeconds), limit: rememberedNetworksLimit)
                 state.inFlight += 1
                 return (job, skipped, state.queue.count)
             }

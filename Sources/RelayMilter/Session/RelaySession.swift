@@ -28,6 +28,10 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     /// What the open-relay cache said about the client at connect.
     private var hostStanding = HostStanding.notTested
     private var hostRecord: VerdictSummary?
+    /// A test of this client was asked for (see requestTestIfUntested).
+    private var testRequested = false
+    /// Some MAIL of this connection came with {auth_authen}.
+    private var authenticated = false
     /// What the DNS blocklists' cached answers said, at connect or (if nothing then) at MAIL FROM.
     private var dnsblListing: DNSBLListing?
     private var message = MessageState()
@@ -95,7 +99,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
                 "client.unknown": .string(unknown.rawValue),
             ])
         }
-        // Only what is cached counts now; an unknown host is queued for a test.
+        // Only what is cached counts; a test of an unknown host waits for MAIL,
+        // where the MTA says whether the client authenticated.
         (hostStanding, hostRecord) = hostVerdicts.standing(of: clientAddress, config: config)
         dnsblListing = hostVerdicts.dnsblListing(of: clientAddress, config: config)
         return .continue
@@ -116,6 +121,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             authenticatedUser: sender.macros["{auth_authen}"],
             queueID: sender.macros["i"]
         )
+        if (message.authenticatedUser ?? "").isEmpty { requestTestIfUntested() } else { authenticated = true }
         return checkHost()
     }
 
@@ -256,8 +262,22 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     func close() {
+        // A client that left before any MAIL (a scanner's hit and run) did so
+        // unauthenticated as far as the MTA told us: test it now.
+        if !authenticated { requestTestIfUntested() }
         metrics.connectionClosed()
         onClose()
+    }
+
+    /// Queues a test of this client if nothing fresh is known of it, once per
+    /// connection. Never for an authenticated client: it is a user (its
+    /// address often a home line), not a relay to test. The MTA says so only
+    /// with MAIL, hence the first unauthenticated MAIL, or the end of a
+    /// connection that had none, is when.
+    private func requestTestIfUntested() {
+        guard hostStanding == .untested, !testRequested, let clientAddress else { return }
+        hostVerdicts.requestTest(of: clientAddress, config: config)
+        testRequested = true
     }
 
     private func log(_ outcome: RecipientOutcome, transaction: RelayTransaction) {
