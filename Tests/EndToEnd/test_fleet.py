@@ -212,3 +212,28 @@ def test_a_claim_holds_off_other_testers_until_it_lapses(fleet, postgres):
     assert wait_until(lambda: probe_tests(a) == 1, timeout=60), a.log()
     assert metric(a, "relay_milter_probe_claims_total", result="claimed") == 1
     assert postgres.query("SELECT count(*) FROM relay_milter_test_claim") == "0"
+
+
+def test_what_the_shared_table_may_not_say_is_refused(fleet, postgres):
+    """Whoever can write the shared table must not get any address listed
+    fleet-wide, or for ever: a verdict relay-milter does not know, an address
+    not in its canonical spelling (a network, a name) or an expiry beyond the
+    longest TTL is refused, counted and logged; a sound one still arrives."""
+    milters, guarded = fleet
+    b = milters["b"]
+    rows = [("127.0.0.9", "open", "now() + interval '1 day'"),          # sound
+            ("127.0.0.10", "open", "'2106-02-07 06:28:15+00'"),         # for ever
+            ("127.0.0.11", "blocked", "now() + interval '1 day'"),      # no such verdict
+            ("127.0.0.0/24", "open", "now() + interval '1 day'"),       # a network
+            ("127.000.000.012", "open", "now() + interval '1 day'")]    # not canonical
+    values = ", ".join(f"('{host}', '{verdict}', now(), {expires}, '{{}}', 20, '', 'written by hand', 'manual', 'intruder')"
+                       for host, verdict, expires in rows)
+    postgres.query("INSERT INTO relay_milter_verdict (host, verdict, tested_at, expires_at, accepted_tests, tests_run, "
+                   f"banner, detail, source, instance) VALUES {values}")
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 1, timeout=15)
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="refused") == 4, timeout=15)
+    for refusal in ("bad_times", "unknown_verdict", "bad_host"):
+        assert b.logged('msg="verdict from the shared database refused"', f"fleet.refusal={refusal}"), b.log()[-3000:]
+    assert refused_as_open_relay(swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.9")[1], "127.0.0.9")
+    code, out = swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.10")
+    assert not refused_as_open_relay(out, "127.0.0.10"), out

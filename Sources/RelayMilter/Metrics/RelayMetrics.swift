@@ -88,7 +88,7 @@ public final class RelayMetrics: Sendable {
              "When this instance last exchanged verdicts with the shared database (Unix time; 0 until the first exchange). It stops advancing whatever stops the exchange.")
     }
     static var sharedQueuedName: MetricNameDescriptor { name("shared_store_queued_verdicts", "Verdicts of this instance not yet written to the shared database.") }
-    static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received).") }
+    static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received, refused: not a known verdict, a well-formed address and sane times).") }
     static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
     static var dnsblLookupsName: MetricNameDescriptor { name("dnsbl_lookups_total", "DNS blocklist lookups, by result (listed, not_listed, error).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }

@@ -166,6 +166,7 @@ final class FleetSync: Sendable {
                 return .skip
             case .known(let record):
                 metrics.probeClaim("known")
+                guard !acceptable([record]).isEmpty else { return .test }
                 if index.updateIfNewer(record) { database.saveReceived([record]) }
                 return .skip
             }
@@ -255,11 +256,32 @@ final class FleetSync: Sendable {
         }
     }
 
+    /// The records that pass SharedVerdictCheck; the others are counted
+    /// (`shared_store_verdicts_total{direction="refused"}`) and logged.
+    private func acceptable(_ records: [VerdictRecord]) -> [VerdictRecord] {
+        let now = Date()
+        var taken: [VerdictRecord] = []
+        for record in records {
+            guard let refusal = SharedVerdictCheck.refusal(of: record, now: now) else {
+                taken.append(record)
+                continue
+            }
+            metrics.sharedVerdicts("refused", count: 1)
+            logger.warning("verdict from the shared database refused", metadata: [
+                "client.address": "\(truncatedForLog(UntrustedText.forTerminal(record.host), limit: 64))",
+                "probe.verdict": "\(truncatedForLog(UntrustedText.forTerminal(record.verdict), limit: 32))",
+                "fleet.refusal": "\(refusal.rawValue)",
+                "verdict.expires": "\(HostReplyTemplate.timestamp(record.expiresAt))",
+            ])
+        }
+        return taken
+    }
+
     private func receiveChanges(from store: SharedVerdictStore) async throws {
         var after = max(0, state.withLockedValue { $0.lastChange } - Self.rereadChanges)
         while true {
             let changes = try await store.changes(after: after, limit: Self.batch)
-            let fromOthers = changes.filter { $0.instance != settings.instance }.map(\.record)
+            let fromOthers = acceptable(changes.filter { $0.instance != settings.instance }.map(\.record))
             let taken = fromOthers.filter { index.updateIfNewer($0) }
             if !taken.isEmpty {
                 database.saveReceived(taken)
