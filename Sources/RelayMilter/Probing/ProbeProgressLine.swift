@@ -1,6 +1,6 @@
 import Foundation
 import RelayProbe
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// `probe`'s progress on a terminal: one line on standard error, rewritten
 /// as tests get their answers and when the server makes us reconnect, and
@@ -16,7 +16,8 @@ public final class ProbeProgressLine: Sendable {
 
     private let target: String
     private let started = ContinuousClock.now
-    private let state = Mutex(State())
+    // NIO's lock, as everywhere here: ThreadSanitizer cannot see Synchronization.Mutex's futex.
+    private let state = NIOLockedValueBox(State())
 
     public init(target: String) {
         self.target = target
@@ -28,7 +29,7 @@ public final class ProbeProgressLine: Sendable {
     }
 
     public func update(_ step: ProbeProgress) {
-        let line: String? = state.withLock { state in
+        let line: String? = state.withLockedValue { state in
             switch step {
             case .testSettled(_, let total, let outcome):
                 state.answered += 1
@@ -39,13 +40,13 @@ public final class ProbeProgressLine: Sendable {
             }
         }
         guard let line, ContinuousClock.now - started >= .seconds(1) else { return }
-        state.withLock { $0.shown = true }
+        state.withLockedValue { $0.shown = true }
         Self.write("\r\u{1B}[K" + line)
     }
 
     /// Erases the line, if it was ever shown.
     public func finish() {
-        if state.withLock({ $0.shown }) { Self.write("\r\u{1B}[K") }
+        if state.withLockedValue({ $0.shown }) { Self.write("\r\u{1B}[K") }
     }
 
     private static func write(_ text: String) {
