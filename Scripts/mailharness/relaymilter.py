@@ -41,8 +41,10 @@ def config_text(local_domains=("example.test",), trusted=("127.0.0.1/32", "::1/1
 
 
 class RelayMilter:
-    def __init__(self, root: Path, config: str, socket=None, executable=None):
+    def __init__(self, root: Path, config: str, socket=None, executable=None, open_files=None):
         self.root = Path(root)
+        # A descriptor limit of its own (systemd gives a service 1024), or the test's.
+        self.open_files = open_files
         # Another build than RELAY_MILTER_BIN's (benchmarks compare two).
         self.executable = executable
         self.root.mkdir(parents=True, exist_ok=True)
@@ -69,13 +71,17 @@ class RelayMilter:
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(self.executable or binary()), "run", "--config", str(self.config_path), "--socket", self.socket, *extra_args],
-            stdout=self.log_file, stderr=subprocess.STDOUT,
+            stdout=self.log_file, stderr=subprocess.STDOUT, preexec_fn=self._limit_open_files if self.open_files else None,
         )
         if not wait_until(lambda: "msg=started" in self.log()[offset:] or self.proc.poll() is not None, timeout=20):
             raise RuntimeError("relay-milter did not start:\n" + self.log())
         if self.proc.poll() is not None:
             raise RuntimeError(f"relay-milter exited with {self.proc.returncode}:\n" + self.log())
         return self
+
+    def _limit_open_files(self):
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -99,6 +105,8 @@ class RelayMilter:
             config += f'\n[cache]\npath = "{self.database}"\n'
         if "[metrics]" not in config:
             config += f'\n[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
+        elif "listen =" not in config:
+            config = config.replace("[metrics]\n", f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n', 1)
         self.config_path.write_text(config)
 
     def metrics(self):

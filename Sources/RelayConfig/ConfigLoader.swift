@@ -98,6 +98,7 @@ public enum ConfigLoader {
             }
             config.metrics.host = host
             config.metrics.port = port
+            config.metrics.statsDetail = try metrics.bool("stats_detail", default: false)
             try metrics.finish()
         }
 

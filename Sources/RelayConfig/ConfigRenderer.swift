@@ -45,6 +45,7 @@ public enum ConfigRenderer {
             "[metrics]",
             "enabled = \(config.metrics.enabled)",
             "listen = \(quoted(config.metrics.host.contains(":") ? "[\(config.metrics.host)]:\(config.metrics.port)" : "\(config.metrics.host):\(config.metrics.port)"))",
+            "stats_detail = \(config.metrics.statsDetail)",
             "",
             "[stats]",
             "retention = \(quoted(DurationText.text(config.stats.retentionHours * 3600)))",

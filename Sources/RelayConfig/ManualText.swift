@@ -17,7 +17,8 @@ public enum ManualText {
           [milter]       socket, socket_mode, socket_group, backlog, timeout, \
         allow_remote_mta
           [service]      user, pid_file, log_level, shutdown_timeout
-          [metrics]      enabled, listen (Prometheus /metrics and /stats)
+          [metrics]      enabled, listen, stats_detail (Prometheus /metrics \
+        and /stats)
           [stats]        retention
           [publish]      rbldnsd_file, rbldnsd_ipv6_file, rbldnsd_interval, \
         rbldnsd_ttl (the open relays as an rbldnsd zone, a DNSBL)

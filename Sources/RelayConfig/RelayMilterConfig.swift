@@ -158,6 +158,9 @@ public struct RelayMilterConfig: Sendable, Equatable {
         /// Address and port of the HTTP listener serving `/metrics`: loopback by default.
         public var host: String
         public var port: Int
+        /// Whether `/stats` names the top refused clients, their networks and
+        /// the domains they tried: anyone who can reach the listener reads it.
+        public var statsDetail: Bool = false
     }
 
     /// Statistics history (`relay-milter stats`).

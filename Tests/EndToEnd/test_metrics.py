@@ -1,5 +1,6 @@
 """/metrics after a scripted mix of traffic through the real Postfix: the
 exact counts, fixed label sets only, and an exposition promtool accepts."""
+import os
 import shutil
 import subprocess
 import urllib.request
@@ -91,7 +92,7 @@ def test_disabled_metrics_serve_nothing(start_milter):
 def test_stats_command_asks_the_running_daemon(start_milter, start_postfix, sink):
     import json as jsonlib
     from mailharness.relaymilter import binary
-    milter = start_milter(config_text())
+    milter = start_milter(config_text() + "\n[metrics]\nstats_detail = true\n")
     postfix = start_postfix(milter=milter.postfix_spec)
     for i in range(4):
         swaks(postfix.port, to=f"victim{i}@elsewhere.example", source="127.0.0.2")
@@ -170,3 +171,90 @@ def test_an_unclean_stop_loses_at_most_the_last_write_interval(start_milter, sta
     out = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--json"], capture_output=True, text=True).stdout
     counts = {(c["action"], c["reason"]): c["count"] for c in jsonlib.loads(out)["window"]}
     assert counts[("reject", "relay.denied")] in (2, 3)  # 3 only if a write came between the late one and the kill
+
+
+def test_stats_names_no_client_unless_told(start_milter, start_postfix, sink):
+    """Any local user can reach the listener: by default neither /stats nor
+    /metrics names a client or a domain."""
+    from mailharness.relaymilter import binary
+    milter = start_milter(config_text())
+    postfix = start_postfix(milter=milter.postfix_spec)
+    assert "<** 550 5.7.1" in swaks(postfix.port, to="victim@elsewhere.example", source="127.0.0.2")[1]
+    base = f"http://127.0.0.1:{milter.metrics_port}"
+    served = urllib.request.urlopen(f"{base}/stats?since=3600", timeout=10).read().decode()
+    served += urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+    assert "127.0.0.2" not in served and "elsewhere.example" not in served, served
+    text = subprocess.run([binary(), "stats", "--config", str(milter.config_path)], capture_output=True, text=True).stdout
+    assert "reject   relay.denied" in text
+    assert "top refused clients, networks and destinations: not served ([metrics] stats_detail = false)" in text, text
+    assert "127.0.0.2" not in text
+
+
+def open_descriptors(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_idle_and_slow_clients_of_the_listener_cannot_starve_the_milter(workdir, start_postfix, sink):
+    """2,000 idle connections and a slowloris client at the metrics listener
+    of a daemon with a service's usual 1024 descriptors: mail keeps flowing,
+    the daemon's descriptors stay few, the slow client is cut off, and
+    /metrics answers again once the idle ones are gone."""
+    import resource
+    import socket
+    import time
+    from mailharness.relaymilter import RelayMilter
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))  # this side holds 2,000 sockets
+    milter = RelayMilter(workdir / "milter", config_text(), open_files=1024).start()
+    idle = []
+    try:
+        postfix = start_postfix(milter=milter.postfix_spec)
+        at_rest = open_descriptors(milter.proc.pid)
+        slow = socket.create_connection(("127.0.0.1", milter.metrics_port))
+        slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+        opened = time.monotonic()
+        few = lambda: open_descriptors(milter.proc.pid) <= at_rest + 70
+        for batch in range(20):
+            for _ in range(100):
+                try:
+                    idle.append(socket.create_connection(("127.0.0.1", milter.metrics_port), timeout=2))
+                except OSError:
+                    pass  # the listener's backlog may refuse some: as well
+            assert wait_until(few, timeout=5), f"{open_descriptors(milter.proc.pid)} descriptors after {len(idle)} connections"
+        for i in range(5):
+            assert swaks(postfix.port, to=f"bob{i}@example.test", source="127.0.0.2")[0] == 0
+            assert "<** 550 5.7.1" in swaks(postfix.port, to=f"victim{i}@elsewhere.example", source="127.0.0.2")[1]
+        # The slowloris client, a header line every second, is cut off at the request deadline.
+        slow.settimeout(1)
+        cut = None
+        while cut is None and time.monotonic() - opened < 30:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")
+                if slow.recv(1) == b"":
+                    cut = time.monotonic() - opened
+            except socket.timeout:
+                pass
+            except OSError:
+                cut = time.monotonic() - opened
+        assert cut is not None and cut < 15, cut
+    finally:
+        for s in idle:
+            s.close()
+    def scrapes():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{milter.metrics_port}/metrics", timeout=5).status == 200
+        except OSError:
+            return False
+    assert wait_until(scrapes, timeout=15)
+    # An oversized request head is refused, not buffered.
+    big = socket.create_connection(("127.0.0.1", milter.metrics_port))
+    big.settimeout(10)
+    answer = b""
+    try:
+        big.sendall(b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+        while chunk := big.recv(4096):
+            answer += chunk
+    except OSError:
+        pass
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert milter.stop() == 0

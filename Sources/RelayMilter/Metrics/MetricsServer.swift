@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -6,18 +7,36 @@ import NIOPosix
 /// The HTTP listener that serves `GET /metrics` (Prometheus text format) and
 /// `GET /stats?since=SECONDS` (JSON, for `relay-milter stats`), nothing else. It runs on its own event-loop thread, far from the milter's
 /// callbacks; a scrape reads the registry under its own lock.
+///
+/// It shares the process's file descriptors with libmilter, so no client may
+/// hold many of them: connections beyond `maximumConnections` are closed as
+/// they are accepted, and one that has not sent a whole request within
+/// `requestDeadline` of opening (or of its last response) is closed, however
+/// slowly it trickles bytes. A request's head is bounded by NIOHTTP1's parser
+/// (80 KiB; more is a parse error, and the connection closes).
 final class MetricsServer: Sendable {
+    static let maximumConnections = 64
+    static let requestDeadline = TimeAmount.seconds(10)
+
     private let channel: any Channel
 
     /// Binds `host:port` and starts serving; throws if the address is taken.
-    init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, stats: StatsCollector,
+    /// `statsDetail`: whether `/stats` names clients and domains.
+    init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, stats: StatsCollector, statsDetail: Bool,
          cacheByVerdict: @escaping @Sendable () -> [String: Int], beforeScrape: @escaping @Sendable () -> Void) throws {
+        let open = NIOLockedValueBox(0)
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionCap(open: open, maximum: Self.maximumConnections))
+                }
+            }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(metrics: metrics, stats: stats, cacheByVerdict: cacheByVerdict, beforeScrape: beforeScrape))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(
+                        metrics: metrics, stats: stats, statsDetail: statsDetail, cacheByVerdict: cacheByVerdict, beforeScrape: beforeScrape))
                 }
             }
             .bind(host: host, port: port)
@@ -31,22 +50,73 @@ final class MetricsServer: Sendable {
     }
 }
 
+/// On the listening channel: closes accepted connections beyond `maximum`
+/// open at once, before they reach the HTTP pipeline.
+private final class ConnectionCap: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    /// Shared with the child channels' close callbacks, which may run on
+    /// another event loop of the group.
+    let open: NIOLockedValueBox<Int>
+    let maximum: Int
+
+    init(open: NIOLockedValueBox<Int>, maximum: Int) {
+        self.open = open
+        self.maximum = maximum
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let child = unwrapInboundIn(data)
+        let admitted = open.withLockedValue { count in
+            guard count < maximum else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            child.close(promise: nil)
+            return
+        }
+        let open = open
+        child.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+        context.fireChannelRead(data)
+    }
+}
+
 private final class MetricsHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let metrics: RelayMetrics
     let stats: StatsCollector
+    let statsDetail: Bool
     let cacheByVerdict: @Sendable () -> [String: Int]
     let beforeScrape: @Sendable () -> Void
     var request: HTTPRequestHead?
+    /// Closes the connection unless a whole request arrives in time.
+    var deadline: Scheduled<Void>?
 
-    init(metrics: RelayMetrics, stats: StatsCollector, cacheByVerdict: @escaping @Sendable () -> [String: Int],
+    init(metrics: RelayMetrics, stats: StatsCollector, statsDetail: Bool, cacheByVerdict: @escaping @Sendable () -> [String: Int],
          beforeScrape: @escaping @Sendable () -> Void) {
         self.metrics = metrics
         self.stats = stats
+        self.statsDetail = statsDetail
         self.cacheByVerdict = cacheByVerdict
         self.beforeScrape = beforeScrape
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        armDeadline(context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    private func armDeadline(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel // Sendable, unlike the context
+        deadline = context.eventLoop.scheduleTask(in: MetricsServer.requestDeadline) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,6 +128,7 @@ private final class MetricsHandler: ChannelInboundHandler {
         case .end:
             guard let head = request else { return }
             request = nil
+            deadline?.cancel()
             let parts = head.uri.split(separator: "?", maxSplits: 1)
             let path = parts.first.map(String.init) ?? head.uri
             if head.method == .GET, path == "/metrics" {
@@ -66,8 +137,9 @@ private final class MetricsHandler: ChannelInboundHandler {
             } else if head.method == .GET, path == "/stats" {
                 let query = parts.count > 1 ? parts[1] : ""
                 let since = query.split(separator: "&").first { $0.hasPrefix("since=") }.flatMap { Int($0.dropFirst(6)) } ?? 3600
-                var report = stats.report(sinceSeconds: max(60, since))
+                var report = stats.report(sinceSeconds: max(60, since), top: statsDetail ? 10 : 0)
                 report.cacheByVerdict = cacheByVerdict().filter { $0.value > 0 }
+                if !statsDetail { report.topListsWithheld = true }
                 let body = (try? JSONEncoder().encode(report)).map { Array($0) } ?? Array("{}".utf8)
                 respond(context, head, .ok, "application/json", body)
             } else {
@@ -88,5 +160,6 @@ private final class MetricsHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { channel.close(promise: nil) }
         }
+        if keepAlive { armDeadline(context) }
     }
 }

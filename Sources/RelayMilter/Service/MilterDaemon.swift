@@ -267,7 +267,7 @@ public struct MilterDaemon {
         do {
             let server = try MetricsServer(
                 host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
-                stats: stats, cacheByVerdict: { index.countByVerdict }, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
+                stats: stats, statsDetail: settings.statsDetail, cacheByVerdict: { index.countByVerdict }, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
             )
             logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
             return server

@@ -187,4 +187,7 @@ public struct StatsReport: Codable, Sendable, Equatable {
     public let topDomains: [Ranked]
     /// Hosts in the open-relay verdict cache, by verdict (filled in by the daemon).
     public var cacheByVerdict: [String: Int] = [:]
+    /// True when the listener does not serve the top lists (`[metrics]
+    /// stats_detail = false`); absent from older daemons, which always did.
+    public var topListsWithheld: Bool?
 }

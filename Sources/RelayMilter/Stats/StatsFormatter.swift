@@ -17,8 +17,11 @@ public enum StatsFormatter {
         let r = report.ratesPerMinute
         out += "\nper minute: last minute \(format(r.lastMinute)), last hour \(format(r.lastHour)), last day \(format(r.lastDay))\n"
         out += "refused per hour (oldest first, max \(report.refusedPerHour.max() ?? 0)): \(sparkline(report.refusedPerHour))\n"
+        if report.topListsWithheld == true {
+            out += "\ntop refused clients, networks and destinations: not served ([metrics] stats_detail = false)\n"
+        }
         for (title, list) in [("refused clients", report.topClients), ("refused networks", report.topNetworks),
-                              ("attempted relay destinations", report.topDomains)] {
+                              ("attempted relay destinations", report.topDomains)] where report.topListsWithheld != true {
             out += "\ntop \(title) (since start):\n"
             if list.isEmpty { out += "  (none)\n" }
             for entry in list {
