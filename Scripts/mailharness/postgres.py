@@ -67,6 +67,16 @@ class PostgresServer:
         self.log_path = self.root / "postgres.log"
         self.port = free_port()
         self.password_file = self.root / "password"
+        self.tls = None  # (certificate, key) once use_tls() is called
+
+    def use_tls(self, certificate: Path, key: Path):
+        """Serves TLS with this certificate and key (from the next start);
+        PostgreSQL wants the key the server's own and private."""
+        for path in (certificate, key):
+            shutil.chown(path, "postgres", "postgres")
+        os.chmod(key, 0o600)
+        self.tls = (certificate, key)
+        return self
 
     def start(self):
         """Copies the template cluster (role and database made) on first start; starts it."""
@@ -104,10 +114,11 @@ class PostgresServer:
         os.chmod(self.password_file, 0o600)
 
     def _run(self):
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.socket_dir} -c fsync=off"
+        if self.tls:
+            options += f" -c ssl=on -c ssl_cert_file={self.tls[0]} -c ssl_key_file={self.tls[1]}"
         result = as_postgres(
-            bindir() / "pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "30",
-            "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.socket_dir} -c fsync=off",
-            "start")
+            bindir() / "pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "30", "-o", options, "start")
         assert result.returncode == 0, result.stdout + result.stderr + self.log()
         wait_for_port(self.port)
 

@@ -254,11 +254,15 @@ public enum ConfigLoader {
         if let file = shared.passwordFile, !file.hasPrefix("/") {
             throw section.error("password_file", "expected an absolute path, got \"\(file)\"")
         }
-        let tls = try section.string("tls", default: shared.tls.rawValue)
+        let tls = try section.string("tls", default: shared.hostIsLoopback ? "prefer" : "require")
         guard let mode = RelayMilterConfig.Cache.Shared.TLS(rawValue: tls) else {
             throw section.error("tls", "expected disable, prefer or require, got \"\(tls)\"")
         }
         shared.tls = mode
+        shared.caFile = try section.optionalString("ca_file")
+        if let file = shared.caFile, !file.hasPrefix("/") {
+            throw section.error("ca_file", "expected an absolute path, got \"\(file)\"")
+        }
         shared.instance = try section.optionalString("instance") ?? shared.instance
         guard !shared.instance.isEmpty, shared.instance.utf8.count <= 255, shared.instance.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
             throw section.error("instance", "expected a name of printable characters without spaces, got \"\(shared.instance)\"")

@@ -108,6 +108,7 @@ public enum ConfigRenderer {
             "database = \(quoted(config.cache.postgresql.database))",
             "password_file = \(quoted(config.cache.postgresql.passwordFile ?? ""))",
             "tls = \(quoted(config.cache.postgresql.tls.rawValue))",
+            "ca_file = \(quoted(config.cache.postgresql.caFile ?? ""))",
             "instance = \(quoted(config.cache.postgresql.instance))",
             "poll_interval = \(quoted(DurationText.text(config.cache.postgresql.pollIntervalSeconds)))",
             "query_timeout = \(quoted(DurationText.text(config.cache.postgresql.queryTimeoutSeconds)))",

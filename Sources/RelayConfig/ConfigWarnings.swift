@@ -38,6 +38,13 @@ extension RelayMilterConfig {
                 key: "policy.relay_domains",
                 message: "do not list \"\(domain)\" in both local_domains and relay_domains: mail for it is local"))
         }
+        let shared = cache.postgresql
+        if cache.backend == .postgresql, !shared.hostIsLoopback, shared.tls != .require {
+            warnings.append(ConfigWarning(
+                key: "cache.postgresql.tls",
+                message: "\"\(shared.tls.rawValue)\" to \(shared.host): anyone on the path can read and rewrite the fleet's "
+                    + "verdicts (with prefer, by refusing TLS); use tls = \"require\", which verifies the server's certificate"))
+        }
         if policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) {
             warnings.append(ConfigWarning(
                 key: "policy.local_domains",

@@ -33,7 +33,7 @@ public enum ManualText {
         max_in_flight, queue_size, network_interval
           [cache]        path, backend (sqlite, or postgresql: shared by a fleet)
           [cache.postgresql] host, port, user, database, password_file, tls, \
-        instance, poll_interval, query_timeout
+        ca_file, instance, poll_interval, query_timeout
           [cache.ttl]    auth_required, closed, error, no_smtp, open, \
         open_unconfirmed, rcpt_only, tempfail, unreachable
           [enforcement]  verdicts, action, unknown_action, reject_text, \

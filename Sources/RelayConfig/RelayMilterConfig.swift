@@ -123,7 +123,18 @@ public struct RelayMilterConfig: Sendable, Equatable {
             public var port: Int
             public var user: String
             public var database: String
+            /// Loopback hosts default to `prefer`, others to `require` (verified:
+            /// `prefer` lets anyone on the path strip TLS and rewrite verdicts).
             public var tls: TLS
+            /// PEM CA certificates for verifying the server (a private CA); the system's otherwise.
+            public var caFile: String? = nil
+
+            /// Whether `host` is this machine (an address in 127/8, ::1, localhost).
+            public var hostIsLoopback: Bool {
+                if host == "localhost" { return true }
+                guard let address = IPAddress(host) else { return false }
+                return ["127.0.0.0/8", "::1/128"].contains { (try? NetworkBlock(parsing: $0))?.contains(address) == true }
+            }
             /// The password is read from this file at each connection, never kept in the config.
             public var passwordFile: String?
             /// This instance's name in the shared rows (claims, statistics).

@@ -16,14 +16,17 @@ extension SharedVerdictStore {
         public var password: String?
         public var database: String
         public var tls: TLSMode
+        /// PEM certificates to verify the server against instead of the system's roots.
+        public var caFile: String?
 
-        public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode) {
+        public init(host: String, port: Int, user: String, password: String?, database: String, tls: TLSMode, caFile: String? = nil) {
             self.host = host
             self.port = port
             self.user = user
             self.password = password
             self.database = database
             self.tls = tls
+            self.caFile = caFile
         }
     }
 

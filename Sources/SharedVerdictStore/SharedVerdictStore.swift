@@ -35,18 +35,22 @@ public final class SharedVerdictStore: Sendable {
     ) async throws -> SharedVerdictStore {
         var configuration = PostgresConnection.Configuration(
             host: endpoint.host, port: endpoint.port, username: endpoint.user, password: endpoint.password,
-            database: endpoint.database, tls: try tls(endpoint.tls)
+            database: endpoint.database, tls: try tls(endpoint.tls, caFile: endpoint.caFile)
         )
         configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
         let connection = try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger)
         return SharedVerdictStore(connection: connection, instance: instance, queryTimeout: queryTimeout, logger: logger)
     }
 
-    private static func tls(_ mode: TLSMode) throws -> PostgresConnection.Configuration.TLS {
+    /// NIOSSL's client configuration verifies the certificate chain and the
+    /// host name (full verification); `caFile` replaces the system's roots.
+    private static func tls(_ mode: TLSMode, caFile: String?) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile { configuration.trustRoots = .file(caFile) }
         switch mode {
         case .disable: return .disable
-        case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .prefer: return .prefer(try NIOSSLContext(configuration: configuration))
+        case .require: return .require(try NIOSSLContext(configuration: configuration))
         }
     }
 

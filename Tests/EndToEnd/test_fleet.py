@@ -237,3 +237,41 @@ def test_what_the_shared_table_may_not_say_is_refused(fleet, postgres):
     assert refused_as_open_relay(swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.9")[1], "127.0.0.9")
     code, out = swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.10")
     assert not refused_as_open_relay(out, "127.0.0.10"), out
+
+
+def certificate_authority(directory):
+    """A private CA and a certificate it signed for 127.0.0.1 (as an IP address SAN)."""
+    directory.mkdir()
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=relay-milter test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    (directory / "san.ext").write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "server.pem")
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+def test_required_tls_verifies_the_server(workdir, start_milter):
+    """tls = "require" (the default for a host not on loopback) verifies the
+    server's certificate: against the system's roots a private CA's is refused
+    and nothing is exchanged; with ca_file naming that CA the connection is
+    made, encrypted."""
+    ca, certificate, key = certificate_authority(workdir / "tls")
+    server = PostgresServer(workdir / "pg-tls").use_tls(certificate, key).start()
+    try:
+        def config(name, ca_file):
+            section = server.config_section(name).replace('tls = "disable"\n', 'tls = "require"\n' + (
+                f'ca_file = "{ca_file}"\n' if ca_file else ""))
+            return config_text(sections=f'[probe]\nenabled = false\n[cache]\npath = "{workdir}/{name}/verdicts.sqlite"\n' + section)
+        unverified = start_milter(config("unverified", None), name="unverified")
+        assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in unverified.log(), timeout=20), unverified.log()
+        assert metric(unverified, "relay_milter_shared_store_up") == 0
+        verified = start_milter(config("verified", ca), name="verified")
+        assert wait_until(lambda: connected(verified), timeout=30), verified.log()[-3000:]
+        assert server.query("SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                            "WHERE a.usename = 'relay_milter'") == "t"
+        assert metric(unverified, "relay_milter_shared_store_up") == 0
+    finally:
+        server.stop()

@@ -280,6 +280,27 @@ struct HostRulesConfigTests {
         #expect(loud.warnings[2].message.contains("\"example.org\" in both local_domains and relay_domains"))
     }
 
+    @Test func theSharedDatabaseGetsVerifiedTLSUnlessOnLoopback() throws {
+        func load(_ lines: String) throws -> RelayMilterConfig {
+            // The settings load in any build; the backend is set by hand, as a
+            // build without the PostgreSQL trait refuses it in the file.
+            var config = try ConfigLoader.parse("[policy]\nlocal_domains = [\"mx.example.org\"]\n[cache.postgresql]\n" + lines, file: "f.toml")
+            config.cache.backend = .postgresql
+            return config
+        }
+        #expect(try load("host = \"127.0.0.1\"\n").cache.postgresql.tls == .prefer)
+        #expect(try load("host = \"::1\"\n").cache.postgresql.tls == .prefer)
+        let remote = try load("host = \"db.example.org\"\nca_file = \"/etc/relay-milter/ca.pem\"\n")
+        #expect(remote.cache.postgresql.tls == .require && remote.cache.postgresql.caFile == "/etc/relay-milter/ca.pem")
+        #expect(remote.warnings.isEmpty)
+        var rendered = try ConfigLoader.parse(ConfigRenderer.render(remote).replacingOccurrences(of: "backend = \"postgresql\"", with: ""), file: "r")
+        rendered.cache.backend = .postgresql
+        #expect(rendered == remote)
+        let stripped = try load("host = \"192.0.2.5\"\ntls = \"prefer\"\n")
+        #expect(stripped.warnings.map(\.key) == ["cache.postgresql.tls"])
+        #expect(throws: ConfigError.self) { try load("ca_file = \"ca.pem\"\n") }
+    }
+
     @Test func durations() throws {
         #expect(try DurationText.seconds("90") == 90)
         #expect(try DurationText.seconds("30m") == 1800)

@@ -363,6 +363,6 @@ extension RelayMilterConfig.Cache.Shared {
         case .prefer: .prefer
         case .require: .require
         }
-        return SharedVerdictStore.Endpoint(host: host, port: port, user: user, password: password, database: database, tls: tls)
+        return SharedVerdictStore.Endpoint(host: host, port: port, user: user, password: password, database: database, tls: tls, caFile: caFile)
     }
 }
