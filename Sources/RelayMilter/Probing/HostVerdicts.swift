@@ -38,9 +38,10 @@ struct HostVerdicts: Sendable {
         }
     }
 
-    /// Queues a test of an `.untested` host. Called at MAIL, where the MTA
-    /// first says whether the client authenticated: an authenticated client
-    /// is a user (its address often a home line), never a relay to test.
+    /// Queues a test of an `.untested` host. Called at the connection's first
+    /// MAIL, where the MTA first says whether the client authenticated (an
+    /// authenticated client is a user, its address often a home line, never a
+    /// relay to test), or at its end if it had no MAIL.
     func requestTest(of address: IPAddress, config: RelayMilterConfig) {
         _ = scheduler.consider(address, config: config)
     }
