@@ -8,9 +8,8 @@ from pathlib import Path
 
 from .isolation import start_isolated
 from .ports import free_port, wait_for_port
+from .unpacked import ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-ROOT = Path(os.environ.get("RELAY_MILTER_TARGETS_ROOT", REPO / ".build-targets" / "root"))
 BINARY = ROOT / "usr/sbin/smtpd"
 
 
