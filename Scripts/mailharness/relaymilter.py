@@ -100,7 +100,15 @@ class RelayMilter:
 
     def write_config(self, config):
         """Writes the config file, giving this instance its own database (never the
-        system's /var/lib/relay-milter) and its own metrics port, unless set."""
+        system's /var/lib/relay-milter) and its own metrics port, unless set,
+        and leave to stay root."""
+        # The tests start it as root; staying root takes this named key (the
+        # switch to a service user is test_privileges.py's subject).
+        if "run_as_root" not in config and "user =" not in config:
+            if "[service]\n" in config:
+                config = config.replace("[service]\n", "[service]\nrun_as_root = true\n", 1)
+            else:
+                config += "\n[service]\nrun_as_root = true\n"
         if "[cache]" not in config:
             config += f'\n[cache]\npath = "{self.database}"\n'
         if "[metrics]" not in config:

@@ -51,6 +51,7 @@ public enum ConfigLoader {
 
         if var service = try top.section("service") {
             config.service.user = try service.optionalString("user")
+            config.service.runAsRoot = try service.bool("run_as_root", default: false)
             config.service.pidFile = try service.optionalString("pid_file")
             let level = try service.string("log_level", default: "info")
             guard let parsed = Logger.Level(rawValue: level) else {

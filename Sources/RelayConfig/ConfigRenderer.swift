@@ -38,6 +38,7 @@ public enum ConfigRenderer {
             "",
             "[service]",
             "user = \(quoted(config.service.user ?? ""))",
+            "run_as_root = \(config.service.runAsRoot)",
             "pid_file = \(quoted(config.service.pidFile ?? ""))",
             "log_level = \(quoted(config.service.logLevel.rawValue))",
             "shutdown_timeout = \(config.service.shutdownTimeoutSeconds)",

@@ -27,6 +27,12 @@ extension RelayMilterConfig {
                     + "no authentication, so anyone who reaches the port can pose as the MTA and have relay-milter test "
                     + "any host from this one; let only the MTA reach it (a firewall rule)"))
         }
+        if service.runAsRoot, service.user == nil {
+            warnings.append(ConfigWarning(
+                key: "service.run_as_root",
+                message: "started as root, relay-milter stays root: what the MTA and tested hosts send is then handled "
+                    + "by root; name a user to run as instead"))
+        }
         for block in policy.trustedNetworks where block.prefixLength == 0 {
             warnings.append(ConfigWarning(
                 key: "policy.trusted_networks",

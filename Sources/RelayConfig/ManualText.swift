@@ -16,7 +16,7 @@ public enum ManualText {
         annotated sample explains each.
           [milter]       socket, socket_mode, socket_group, backlog, timeout, \
         allow_remote_mta
-          [service]      user, pid_file, log_level, shutdown_timeout
+          [service]      user, run_as_root, pid_file, log_level, shutdown_timeout
           [metrics]      enabled, listen, stats_detail (Prometheus /metrics \
         and /stats)
           [stats]        retention

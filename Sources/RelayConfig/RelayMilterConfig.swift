@@ -26,6 +26,9 @@ public struct RelayMilterConfig: Sendable, Equatable {
     public struct Service: Sendable, Equatable {
         /// Run as this user after opening the socket, when started as root.
         public var user: String?
+        /// Started as root with no `user`: stay root only when the config says
+        /// so in as many words, never by leaving `user` empty.
+        public var runAsRoot: Bool = false
         public var pidFile: String?
         public var logLevel: Logger.Level
         /// How long a stop waits for MTA sessions in progress.

@@ -62,7 +62,7 @@ def test_run_refuses_to_start_on_a_bad_config(workdir):
 
 def test_run_reports_a_socket_it_cannot_open(workdir):
     good = workdir / "good.toml"
-    good.write_text(config_text())
+    good.write_text(config_text(sections="[service]\nrun_as_root = true\n"))
     result = run("run", "--config", str(good), "--socket", "unix:/nonexistent/dir/sock")
     assert result.returncode == 71
     assert "cannot open milter socket unix:/nonexistent/dir/sock" in result.stderr

@@ -92,3 +92,31 @@ def test_a_link_planted_as_the_pid_file_is_neither_followed_nor_truncated(workdi
     assert result.returncode == 71, result.stderr
     assert f"cannot write pid file {pid_file}" in result.stderr
     assert_untouched(target)
+
+
+def test_root_with_no_service_user_is_refused_unless_the_config_says_stay_root(workdir):
+    config = workdir / "relay-milter.toml"
+    sections = f'[cache]\npath = "{workdir}/verdicts.sqlite"\n[metrics]\nlisten = "127.0.0.1:{free_port()}"\n'
+    config.write_text(config_text(local_domains=("mx.example.org",), sections=sections))
+    # A start that wrongly goes ahead keeps running: the timeout fails the test.
+    result = subprocess.run([binary(), "run", "--config", str(config), "--socket", f"inet:{free_port()}@127.0.0.1"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 78, result.stderr
+    assert (f"relay-milter: {config}: service.user: started as root with no user to run as: name one "
+            '(user = "relay-milter", the package\'s), or set run_as_root = true to stay root') in result.stderr
+
+    # Said in as many words, it stays root, and says so at start.
+    config.write_text(config_text(local_domains=("mx.example.org",),
+                                  sections=sections + "[service]\nrun_as_root = true\n"))
+    milter = subprocess.Popen([binary(), "run", "--config", str(config), "--socket", f"inet:{free_port()}@127.0.0.1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [milter.stdout.readline()]
+        while lines[-1] and "msg=started" not in lines[-1]:
+            lines.append(milter.stdout.readline())
+        log = "".join(lines)
+        assert "msg=started" in lines[-1], log
+        assert "config.key=service.run_as_root" in log and "relay-milter stays root" in log, log
+    finally:
+        milter.terminate()
+        milter.wait(timeout=30)

@@ -62,6 +62,9 @@ public struct MilterDaemon {
             }
         }
         if let pidFile = options.pidFileOverride { config.service.pidFile = pidFile }
+        if let refusal = Privileges.rootRefusal(config.service) {
+            throw ConfigError(file: options.configPath, line: nil, message: refusal)
+        }
         return config
     }
 
@@ -289,11 +292,12 @@ public struct MilterDaemon {
         do {
             let fresh = try loadConfig()
             let old = store.snapshot
-            if fresh.milter != old.milter || fresh.service.user != old.service.user || fresh.metrics != old.metrics
+            if fresh.milter != old.milter || fresh.service.user != old.service.user
+                || fresh.service.runAsRoot != old.service.runAsRoot || fresh.metrics != old.metrics
                 || fresh.cache.path != old.cache.path || fresh.cache.backend != old.cache.backend
                 || fresh.cache.postgresql != old.cache.postgresql || fresh.dnsbl.resolverHost != old.dnsbl.resolverHost
                 || fresh.dnsbl.resolverPort != old.dnsbl.resolverPort || fresh.dnsbl.timeoutSeconds != old.dnsbl.timeoutSeconds {
-                logger.warning("reload: [milter], [metrics], service.user, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+                logger.warning("reload: [milter], [metrics], service.user, service.run_as_root, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
             }
             store.replace(with: fresh)
             logWarnings(of: fresh, logger: logger)

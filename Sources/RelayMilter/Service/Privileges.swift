@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RelayConfig
 
 /// Running as root only as long as it takes to open the socket.
 enum Privileges {
@@ -96,6 +97,15 @@ enum Privileges {
         guard ftruncate(fd, 0) == 0, write(fd, text, text.count) == text.count else {
             throw Failure(description: "cannot write pid file \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Why a start as root must not go on: with `user` empty the daemon would
+    /// stay root for good, and whatever the MTA or a tested host sends is then
+    /// handled by root. Staying root takes `run_as_root`, named on purpose.
+    static func rootRefusal(_ service: RelayMilterConfig.Service) -> String? {
+        guard getuid() == 0 || geteuid() == 0, service.user == nil, !service.runAsRoot else { return nil }
+        return "service.user: started as root with no user to run as: name one (user = \"relay-milter\", the "
+            + "package's), or set run_as_root = true to stay root"
     }
 
     /// When root, becomes `user` (its primary group and supplementary groups).
