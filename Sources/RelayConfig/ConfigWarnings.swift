@@ -13,7 +13,7 @@ public struct ConfigWarning: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(key): \(message)" }
 }
 
-/// The domain the shipped sample config names, a placeholder for the admin's own.
+/// The placeholder for the admin's own domains in the shipped config.
 let sampleLocalDomain = "example.test"
 
 extension RelayMilterConfig {
@@ -54,7 +54,7 @@ extension RelayMilterConfig {
         if policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) {
             warnings.append(ConfigWarning(
                 key: "policy.local_domains",
-                message: "still holds the sample's \"\(sampleLocalDomain)\": list the domains this MTA receives mail for"))
+                message: "still holds the shipped config's placeholder \"\(sampleLocalDomain)\": list the domains this MTA receives mail for"))
         }
         return warnings
     }

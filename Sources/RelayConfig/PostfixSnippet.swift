@@ -33,24 +33,21 @@ public enum PostfixSnippet {
             let target = host == "::" || host.isEmpty ? "::1" : host
             return ["smtpd_milters = inet:[\(target)]:\(port)"]
         case .unix(let path):
-            let joinGroup = "#   usermod -aG \(group.flatMap { $0.isEmpty ? nil : $0 } ?? "GROUP-OF-THE-SOCKET") postfix"
+            // smtpd runs as the postfix user with its group postfix: the
+            // socket's group (mode 0660) is what lets it in.
+            let access = group.map { $0.isEmpty ? [] : ["# The socket is made with group \($0): it must be postfix's group (or smtpd cannot write it)."] }
+                ?? ["# smtpd (group postfix) must be able to write the socket: socket_group = \"postfix\", or a",
+                    "# directory of group postfix with the setgid bit (the package's /var/spool/postfix/relay-milter)."]
             if path.hasPrefix(queueDirectory) {
                 // Postfix's daemons work in the queue directory, chrooted or
                 // not, so a name relative to it works either way.
-                return [
-                    "# Relative to Postfix's queue directory: right for a chrooted smtpd and for one that is not.",
-                    "# smtpd must be able to write the socket: make postfix a member of its group,",
-                    joinGroup,
-                    "smtpd_milters = unix:\(path.dropFirst(queueDirectory.count))",
-                ]
+                return ["# Relative to Postfix's queue directory: right for a chrooted smtpd and for one that is not."]
+                    + access + ["smtpd_milters = unix:\(path.dropFirst(queueDirectory.count))"]
             }
             return [
                 "# A chrooted smtpd (Debian's default: \"y\" in master.cf's chroot column) cannot",
                 "# reach this path: put the socket under \(queueDirectory) or use inet: on loopback.",
-                "# smtpd must be able to write the socket: make postfix a member of its group,",
-                joinGroup,
-                "smtpd_milters = unix:\(path)",
-            ]
+            ] + access + ["smtpd_milters = unix:\(path)"]
         }
     }
 }

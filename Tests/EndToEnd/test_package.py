@@ -106,12 +106,12 @@ class SystemPostfix:
         os.chmod(self.root, 0o755)
         shutil.chown(self.mail_dir, user=65534, group=65534)
         settings = {
-            "compatibility_level": "3.6", "myhostname": "mx.example.test", "mydestination": "localhost",
+            "compatibility_level": "3.6", "myhostname": "mx.example.org", "mydestination": "localhost",
             "inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4", "mynetworks": "127.0.0.0/8",
             "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
             "alias_maps": "", "alias_database": "", "smtpd_peername_lookup": "no",
             "relayhost": "[127.0.0.1]:9", "smtp_dns_support_level": "disabled",
-            "virtual_mailbox_domains": "example.test", "virtual_mailbox_base": str(self.mail_dir),
+            "virtual_mailbox_domains": "example.org", "virtual_mailbox_base": str(self.mail_dir),
             "virtual_mailbox_maps": "static:inbox/", "virtual_uid_maps": "static:65534",
             "virtual_gid_maps": "static:65534", "virtual_minimum_uid": "100",
             "maillog_file": str(self.root / "maillog"), "maillog_file_prefixes": str(self.root),
@@ -145,6 +145,39 @@ class SystemPostfix:
                 path.write_bytes(content)
 
 
+def unit_setting(unit, name):
+    """Every value of `name=` in the unit, its words joined ("" for none)."""
+    return " ".join(re.findall(rf"(?m)^{name}=(.*)$", unit))
+
+
+def start_as_the_unit_does(unit, log):
+    """The daemon with the unit's user, arguments, umask and file-system view.
+    No systemd runs here as PID 1, so ProtectSystem=strict is applied as it
+    would be: the whole tree read-only in a private mount namespace but for
+    ReadWritePaths (a "-" path only where it exists). /dev, /proc and /sys stay
+    as they are, as under the unit. setpriv execs the daemon itself (nothing in
+    between to forward signals)."""
+    assert unit_setting(unit, "ProtectSystem") == "strict"
+    user = unit_setting(unit, "User")
+    writable = []
+    for entry in unit_setting(unit, "ReadWritePaths").split():
+        path = entry.removeprefix("-")
+        if Path(path).exists():
+            writable.append(path)
+        else:
+            assert entry.startswith("-") or path.startswith("/run/"), f"ReadWritePaths={entry} does not exist"
+    binds = "".join(f"mount --bind {path} {path} && " for path in writable)
+    sandbox = (f"{binds}mount -o remount,bind,ro / && umask {unit_setting(unit, 'UMask')} && "
+               f'exec setpriv --reuid={user} --regid={user} --init-groups -- "$@"')
+    return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", sandbox, "sh",
+                             *unit_setting(unit, "ExecStart").split()], stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(daemon, log_path):
+    daemon.terminate()
+    assert daemon.wait(timeout=30) == 0, log_path.read_text()
+
+
 def mode_owner(path):
     info = os.stat(path)
     return stat.S_IMODE(info.st_mode), pwd.getpwuid(info.st_uid).pw_name, grp.getgrgid(info.st_gid).gr_name
@@ -176,28 +209,62 @@ def test_install_run_as_the_unit_does_attach_postfix_remove_purge(deb, workdir):
         assert "postfix-snippet" in Path(completion).read_text(), completion
     assert run("bash", "-n", "/usr/share/bash-completion/completions/relay-milter", check=False).returncode == 0
 
-    # Started the way the unit starts it: its user, its arguments.
+    # As installed: log-only, and check-config --strict names the placeholder until it is edited.
+    strict = run("/usr/sbin/relay-milter", "check-config", "--strict", check=False)
+    assert strict.returncode == 78 and "policy.local_domains: still holds the shipped config's placeholder" in strict.stderr, \
+        strict.stdout[-500:] + strict.stderr
     unit = Path(UNIT).read_text()
-    exec_start = re.search(r"(?m)^ExecStart=(.*)$", unit).group(1).split()
-    user = re.search(r"(?m)^User=(.*)$", unit).group(1)
-    log = open(tmp_path / "relay-milter.log", "wb")
-    # setpriv execs the daemon itself (no process in between to forward signals).
-    daemon = subprocess.Popen(["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *exec_start],
-                              stdout=log, stderr=subprocess.STDOUT)
+    log_path = tmp_path / "relay-milter.log"
+    log = open(log_path, "wb")
+    daemon = start_as_the_unit_does(unit, log)
     try:
-        assert wait_for_port(10025), (tmp_path / "relay-milter.log").read_text()
+        assert wait_for_port(10025), log_path.read_text()
         snippet = run("/usr/sbin/relay-milter", "postfix-snippet").stdout
         settings = dict(l.split(" = ", 1) for l in snippet.splitlines() if l and not l.startswith("#"))
         with SystemPostfix(settings, tmp_path / "postfix") as postfix:
+            # Nothing is refused, and nothing queued either (the session ends after RCPT).
+            code, out = swaks(postfix.port, to="victim@elsewhere.example", source="127.0.0.2",
+                              extra=("--quit-after", "RCPT"))
+            assert code == 0 and "<-  250 2.1.5 Ok" in out, out + postfix.log()[-2000:]
+            assert wait_until(lambda: "decision.would=reject" in log_path.read_text()), log_path.read_text()
+    finally:
+        stop(daemon, log_path)
+
+    # The admin's edit, as the config and README say: their domain, enforce,
+    # and the unix socket that Debian's chrooted smtpd reaches, in the
+    # directory the package made (again by dpkg-reconfigure, as README says
+    # for a Postfix installed later).
+    shutil.rmtree("/var/spool/postfix/relay-milter")
+    reconfigured = run("dpkg-reconfigure", "-fnoninteractive", "relay-milter", check=False)
+    assert reconfigured.returncode == 0, reconfigured.stdout + reconfigured.stderr
+    assert mode_owner("/var/spool/postfix/relay-milter") == (0o2750, "relay-milter", "postfix")
+    config = Path("/etc/relay-milter/relay-milter.toml")
+    text = config.read_text()
+    for old, new in (('socket = "inet:10025@127.0.0.1"', 'socket = "unix:/var/spool/postfix/relay-milter/relay-milter.sock"'),
+                     ('mode = "log-only"', 'mode = "enforce"'),
+                     ('local_domains = ["example.test"]', 'local_domains = ["example.org"]')):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    config.write_text(text)
+    strict = run("/usr/sbin/relay-milter", "check-config", "--strict", check=False)
+    assert strict.returncode == 0, strict.stderr
+    daemon = start_as_the_unit_does(unit, log)
+    try:
+        socket = Path("/var/spool/postfix/relay-milter/relay-milter.sock")
+        assert wait_until(socket.exists), log_path.read_text()
+        snippet = run("/usr/sbin/relay-milter", "postfix-snippet").stdout
+        settings = dict(l.split(" = ", 1) for l in snippet.splitlines() if l and not l.startswith("#"))
+        assert settings["smtpd_milters"] == "unix:relay-milter/relay-milter.sock", snippet
+        with SystemPostfix(settings, tmp_path / "postfix-unix") as postfix:
             code, out = swaks(postfix.port, to="victim@elsewhere.example", source="127.0.0.2")
             assert "<** 550 5.7.1 <victim@elsewhere.example>: Relay access denied (relay.denied)" in out, \
-                out + postfix.log()[-2000:]
-            code, out = swaks(postfix.port, to="bob@example.test", source="127.0.0.2")
-            assert code == 0, out
+                out + postfix.log()[-2000:] + log_path.read_text()[-2000:]
+            code, out = swaks(postfix.port, to="bob@example.org", source="127.0.0.2")
+            assert code == 0, out + postfix.log()[-2000:]
             assert wait_until(lambda: len(postfix.delivered()) == 1, timeout=20), postfix.log()[-2000:]
     finally:
-        daemon.terminate()
-        assert daemon.wait(timeout=30) == 0, (tmp_path / "relay-milter.log").read_text()
+        stop(daemon, log_path)
+    assert not socket.exists(), "the socket outlived the daemon"
     assert Path("/var/lib/relay-milter/verdicts.sqlite").exists()
 
     # Remove keeps the config and the data; purge deletes them; the user stays.
@@ -208,6 +275,7 @@ def test_install_run_as_the_unit_does_attach_postfix_remove_purge(deb, workdir):
     assert run("dpkg", "--purge", "relay-milter", check=False).returncode == 0
     assert not Path("/etc/relay-milter").exists()
     assert not Path("/var/lib/relay-milter").exists()
+    assert not Path("/var/spool/postfix/relay-milter").exists()
     assert pwd.getpwnam("relay-milter")
     status = run("dpkg-query", "-W", "-f=${Status}", "relay-milter", check=False)
     assert "installed" not in status.stdout or status.returncode != 0

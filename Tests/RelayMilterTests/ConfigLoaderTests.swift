@@ -5,11 +5,15 @@ import RelayPolicy
 import Testing
 
 struct ConfigLoaderTests {
-    @Test func shippedSampleLoads() throws {
+    /// What the package installs: safe on a live MX before anyone edits it.
+    @Test func shippedConfigIsLogOnlyWithItsPlaceholderFlagged() throws {
         let config = try ConfigLoader.load(path: "Config/relay-milter.toml")
         #expect(config.milter.socket == .inet(port: 10025, host: "127.0.0.1"))
+        #expect(config.rules.mode == .logOnly)
+        #expect(config.service.user == "relay-milter" && !config.service.runAsRoot)
+        #expect(config.cache.path == "/var/lib/relay-milter/verdicts.sqlite")
         #expect(config.policy.localDomains.map(\.description) == ["example.test"])
-        #expect(config.rules.mode == .enforce)
+        #expect(config.warnings.map(\.key) == ["policy.local_domains"])
     }
 
     @Test func emptyFileMeansDefaults() throws {
