@@ -1,6 +1,10 @@
 import CMilter
 import CMilterShim
 
+// Every number below is libmilter's, written out because Swift does not
+// import these macros as typed constants; CShim/CMilterShim/contract.c checks
+// each against libmilter's headers at compile time.
+
 /// libmilter's `sfsistat` values, named once.
 enum SMFIStatus: CInt {
     case `continue` = 0
