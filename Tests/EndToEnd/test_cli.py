@@ -3,6 +3,9 @@ that refuses a bad config."""
 import json
 import os
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from mailharness.ports import free_port
 from mailharness.relaymilter import REPO, RelayMilter, binary, config_text
@@ -68,8 +71,18 @@ def test_run_reports_a_socket_it_cannot_open(workdir):
     assert "cannot open milter socket unix:/nonexistent/dir/sock" in result.stderr
 
 
-def test_decide_json_one_object_per_recipient():
-    result = run("decide", "--config", SAMPLE, "--client", "203.0.113.5", "--from", "<ceo@example.test>",
+@pytest.fixture
+def enforcing_sample(workdir):
+    """The shipped config switched to enforce, as an admin does after log-only (the one change)."""
+    path = workdir / "enforcing.toml"
+    text = Path(SAMPLE).read_text()
+    assert text.count('mode = "log-only"') == 1
+    path.write_text(text.replace('mode = "log-only"', 'mode = "enforce"'))
+    return str(path)
+
+
+def test_decide_json_one_object_per_recipient(enforcing_sample):
+    result = run("decide", "--config", enforcing_sample, "--client", "203.0.113.5", "--from", "<ceo@example.test>",
                  "--rcpt", "<bob@example.test>", "--rcpt", "<victim@elsewhere.example>",
                  "--rcpt", "<relaytest%nmap.scanme.org@example.test>", "--json")
     assert result.returncode == 0, result.stderr
@@ -97,7 +110,7 @@ def test_decide_refuses_a_bad_client_address():
     assert '--client "not-an-ip" is not an IPv4 or IPv6 address' in result.stderr
 
 
-def test_decide_reads_the_mtas_spellings():
+def test_decide_reads_the_mtas_spellings(enforcing_sample):
     """--client in either MTA's {client_addr} form; --mta sendmail reads the
     recipient macros as Sendmail's, after its virtusertable, as the daemon does."""
     result = run("decide", "--config", SAMPLE, "--client", "IPv6:0:0:0:0:0:0:0:1", "--from", "<>",
@@ -106,7 +119,7 @@ def test_decide_reads_the_mtas_spellings():
     forward = ("--client", "203.0.113.9", "--from", "<>", "--rcpt", "<info@example.test>",
                "--rcpt-mailer", "esmtp", "--rcpt-addr", "someone@remote.example")
     assert "ACCEPT [relay.local_recipient]" in run("decide", "--config", SAMPLE, *forward, "--mta", "sendmail").stdout
-    assert "REJECT [relay.denied]" in run("decide", "--config", SAMPLE, *forward).stdout
+    assert "REJECT [relay.denied]" in run("decide", "--config", enforcing_sample, *forward).stdout
     refused = run("decide", "--config", SAMPLE, *forward, "--mta", "exim")
     assert refused.returncode != 0 and "--mta must be postfix or sendmail" in refused.stderr
 
@@ -167,7 +180,7 @@ def test_check_config_warns_and_strict_fails_on_warnings(workdir):
     assert result.stderr.splitlines() == [
         f'relay-milter: warning: {config}: policy.trusted_networks: "0.0.0.0/0" trusts every client: any host on the '
         "Internet may relay through this MTA as far as relay-milter is concerned, which then refuses nothing",
-        f'relay-milter: warning: {config}: policy.local_domains: still holds the sample\'s "example.test": list the '
+        f'relay-milter: warning: {config}: policy.local_domains: still holds the shipped config\'s placeholder "example.test": list the '
         "domains this MTA receives mail for"]
     strict = run("check-config", "--strict", "--config", str(config))
     assert strict.returncode == 78 and strict.stderr == result.stderr and strict.stdout == ""
