@@ -93,6 +93,7 @@ let package = Package(
             name: "RelayConfig",
             dependencies: [
                 "RelayPolicy",
+                "RelayProbe",
                 "MilterKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

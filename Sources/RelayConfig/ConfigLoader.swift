@@ -1,6 +1,7 @@
 import Logging
 import MilterKit
 import RelayPolicy
+import RelayProbe
 import TOMLKit
 #if canImport(Glibc)
 import Glibc
@@ -185,8 +186,8 @@ public enum ConfigLoader {
             config.cache.path = try cache.string("path", default: config.cache.path)
             guard config.cache.path.hasPrefix("/") else { throw cache.error("path", "expected an absolute path, got \"\(config.cache.path)\"") }
             if var ttl = try cache.section("ttl") {
-                for verdict in RelayMilterConfig.Cache.defaultTTLs.keys.sorted() where ttl.has(verdict) {
-                    config.cache.ttlSeconds[verdict] = try ttl.duration(verdict, default: 0, range: 0...DurationText.maximumSeconds)
+                for verdict in ProbeVerdict.allCases where ttl.has(verdict.rawValue) {
+                    config.cache.ttlSeconds[verdict] = try ttl.duration(verdict.rawValue, default: 0, range: 0...DurationText.maximumSeconds)
                 }
                 try ttl.finish()
             }
@@ -208,11 +209,11 @@ public enum ConfigLoader {
         }
 
         if var enforcement = try top.section("enforcement") {
-            let verdicts = try enforcement.list("verdicts") { text throws(BadValue) -> String in
-                guard RelayMilterConfig.Cache.defaultTTLs[text] != nil else {
-                    throw BadValue("\"\(text)\" is not a verdict; expected one of \(RelayMilterConfig.Cache.defaultTTLs.keys.sorted().joined(separator: ", "))")
+            let verdicts = try enforcement.list("verdicts") { text throws(BadValue) -> ProbeVerdict in
+                guard let verdict = ProbeVerdict(rawValue: text) else {
+                    throw BadValue("\"\(text)\" is not a verdict; expected one of \(ProbeVerdict.spellings)")
                 }
-                return text
+                return verdict
             }
             if enforcement.has("verdicts") { config.enforcement.badVerdicts = Set(verdicts) }
             config.enforcement.action = try enforcement.refusalAction("action", default: .reject)

@@ -1,4 +1,5 @@
 import RelayPolicy
+import RelayProbe
 
 /// The effective config as TOML, every key spelled out, for `check-config`.
 /// The output loads back to the same config.
@@ -100,7 +101,9 @@ public enum ConfigRenderer {
             "backend = \(quoted(config.cache.backend.rawValue))",
             "",
             "[cache.ttl]",
-        ] + config.cache.ttlSeconds.sorted(by: { $0.key < $1.key }).map { "\($0.key) = \(quoted(DurationText.text($0.value)))" } + [
+        ] + ProbeVerdict.allCases.sorted(by: { $0.rawValue < $1.rawValue }).map {
+            "\($0.rawValue) = \(quoted(DurationText.text(config.cache.ttl(for: $0))))"
+        } + [
             "",
             "[cache.postgresql]",
             "host = \(quoted(config.cache.postgresql.host))",
@@ -115,7 +118,7 @@ public enum ConfigRenderer {
             "query_timeout = \(quoted(DurationText.text(config.cache.postgresql.queryTimeoutSeconds)))",
             "",
             "[enforcement]",
-            "verdicts = \(list(config.enforcement.badVerdicts.sorted()))",
+            "verdicts = \(list(config.enforcement.badVerdicts.map(\.rawValue).sorted()))",
             "action = \(quoted(config.enforcement.action.rawValue))",
             "unknown_action = \(quoted(config.enforcement.unknownAction.rawValue))",
             "reject_text = \(quoted(config.enforcement.rejectText))",

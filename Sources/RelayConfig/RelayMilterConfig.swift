@@ -4,6 +4,7 @@ import Glibc
 #endif
 import MilterKit
 import RelayPolicy
+import RelayProbe
 
 /// relay-milter's whole configuration, validated. Immutable: a reload builds a
 /// new one, and each connection keeps the one it started with.
@@ -105,16 +106,17 @@ public struct RelayMilterConfig: Sendable, Equatable {
 
         /// The SQLite file; its directory is created if missing.
         public var path: String
-        /// How long each verdict is trusted, in seconds.
-        public var ttlSeconds: [String: Int]
+        /// How long each verdict is trusted, in seconds: every verdict, the
+        /// verdict's own default unless `[cache.ttl]` names it.
+        public var ttlSeconds: [ProbeVerdict: Int]
         public var backend: Backend
         /// Used when `backend` is `postgresql`.
         public var postgresql: Shared
 
-        public static let defaultTTLs: [String: Int] = [
-            "open": 7 * 86400, "open_unconfirmed": 7 * 86400, "rcpt_only": 30 * 86400, "closed": 30 * 86400,
-            "auth_required": 30 * 86400, "no_smtp": 7 * 86400, "unreachable": 86400, "tempfail": 3600, "error": 86400,
-        ]
+        public static let defaultTTLs = Dictionary(uniqueKeysWithValues: ProbeVerdict.allCases.map { ($0, $0.defaultTTLSeconds) })
+
+        /// Seconds a verdict is trusted.
+        public func ttl(for verdict: ProbeVerdict) -> Int { ttlSeconds[verdict] ?? verdict.defaultTTLSeconds }
 
         /// The shared PostgreSQL database (`[cache.postgresql]`).
         public struct Shared: Sendable, Equatable {
@@ -154,7 +156,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
     /// What happens to mail from hosts with a bad verdict, at MAIL FROM.
     public struct Enforcement: Sendable, Equatable {
         /// Verdicts that count as an open relay.
-        public var badVerdicts: Set<String>
+        public var badVerdicts: Set<ProbeVerdict>
         /// For listed hosts: reject, tempfail or tag.
         public var action: PolicyAction
         /// For hosts not tested yet: accept (and test in the background), tag, or
@@ -270,7 +272,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
             )
         ),
         enforcement: Enforcement(
-            badVerdicts: ["open"], action: .reject, unknownAction: .accept,
+            badVerdicts: Set(ProbeVerdict.allCases.filter(\.enforcedByDefault)), action: .reject, unknownAction: .accept,
             rejectText: "Your host {client} was found to be an open relay on {tested} ({failed}/{run} relay tests accepted); fix it, then mail postmaster",
             tempfailText: "Your host {client} has not been tested for open relaying yet; try again later",
             tagHeader: "X-Relay-Milter-Open-Relay"

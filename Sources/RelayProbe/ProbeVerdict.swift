@@ -23,6 +23,33 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     case error
 }
 
+extension ProbeVerdict {
+    /// How long the verdict is trusted unless `[cache.ttl]` says otherwise:
+    /// a week for a relay found open (it may be fixed), a month for one that
+    /// refuses, an hour for one that refused only for now.
+    public var defaultTTLSeconds: Int {
+        switch self {
+        case .open, .openUnconfirmed, .noSMTP: 7 * 86400
+        case .rcptOnly, .closed, .authRequired: 30 * 86400
+        case .unreachable, .error: 86400
+        case .tempfail: 3600
+        }
+    }
+
+    /// Whether `[enforcement] verdicts` holds it unless the config says
+    /// otherwise: mail from such a host is refused at MAIL, and the host is
+    /// published in the zone. Only a relay proven at DATA is, by default.
+    public var enforcedByDefault: Bool {
+        switch self {
+        case .open: true
+        case .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error: false
+        }
+    }
+
+    /// The verdicts as the config and the cache spell them, sorted: for error messages.
+    public static var spellings: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
+}
+
 /// What one relay test saw.
 public struct TestOutcome: Sendable, Equatable {
     public let test: RelayTest

@@ -2,6 +2,7 @@
 import MilterKit
 @testable import RelayConfig
 import RelayPolicy
+import RelayProbe
 import Testing
 
 struct ConfigLoaderTests {
@@ -14,6 +15,24 @@ struct ConfigLoaderTests {
         #expect(config.cache.path == "/var/lib/relay-milter/verdicts.sqlite")
         #expect(config.policy.localDomains.map(\.description) == ["example.test"])
         #expect(config.warnings.map(\.key) == ["policy.local_domains"])
+    }
+
+    /// A verdict is one enum case: its TTL and whether it is enforced come
+    /// with it, and the config's keys, defaults and rendering follow.
+    @Test(arguments: ProbeVerdict.allCases)
+    func everyVerdictIsConfigurableFromItsCase(verdict: ProbeVerdict) throws {
+        let defaults = RelayMilterConfig.defaults
+        #expect(defaults.cache.ttl(for: verdict) == verdict.defaultTTLSeconds)
+        #expect(defaults.enforcement.badVerdicts.contains(verdict) == verdict.enforcedByDefault)
+        let rendered = ConfigRenderer.render(defaults)
+        #expect(rendered.contains("\n\(verdict.rawValue) = \"\(DurationText.text(verdict.defaultTTLSeconds))\"\n"))
+        let set = try ConfigLoader.parse("""
+            [cache.ttl]
+            \(verdict.rawValue) = "2h"
+            [enforcement]
+            verdicts = ["\(verdict.rawValue)"]
+            """, file: "v.toml")
+        #expect(set.cache.ttl(for: verdict) == 7200 && set.enforcement.badVerdicts == [verdict])
     }
 
     @Test func emptyFileMeansDefaults() throws {
@@ -152,7 +171,7 @@ struct HostRulesConfigTests {
             unknown_action = "tempfail"
             verdicts = ["open", "open_unconfirmed"]
             """, file: "e.toml")
-        #expect(config.enforcement.badVerdicts == ["open", "open_unconfirmed"])
+        #expect(config.enforcement.badVerdicts == [.open, .openUnconfirmed])
         let listed = Decision(.deny, .openRelayHost, "")
         #expect(config.hostRules.resolve(listed) == ResolvedAction(configured: .reject, mode: .tagOnly))
         #expect(config.hostRules.resolve(listed).applied == .tag)

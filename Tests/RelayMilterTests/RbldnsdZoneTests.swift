@@ -1,6 +1,7 @@
 import Foundation
 @testable import RelayMilter
 import Testing
+import RelayProbe
 import VerdictStore
 
 struct RbldnsdZoneTests {
@@ -18,7 +19,7 @@ struct RbldnsdZoneTests {
             Self.record("192.0.2.4", "closed"),
             Self.record("192.0.2.5", "open", expiresIn: -1),
             Self.record("2001:db8::1", "open"),
-        ]), badVerdicts: ["open", "open_unconfirmed"], ttlSeconds: 900, now: Self.now)
+        ]), badVerdicts: [.open, .openUnconfirmed], ttlSeconds: 900, now: Self.now)
         let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
         #expect(entries == [
             "192.0.2.3 :127.0.0.2:open relay (verdict open_unconfirmed), tested 2027-01-15",
@@ -35,7 +36,7 @@ struct RbldnsdZoneTests {
             Self.record("2001:db8::3", "open"),
             Self.record("2001:db8::4", "closed"),
             Self.record("::ffff:192.0.2.21", "open"),
-        ]), dataset: .ip6trie, badVerdicts: ["open"], ttlSeconds: 900, now: Self.now)
+        ]), dataset: .ip6trie, badVerdicts: [.open], ttlSeconds: 900, now: Self.now)
         let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
         #expect(entries == [
             "2001:db8::3 :127.0.0.2:open relay (verdict open), tested 2027-01-15",
@@ -45,7 +46,7 @@ struct RbldnsdZoneTests {
     }
 
     @Test func anEmptyCacheIsAValidEmptyZone() {
-        let zone = RbldnsdZone.render([], badVerdicts: ["open"], ttlSeconds: 3600, now: Self.now)
+        let zone = RbldnsdZone.render([], badVerdicts: [.open], ttlSeconds: 3600, now: Self.now)
         #expect(zone.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0 == "$TTL 3600" })
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import RelayConfig
+import RelayProbe
 import RelayPolicy
 import VerdictStore
 
@@ -65,10 +66,10 @@ public struct CacheCommands {
     /// A manual listing (`open`) or exemption (`closed`), for `ttl` seconds (default: the verdict's TTL).
     public func set(_ text: String, verdict: String, ttl: String?, now: Date = Date()) throws -> String {
         let host = try Self.host(text)
-        guard let defaultTTL = config.cache.ttlSeconds[verdict] else {
-            throw Failure(description: "\"\(verdict)\" is not a verdict; expected one of \(config.cache.ttlSeconds.keys.sorted().joined(separator: ", "))")
+        guard let known = ProbeVerdict(rawValue: verdict) else {
+            throw Failure(description: "\"\(verdict)\" is not a verdict; expected one of \(ProbeVerdict.spellings)")
         }
-        var seconds = defaultTTL
+        var seconds = config.cache.ttl(for: known)
         if let ttl {
             do { seconds = try DurationText.seconds(ttl) } catch { throw Failure(description: "--ttl: \(error)") }
         }

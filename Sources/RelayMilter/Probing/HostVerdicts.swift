@@ -1,6 +1,7 @@
 import Foundation
 import RelayConfig
 import RelayPolicy
+import RelayProbe
 import VerdictStore
 
 /// The session's view of the open-relay cache: what is known about a host
@@ -31,7 +32,8 @@ struct HostVerdicts: Sendable {
         }
         switch lookup {
         case .hit(let record):
-            let bad = config.enforcement.badVerdicts.contains(record.verdict)
+            // A verdict this release does not know (a newer one's, in a shared database) is not enforced.
+            let bad = ProbeVerdict(rawValue: record.verdict).map(config.enforcement.badVerdicts.contains) ?? false
             return (bad ? .listed(verdict: record.verdict) : .clean(verdict: record.verdict), record)
         case .expired, .miss:
             return (scheduler.mayTest(address, config: config) ? .untested : .notTested, nil)

@@ -28,7 +28,7 @@ final class ProbeScheduler: Sendable {
     struct Job: Sendable {
         let address: IPAddress
         let settings: RelayMilterConfig.Probe
-        let ttlSeconds: [String: Int]
+        let ttlSeconds: [ProbeVerdict: Int]
     }
 
     struct State {
@@ -220,8 +220,8 @@ extension Duration {
 
 extension VerdictRecord {
     /// The cache record of a finished test.
-    init(_ report: ProbeReport, host: String, ttlSeconds: [String: Int], now: Date) {
-        let ttl = ttlSeconds[report.verdict.rawValue] ?? 86400
+    init(_ report: ProbeReport, host: String, ttlSeconds: [ProbeVerdict: Int], now: Date) {
+        let ttl = ttlSeconds[report.verdict] ?? report.verdict.defaultTTLSeconds
         self.init(
             host: host, verdict: report.verdict.rawValue, testedAt: now, expiresAt: now.addingTimeInterval(Double(ttl)),
             acceptedTests: report.acceptedTests, testsRun: report.outcomes.filter { $0.mailReply != nil }.count,

@@ -1,5 +1,6 @@
 import Foundation
 import RelayPolicy
+import RelayProbe
 import VerdictStore
 
 /// The open relays in the verdict cache as an rbldnsd dataset, so that any
@@ -29,9 +30,12 @@ public enum RbldnsdZone {
     }
 
     public static func render(_ hosts: [(address: IPAddress, summary: VerdictSummary)], dataset: Dataset = .ip4set,
-                              badVerdicts: Set<String>, ttlSeconds: Int, now: Date) -> String {
+                              badVerdicts: Set<ProbeVerdict>, ttlSeconds: Int, now: Date) -> String {
         let listed = hosts
-            .filter { dataset.holds($0.address) && badVerdicts.contains($0.summary.verdict) && !$0.summary.isExpired(at: now) }
+            .filter { host in
+                dataset.holds(host.address) && !host.summary.isExpired(at: now)
+                    && ProbeVerdict(rawValue: host.summary.verdict).map(badVerdicts.contains) == true
+            }
             .sorted { order($0.address) < order($1.address) }
         var lines = [
             "# relay-milter: hosts found to be open relays, \(listed.count) listed, written \(HostReplyTemplate.timestamp(now)).",
