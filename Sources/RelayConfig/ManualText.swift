@@ -2,6 +2,8 @@
 /// keys, signals, files and exit codes. The argument parser puts this text
 /// in `--help` and in the man page the package build generates from it.
 /// A test checks that it names every key `check-config` prints.
+import RelayProbe
+
 public enum ManualText {
     public static let discussion = """
         relay-milter refuses to relay mail unless the client is trusted (a \
@@ -34,13 +36,35 @@ public enum ManualText {
           [cache]        path, backend (sqlite, or postgresql: shared by a fleet)
           [cache.postgresql] host, port, user, database, password_file, tls, \
         ca_file, instance, poll_interval, query_timeout
-          [cache.ttl]    auth_required, closed, error, no_smtp, open, \
-        open_unconfirmed, rcpt_only, tempfail, unreachable
+          [cache.ttl]    \(ProbeVerdict.spellings)
           [enforcement]  verdicts, action, unknown_action, reject_text, \
         tempfail_text, tag_header
           [actions]      relay_denied, routed_address, invalid_address, \
         mta_remote_transport, sender_not_local
           [reply]        reject_text, tempfail_text, tag_header
+
+        LOGGING
+          One line per event on standard output, logfmt (ts=, level=, msg=, \
+        then fields); under the package's unit: journalctl -u relay-milter. \
+        Each recipient decided is a `relay decision` line, at info when \
+        allowed and notice when refused; decision.would= shows what log-only \
+        or tag-only held back. Warnings about the config come at start and \
+        at each reload.
+
+        EXAMPLES
+          relay-milter check-config --strict
+              Check the config; fail on its warnings too (placeholders left).
+          relay-milter decide --client 203.0.113.9 --from '<a@b.example>' \
+        --rcpt '<c@d.example>'
+              What the configured policy would do with that transaction.
+          relay-milter probe HOST
+              Test one host of yours now, and print the evidence.
+          relay-milter cache show 192.0.2.25
+              What is known of a host: verdict, when, the server's replies.
+          relay-milter cache set 192.0.2.25 closed --ttl 30d
+              Clear a listing by hand (then SIGHUP the daemon).
+          relay-milter stats --since 24h
+              Refusals and decisions over the last day, from the daemon.
 
         SIGNALS
           HUP    read the config again (parsed in a child first; a bad file is \

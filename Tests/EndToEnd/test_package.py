@@ -203,6 +203,9 @@ def test_install_run_as_the_unit_does_attach_postfix_remove_purge(deb, workdir):
     man = run("sh", "-c", "zcat /usr/share/man/man8/relay-milter.8.gz").stdout
     assert ".Dt RELAY-MILTER 8" in man, man[:300]  # mdoc, section 8
     assert "SIGNALS" in man and "postfix-snippet" in man
+    # Where the logs are, how it is used, and not relay-milter's own child command.
+    assert "journalctl -u relay-milter" in man and "EXAMPLES" in man and "check-config --strict" in man
+    assert "parse-config" not in man
     for completion in ("/usr/share/bash-completion/completions/relay-milter",
                        "/usr/share/zsh/vendor-completions/_relay-milter",
                        "/usr/share/fish/vendor_completions.d/relay-milter.fish"):

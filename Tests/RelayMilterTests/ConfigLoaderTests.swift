@@ -35,6 +35,21 @@ struct ConfigLoaderTests {
         #expect(set.cache.ttl(for: verdict) == 7200 && set.enforcement.badVerdicts == [verdict])
     }
 
+    /// The sample says its values are the defaults but for five it marks:
+    /// put those five back and it must be the defaults, or the file lies.
+    @Test func shippedConfigShowsTheDefaultsButWhereItSaysSo() throws {
+        let text = try String(contentsOfFile: "Config/relay-milter.toml", encoding: .utf8)
+        #expect(text.components(separatedBy: "# Set for the package (default: ").count - 1 == 5)
+        var config = try ConfigLoader.parse(text, file: "Config/relay-milter.toml")
+        let defaults = RelayMilterConfig.defaults
+        config.milter.socket = defaults.milter.socket
+        config.service.user = defaults.service.user
+        config.rules.mode = defaults.rules.mode
+        config.policy.localDomains = defaults.policy.localDomains
+        config.policy.trustedNetworks = defaults.policy.trustedNetworks
+        #expect(config == defaults)
+    }
+
     @Test func emptyFileMeansDefaults() throws {
         #expect(try ConfigLoader.parse("", file: "empty.toml") == RelayMilterConfig.defaults)
     }
