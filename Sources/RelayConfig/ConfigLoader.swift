@@ -22,7 +22,7 @@ public enum ConfigLoader {
         do {
             root = try TOMLTable(string: source)
         } catch let error as TOMLParseError {
-            throw ConfigError(file: file, line: error.source.begin.line, message: "TOML syntax: \(error.description)")
+            throw ConfigError(file: file, line: error.source.begin.line, message: "TOML syntax: \(TOMLSyntaxHint.explain(error.description))")
         } catch {
             throw ConfigError(file: file, line: nil, message: "TOML syntax: \(error)")
         }

@@ -44,7 +44,7 @@ public enum ManualText {
           [reply]        reject_text, tempfail_text, tag_header
 
         LOGGING
-          One line per event on standard output, logfmt (ts=, level=, msg=, \
+          One line per event on standard error, logfmt (ts=, level=, msg=, \
         then fields); under the package's unit: journalctl -u relay-milter. \
         Each recipient decided is a `relay decision` line, at info when \
         allowed and notice when refused; decision.would= shows what log-only \

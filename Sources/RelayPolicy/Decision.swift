@@ -16,6 +16,17 @@ public enum ReasonCode: String, CaseIterable, Sendable, Codable {
     case unidentifiedHost = "host.unidentified"
     case dnsblListed = "host.dnsbl_listed"
     case hostNotListed = "host.not_listed"
+
+    /// Whether this reason only records what the MTA did, without a decision
+    /// of relay-milter's (`stats` shows these apart from its decisions).
+    public var isObservation: Bool {
+        switch self {
+        case .mtaRejected: true
+        case .trustedNetwork, .authenticated, .localRecipient, .relayDomain, .denied, .routedAddress, .invalidAddress,
+             .mtaRemoteTransport, .senderNotLocal, .openRelayHost, .untestedHost, .unidentifiedHost, .dnsblListed,
+             .hostNotListed: false
+        }
+    }
 }
 
 /// What the relay rules say about one recipient.

@@ -87,6 +87,18 @@ struct StatsCollectorTests {
         #expect(day.window.first { $0.reason == "relay.denied" }?.count == 6)
     }
 
+    /// A recipient the MTA refused itself is counted, shown apart: no "accept" of ours.
+    @Test func whatTheMTARefusedItselfIsObservedNotDecided() {
+        let stats = StatsCollector()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        stats.record(action: .accept, reason: .mtaRejected, client: IPAddress("203.0.113.9"), recipient: "<a@b.example>", at: now)
+        stats.record(action: .reject, reason: .denied, client: IPAddress("203.0.113.9"), recipient: "<a@b.example>", at: now)
+        let text = StatsFormatter.text(stats.report(sinceSeconds: 3600, now: now))
+        let decisions = text.components(separatedBy: "observed, not decided")[0]
+        #expect(decisions.contains("reject   relay.denied") && !decisions.contains("relay.mta_rejected"))
+        #expect(text.contains("observed, not decided (the MTA refused these recipients itself):\n" + String(repeating: " ", count: 11) + "relay.mta_rejected"))
+    }
+
     @Test func sparkline() {
         #expect(StatsFormatter.sparkline([0, 1, 2, 4, 8]) == "▁▁▂▄█")
         #expect(StatsFormatter.sparkline([0, 0]) == "▁▁")

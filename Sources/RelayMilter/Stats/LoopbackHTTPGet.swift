@@ -26,6 +26,25 @@ enum LoopbackHTTPGet {
         }
     }
 
+    /// Why a fetch failed, in an admin's words rather than NIO's type names
+    /// (`connection refused`, not `NIOConnectionError(…SingleConnectionFailure…)`).
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as NIOConnectionError:
+            if let first = error.connectionErrors.first { return reason(first.error) }
+            if let resolution = error.dnsAAAAError ?? error.dnsAError { return "name not resolved: \(resolution)" }
+            return "no address to connect to"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode)).lowercased()
+        case ChannelError.connectTimeout:
+            return "no answer to the connection attempt in time"
+        case ChannelError.ioOnClosedChannel, ChannelError.eof, ChannelError.alreadyClosed:
+            return "the connection closed before a whole answer"
+        default:
+            return "\(error)"
+        }
+    }
+
     private static func fetchOnce(host: String, port: Int, path: String, timeoutSeconds: Int64) throws -> (status: Int, body: [UInt8]) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }

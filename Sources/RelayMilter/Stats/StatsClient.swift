@@ -19,7 +19,8 @@ public enum StatsClient {
         do {
             (status, body) = try LoopbackHTTPGet.fetch(host: config.metrics.host, port: config.metrics.port, path: "/stats?since=\(seconds)")
         } catch {
-            throw Failure(description: "cannot reach relay-milter at http://\(address)/stats: is it running? (\(error))")
+            throw Failure(description: "cannot reach relay-milter at http://\(address)/stats (\(LoopbackHTTPGet.reason(error))): "
+                + "is it running? (it answers at this config's [metrics] listen)")
         }
         guard status == 200 else {
             throw Failure(description: "relay-milter at http://\(address)/stats answered with status \(status)")

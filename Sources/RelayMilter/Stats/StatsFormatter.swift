@@ -1,3 +1,5 @@
+import RelayPolicy
+
 /// `relay-milter stats` as text: totals, rates, a sparkline of refusals per hour, top lists.
 public enum StatsFormatter {
     static let bars = Array("▁▂▃▄▅▆▇█")
@@ -9,10 +11,19 @@ public enum StatsFormatter {
 
     public static func text(_ report: StatsReport) -> String {
         var out = "relay-milter statistics for the last \(duration(report.sinceSeconds)) (up \(duration(report.uptimeSeconds)))\n\n"
+        // What the MTA did itself (a recipient it refused) is counted, but it is no decision of ours.
+        let observed = report.window.filter { ReasonCode(rawValue: $0.reason)?.isObservation == true }
+        let decided = report.window.filter { ReasonCode(rawValue: $0.reason)?.isObservation != true }
         out += "decisions by action and reason:\n"
-        if report.window.isEmpty { out += "  (none)\n" }
-        for count in report.window {
+        if decided.isEmpty { out += "  (none)\n" }
+        for count in decided {
             out += "  " + count.action.padding(9) + count.reason.padding(28) + String(count.count).leftPadding(8) + "\n"
+        }
+        if !observed.isEmpty {
+            out += "observed, not decided (the MTA refused these recipients itself):\n"
+            for count in observed {
+                out += "  " + "".padding(9) + count.reason.padding(28) + String(count.count).leftPadding(8) + "\n"
+            }
         }
         let r = report.ratesPerMinute
         out += "\nper minute: last minute \(format(r.lastMinute)), last hour \(format(r.lastHour)), last day \(format(r.lastDay))\n"
