@@ -86,15 +86,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // Where libmilter listens (unix:, inet:, inet6:), as a plain value: the
+        // config parses it without linking libmilter, MilterKit listens on it.
+        .target(name: "MilterSocket"),
         // The only module that touches libmilter.
-        .target(name: "MilterKit", dependencies: ["CMilter", "CMilterShim", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .target(
+            name: "MilterKit",
+            dependencies: ["CMilter", "CMilterShim", "MilterSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
         // The config file as validated values: loading, rendering, the manual's key list. No I/O beyond reading the file.
         .target(
             name: "RelayConfig",
             dependencies: [
                 "RelayPolicy",
                 "RelayProbe",
-                "MilterKit",
+                "MilterSocket",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
@@ -106,6 +112,7 @@ let package = Package(
                 "RelayConfig",
                 "RelayPolicy",
                 "MilterKit",
+                "MilterSocket",
                 "RelayProbe",
                 "RelayProbeNIO",
                 "VerdictStore",
@@ -147,11 +154,11 @@ let package = Package(
             path: "Benchmarks/MilterLoad"
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
-        .testTarget(name: "MilterKitTests", dependencies: ["MilterKit"]),
+        .testTarget(name: "MilterKitTests", dependencies: ["MilterKit", "MilterSocket"]),
         .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
         .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", "DNSBLNIO", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
-        .testTarget(name: "RelayMilterTests", dependencies: ["RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "RelayProbeNIO", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "RelayMilterTests", dependencies: ["MilterSocket", "RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "RelayProbeNIO", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

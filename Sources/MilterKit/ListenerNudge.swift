@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MilterSocket
 
 /// Wakes libmilter's accept loop after `smfi_stop`.
 ///

@@ -1,5 +1,6 @@
 import CMilter
 import CMilterShim
+import MilterSocket
 import NIOConcurrencyHelpers
 import Synchronization
 #if canImport(Glibc)

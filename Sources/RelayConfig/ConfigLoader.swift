@@ -1,5 +1,5 @@
 import Logging
-import MilterKit
+import MilterSocket
 import RelayPolicy
 import RelayProbe
 import TOMLKit

@@ -1,4 +1,4 @@
-import MilterKit
+import MilterSocket
 
 /// The `main.cf` lines that attach Postfix to relay-milter as configured
 /// (`relay-milter postfix-snippet`): copy them in, then `postfix reload`.

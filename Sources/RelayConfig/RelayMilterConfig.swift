@@ -2,7 +2,7 @@ import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
-import MilterKit
+import MilterSocket
 import RelayPolicy
 import RelayProbe
 

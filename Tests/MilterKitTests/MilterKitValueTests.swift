@@ -1,4 +1,5 @@
 import MilterKit
+import MilterSocket
 import Testing
 
 struct SocketSpecTests {

@@ -1,4 +1,5 @@
 @testable import MilterKit
+import MilterSocket
 import Testing
 
 /// What a milter asks the MTA to skip or not to wait for, by socket kind.

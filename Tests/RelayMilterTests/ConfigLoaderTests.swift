@@ -1,5 +1,6 @@
 @testable import RelayMilter
 import MilterKit
+import MilterSocket
 @testable import RelayConfig
 import RelayPolicy
 import RelayProbe

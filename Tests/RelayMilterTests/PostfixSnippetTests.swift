@@ -1,4 +1,5 @@
 import MilterKit
+import MilterSocket
 @testable import RelayMilter
 @testable import RelayConfig
 import Testing

@@ -3,6 +3,7 @@ import DNSBLNIO
 import Foundation
 import Logging
 import MilterKit
+import MilterSocket
 import NIOCore
 import NIOPosix
 import RelayConfig
