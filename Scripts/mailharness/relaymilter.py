@@ -1,5 +1,6 @@
 """relay-milter itself, run from the build directory as a child process."""
 import os
+import re
 import signal as signals
 import subprocess
 from pathlib import Path
@@ -104,7 +105,8 @@ class RelayMilter:
         and leave to stay root."""
         # The tests start it as root; staying root takes this named key (the
         # switch to a service user is test_privileges.py's subject).
-        if "run_as_root" not in config and "user =" not in config:
+        service = re.search(r"(?ms)^\[service\]\n(.*?)(?=^\[|\Z)", config)
+        if "run_as_root" not in config and not (service and re.search(r"(?m)^user\s*=", service.group(1))):
             if "[service]\n" in config:
                 config = config.replace("[service]\n", "[service]\nrun_as_root = true\n", 1)
             else:
