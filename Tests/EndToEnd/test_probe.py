@@ -167,7 +167,7 @@ TARGETS = [
 
 
 def targets_table():
-    """TARGETS as README.md shows them, between its probe-targets markers."""
+    """TARGETS as docs/REFERENCE.md shows them, between its probe-targets markers."""
     rows = ["| MTA | Configuration | `relay-milter probe` | nmap `smtp-open-relay` | Why |", "|---|---|---|---|---|"]
     for t in TARGETS:
         cells = [t.mta, t.configuration.replace("|", "\\|"), ", then ".join(f"`{v}`" for v in t.verdicts),
@@ -176,12 +176,12 @@ def targets_table():
     return "\n".join(rows)
 
 
-def test_readme_shows_the_target_suite_as_it_runs():
-    readme = (REPO / "README.md").read_text()
+def test_the_reference_shows_the_target_suite_as_it_runs():
+    readme = (REPO / "docs" / "REFERENCE.md").read_text()
     begin, end = "<!-- probe-targets: generated from Tests/EndToEnd/test_probe.py TARGETS -->", "<!-- /probe-targets -->"
     assert begin in readme and end in readme
     shown = readme.split(begin, 1)[1].split(end, 1)[0].strip()
-    assert shown == targets_table(), "README.md's table differs from TARGETS; paste this:\n" + targets_table()
+    assert shown == targets_table(), "docs/REFERENCE.md's table differs from TARGETS; paste this:\n" + targets_table()
 
 
 @pytest.fixture
