@@ -1,9 +1,9 @@
-/// The parts of relay-milter(8) that are not about arguments: the config
-/// keys, signals, files and exit codes. The argument parser puts this text
-/// in `--help` and in the man page the package build generates from it.
-/// A test checks that it names every key `check-config` prints.
 import RelayProbe
 
+/// The parts of relay-milter(8) that are not about arguments: the config
+/// keys, logging, examples, signals, files and exit codes. The argument parser puts this text
+/// in `--help` and in the man page the package build generates from it.
+/// A test checks that it names every key `check-config` prints.
 public enum ManualText {
     public static let discussion = """
         relay-milter refuses to relay mail unless the client is trusted (a \
