@@ -14,7 +14,7 @@
  * The targets stand for remote hosts, whose CPU is not ours. Written in C
  * with epoll so that they take little of the cores they share with the
  * milter under test: the Python stand-in it replaces used 40 to 65 % of a
- * core while 1,000 tests ran (BENCHMARKS.md, item 23).
+ * core while 1,000 tests ran (docs/DESIGN.md, profiling item 23).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>

@@ -90,7 +90,7 @@ private final class ProbeConnection: @unchecked Sendable {
     /// every line: cancelling a task NIO scheduled scans the event loop's
     /// whole timer heap, which holds two timers per test in flight, and that
     /// scan took a fifth of the probe loop's time with 1,000 tests in flight
-    /// (BENCHMARKS.md, item 14).
+    /// (docs/DESIGN.md, profiling item 14).
     var idleTimer: Scheduled<Void>?
     var lastActivity = NIODeadline.now()
     /// The connection (`generation`) the idle timer watches.

@@ -35,7 +35,7 @@ final class LogWriter: Sendable {
     /// coming, each waits at most this long.
     /// Measured side by side under milter-load (unix socket, 8 sessions, six
     /// alternating rounds): milter CPU per transaction 200 -> 185 us against
-    /// waking the writer for every line (BENCHMARKS.md, item 9).
+    /// waking the writer for every line (docs/DESIGN.md, profiling item 9).
     static let gatherMicroseconds: useconds_t = 2_000
 
     private let buffer = NIOLockedValueBox(Buffer())
