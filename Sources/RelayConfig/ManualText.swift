@@ -1,10 +1,18 @@
-import RelayProbe
-
 /// The parts of relay-milter(8) that are not about arguments: the config
 /// keys, logging, examples, signals, files and exit codes. The argument parser puts this text
 /// in `--help` and in the man page the package build generates from it.
-/// A test checks that it names every key `check-config` prints.
+/// The key list is made from the schema, so it names every key
+/// `check-config` prints.
 public enum ManualText {
+    /// `  [milter]       socket, socket_mode, ... (where the MTA connects)`, a line per table.
+    static var keyList: String {
+        ConfigSchema.sections.map { section, doc in
+            let header = "  [\(section)]"
+            let names = ConfigSchema.keys.filter { $0.section == section }.map(\.name).joined(separator: ", ")
+            return header + String(repeating: " ", count: max(1, 17 - header.count)) + names + " (\(doc))"
+        }.joined(separator: "\n")
+    }
+
     public static let discussion = """
         relay-milter refuses to relay mail unless the client is trusted (a \
         trusted network, or SASL-authenticated) or the recipient is local as \
@@ -16,32 +24,7 @@ public enum ManualText {
         /etc/relay-milter/relay-milter.toml (TOML). `relay-milter check-config` \
         validates it and prints every key with its effective value; the \
         annotated sample explains each.
-          [milter]       socket, socket_mode, socket_group, backlog, timeout, \
-        allow_remote_mta
-          [service]      user, run_as_root, pid_file, log_level, shutdown_timeout
-          [metrics]      enabled, listen, stats_detail (Prometheus /metrics \
-        and /stats)
-          [stats]        retention
-          [publish]      rbldnsd_file, rbldnsd_ipv6_file, rbldnsd_interval, \
-        rbldnsd_ttl (the open relays as an rbldnsd zone, a DNSBL)
-          [dnsbl]        zones, resolver, timeout, action, reject_text, \
-        tempfail_text, tag_header (DNS blocklists asked about clients)
-          [policy]       mode (enforce, tag-only, log-only), local_domains, \
-        relay_domains, trusted_networks, trust_authenticated, local_ip_literals, \
-        sender_must_be_local, local_transports
-          [probe]        enabled, port, helo_name, test_domain, recipient, sender, \
-        confirm_with_data, pipelining, connect_timeout, command_timeout, \
-        total_timeout, exclude_networks, allow_loopback, source_address, \
-        max_in_flight, queue_size, network_interval
-          [cache]        path, backend (sqlite, or postgresql: shared by a fleet)
-          [cache.postgresql] host, port, user, database, password_file, tls, \
-        ca_file, instance, poll_interval, query_timeout
-          [cache.ttl]    \(ProbeVerdict.spellings)
-          [enforcement]  verdicts, action, unknown_action, reject_text, \
-        tempfail_text, tag_header
-          [actions]      relay_denied, routed_address, invalid_address, \
-        mta_remote_transport, sender_not_local
-          [reply]        reject_text, tempfail_text, tag_header
+        \(keyList)
 
         LOGGING
           One line per event on standard error, logfmt (ts=, level=, msg=, \

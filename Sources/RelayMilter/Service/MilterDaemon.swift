@@ -293,12 +293,11 @@ public struct MilterDaemon {
         do {
             let fresh = try loadConfig()
             let old = store.snapshot
-            if fresh.milter != old.milter || fresh.service.user != old.service.user
-                || fresh.service.runAsRoot != old.service.runAsRoot || fresh.metrics != old.metrics
-                || fresh.cache.path != old.cache.path || fresh.cache.backend != old.cache.backend
-                || fresh.cache.postgresql != old.cache.postgresql || fresh.dnsbl.resolverHost != old.dnsbl.resolverHost
-                || fresh.dnsbl.resolverPort != old.dnsbl.resolverPort || fresh.dnsbl.timeoutSeconds != old.dnsbl.timeoutSeconds {
-                logger.warning("reload: [milter], [metrics], service.user, service.run_as_root, cache.path, cache.backend, [cache.postgresql] and the [dnsbl] resolver and timeout take effect at restart only", metadata: ["config.file": "\(options.configPath)"])
+            let waiting = ConfigSchema.restartOnlyChanges(from: old, to: fresh)
+            if !waiting.isEmpty {
+                logger.warning("reload: these changes take effect at restart only", metadata: [
+                    "config.file": "\(options.configPath)", "config.keys": "\(waiting.joined(separator: ","))",
+                ])
             }
             store.replace(with: fresh)
             logWarnings(of: fresh, logger: logger)
