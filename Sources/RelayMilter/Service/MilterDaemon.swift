@@ -143,29 +143,42 @@ public struct MilterDaemon {
         }
         let shared = config.cache.backend == .postgresql
         let verdicts = VerdictDatabase(path: config.cache.path, queuesForSharing: shared, index: index, metrics: metrics, logger: logger)
-        verdicts.open()
         let fleet = shared ? FleetSync(
             settings: config.cache.postgresql, probeTotalTimeoutSeconds: config.probe.totalTimeoutSeconds,
             retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
             metrics: metrics, logger: logger
         ) : nil
         scheduler.writeVerdicts(to: verdicts, fleet: fleet)
-        let fleetSyncing = fleet.map { fleet in Task(priority: .background) { await fleet.run() } }
         let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
-        history.load()
-        let historyWriting = Task { await history.writeContinually() }
-        // Made out here: the task must not capture `logger`, a variable.
         let zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
-        let zonePublishing = Task(priority: .background) { await zonePublisher.run() }
-        let metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
-        // Tests run at low priority (Dispatch gives such tasks low-priority
-        // threads): the milter's callbacks come first.
-        let scheduling = Task(priority: .background) { await scheduler.run() }
 
-        milter.run { succeeded in
-            // 0 is never a signal number: it tells the loop below the milter ended by itself.
-            signals.post(succeeded ? 0 : -1)
+        // Started in this order, stopped in the reverse one.
+        let services = ServiceGraph(logger: logger)
+        services.start(DaemonService(name: "verdict database", start: { verdicts.open() }, stop: {}))
+        if let fleet {
+            // At stop, what the shared database does not take stays queued in the embedded one.
+            services.start(.task("fleet sync", priority: .background, { await fleet.run() },
+                                 beforeCancel: { fleet.flushBeforeStop(timeout: .seconds(3)) }))
         }
+        history.load()
+        // A clean stop keeps the counts since the last write too.
+        services.start(.task("statistics history", { await history.writeContinually() }, afterCancel: { history.writeAll() }))
+        services.start(.task("zone publishing", priority: .background, { await zonePublisher.run() }))
+        var metricsServer: MetricsServer?
+        services.start(DaemonService(name: "metrics listener", start: {
+            metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
+        }, stop: { metricsServer?.close() }))
+        // Tests run at low priority (Dispatch gives such tasks low-priority
+        // threads): the milter's callbacks come first. At stop no new test
+        // starts; probeLoops is not shut down: tests in flight end with the
+        // process, and nobody would be there to store their results.
+        services.start(.task("open-relay tests", priority: .background, { await scheduler.run() }, beforeCancel: { scheduler.stop() }))
+        services.start(DaemonService(name: "milter", start: {
+            milter.run { succeeded in
+                // 0 is never a signal number: it tells the loop below the milter ended by itself.
+                signals.post(succeeded ? 0 : -1)
+            }
+        }, stop: { milter.join() }))
         logger.notice("started", metadata: [
             "milter.socket": "\(config.milter.socket)",
             "policy.mode": "\(config.rules.mode.rawValue)",
@@ -177,18 +190,7 @@ public struct MilterDaemon {
             signals: signals, milter: milter, factory: factory, store: store, verdicts: verdicts, metrics: metrics,
             logger: logger
         )
-        metricsServer?.close()
-        historyWriting.cancel()
-        zonePublishing.cancel()
-        history.writeAll() // a clean stop keeps the counts since the last write too, and every verdict
-        // Shared now; what the shared database does not take stays queued in the embedded one.
-        fleet?.flushBeforeStop(timeout: .seconds(3))
-        fleetSyncing?.cancel()
-        milter.join()
-        // No new tests start. probeLoops is not shut down: tests in flight end
-        // with the process, and nobody would be there to store their results.
-        scheduler.stop()
-        scheduling.cancel()
+        services.stopAll()
         if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
         if let pidFile = config.service.pidFile { unlink(pidFile) }
         logger.notice("stopped", metadata: ["exit.code": "\(exitCode)"])
