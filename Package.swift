@@ -63,7 +63,7 @@ let package = Package(
             ]
         ),
         // Verdict records in and out of an embedded SQLite database (WAL).
-        .target(name: "VerdictStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "VerdictStore", dependencies: ["RelayProbe", .product(name: "GRDB", package: "GRDB.swift")]),
         // The same records shared by a fleet of instances through PostgreSQL.
         .target(
             name: "SharedVerdictStore",

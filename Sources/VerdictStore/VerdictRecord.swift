@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RelayProbe
 
 /// What is known about one host: the latest test result, or a manual listing.
 /// The store keeps verdicts as text; what they mean is the caller's business.
@@ -59,15 +60,17 @@ extension VerdictRecord: FetchableRecord, PersistableRecord {
 }
 
 /// The part of a record the milter's connect path needs, small enough to keep
-/// a million of in memory.
+/// a million of in memory. The record keeps the verdict as the database
+/// spells it (a newer release may have written one this release does not
+/// know); the summary holds only verdicts it knows.
 public struct VerdictSummary: Sendable, Equatable {
-    public var verdict: String
+    public var verdict: ProbeVerdict
     public var testedAt: Date
     public var expiresAt: Date
     public var acceptedCount: Int
     public var testsRun: Int
 
-    public init(verdict: String, testedAt: Date, expiresAt: Date, acceptedCount: Int, testsRun: Int) {
+    public init(verdict: ProbeVerdict, testedAt: Date, expiresAt: Date, acceptedCount: Int, testsRun: Int) {
         self.verdict = verdict
         self.testedAt = testedAt
         self.expiresAt = expiresAt
@@ -79,8 +82,11 @@ public struct VerdictSummary: Sendable, Equatable {
 }
 
 extension VerdictRecord {
-    public var summary: VerdictSummary {
-        VerdictSummary(verdict: verdict, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun)
+    /// Nil for a verdict this release does not know: such a host counts as untested.
+    public var summary: VerdictSummary? {
+        ProbeVerdict(rawValue: verdict).map {
+            VerdictSummary(verdict: $0, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RelayProbe
 
 /// Verdict records in an embedded SQLite database in WAL mode, so the daemon
 /// writes while `relay-milter cache ...` reads (and writes) beside it.
@@ -149,7 +150,9 @@ public final class VerdictStore: Sendable {
                 SELECT host, verdict, tested_at, expires_at, json_array_length(accepted_tests), tests_run FROM verdict
                 """)
             while let row = try rows.next() {
-                try body(row[0], VerdictSummary(verdict: row[1], testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5]))
+                // A verdict this release does not know (a newer one wrote it) is left out: the host is tested again.
+                guard let verdict = ProbeVerdict(rawValue: row[1]) else { continue }
+                try body(row[0], VerdictSummary(verdict: verdict, testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5]))
             }
         }
     }

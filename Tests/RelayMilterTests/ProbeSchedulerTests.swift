@@ -95,6 +95,20 @@ struct ProbeSchedulerTests {
 }
 
 struct VerdictIndexTests {
+    /// A verdict this release does not know (a newer release wrote it) is left
+    /// out of the index, so the host counts as untested and is tested again.
+    @Test func anUnknownVerdictCountsAsUntested() throws {
+        let index = VerdictIndex()
+        let now = Date()
+        let store = try VerdictStore(path: FileManager.default.temporaryDirectory.appendingPathComponent("index-\(UUID().uuidString).sqlite").path)
+        let future = VerdictRecord(host: "192.0.2.9", verdict: "open_by_proxy", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe)
+        try store.saveAll([future])
+        #expect(try index.replaceAll(from: store) == 0)
+        index.update(future)
+        #expect(index.updateIfNewer(future) == false)
+        #expect(index.lookup(IPAddress("192.0.2.9")!, now: now) == .miss && index.countByVerdict.isEmpty)
+    }
+
     @Test func hitsExpiresAndMisses() throws {
         let index = VerdictIndex()
         let now = Date()
@@ -107,7 +121,7 @@ struct VerdictIndexTests {
         #expect(try index.replaceAll(from: store) == 3)
         #expect(index.count == 3)
         guard case .hit(let summary) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
-        #expect(summary.verdict == "open" && summary.acceptedCount == 1 && summary.testsRun == 20)
+        #expect(summary.verdict == .open && summary.acceptedCount == 1 && summary.testsRun == 20)
         guard case .expired = index.lookup(IPAddress("192.0.2.2")!, now: now) else { Issue.record("not expired"); return }
         #expect(index.lookup(IPAddress("192.0.2.3")!, now: now) == .miss)
         // IPv6 in another spelling, and IPv4-mapped IPv6, find the same entries.
@@ -132,7 +146,7 @@ struct VerdictIndexTests {
 
     @Test func replyTemplates() {
         let tested = Date(timeIntervalSince1970: 1_800_000_000)
-        let record = VerdictSummary(verdict: "open", testedAt: tested, expiresAt: tested, acceptedCount: 3, testsRun: 20)
+        let record = VerdictSummary(verdict: .open, testedAt: tested, expiresAt: tested, acceptedCount: 3, testsRun: 20)
         #expect(HostReplyTemplate.render("{client} {verdict} {tested} {failed}/{run}", client: IPAddress("203.0.113.7"), record: record)
             == "203.0.113.7 open 2027-01-15T08:00:00Z 3/20")
         #expect(HostReplyTemplate.tagValue(record) == "yes; verdict=open; tested=2027-01-15T08:00:00Z; tests=3/20")

@@ -50,9 +50,19 @@ struct RbldnsdZoneTests {
         #expect(zone.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0 == "$TTL 3600" })
     }
 
-    @Test func textCarriesNoZoneSyntax() {
-        var summary = Self.record("192.0.2.1", "open").summary
-        summary.verdict = "open$\nx"
+    /// The TXT names the verdict: no verdict may bring zone syntax into it.
+    @Test(arguments: ProbeVerdict.allCases)
+    func textCarriesNoZoneSyntax(verdict: ProbeVerdict) throws {
+        var summary = try #require(Self.record("192.0.2.1", "open").summary)
+        summary.verdict = verdict
         #expect(!RbldnsdZone.text(for: summary).contains(where: { $0 == "$" || $0.isNewline }))
+    }
+
+    /// A record of a verdict this release does not know (written by a newer
+    /// one) lists nothing: the host counts as untested.
+    @Test func anUnknownVerdictIsNotListed() {
+        let zone = RbldnsdZone.render(RbldnsdZone.hosts([Self.record("192.0.2.1", "open_by_proxy")]),
+                                      badVerdicts: Set(ProbeVerdict.allCases), ttlSeconds: 900, now: Self.now)
+        #expect(!zone.contains("192.0.2.1"))
     }
 }

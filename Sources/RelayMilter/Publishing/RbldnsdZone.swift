@@ -33,8 +33,7 @@ public enum RbldnsdZone {
                               badVerdicts: Set<ProbeVerdict>, ttlSeconds: Int, now: Date) -> String {
         let listed = hosts
             .filter { host in
-                dataset.holds(host.address) && !host.summary.isExpired(at: now)
-                    && ProbeVerdict(rawValue: host.summary.verdict).map(badVerdicts.contains) == true
+                dataset.holds(host.address) && !host.summary.isExpired(at: now) && badVerdicts.contains(host.summary.verdict)
             }
             .sorted { order($0.address) < order($1.address) }
         var lines = [
@@ -58,7 +57,10 @@ public enum RbldnsdZone {
 
     /// The verdict records of the database, as `render` takes them.
     public static func hosts(_ records: [VerdictRecord]) -> [(address: IPAddress, summary: VerdictSummary)] {
-        records.compactMap { record in IPAddress(record.host).map { ($0, record.summary) } }
+        records.compactMap { record in
+            guard let address = IPAddress(record.host), let summary = record.summary else { return nil }
+            return (address, summary)
+        }
     }
 
     /// `open relay (verdict open, 20/20 relay tests accepted), tested 2026-11-30`:
@@ -66,7 +68,7 @@ public enum RbldnsdZone {
     static func text(for summary: VerdictSummary) -> String {
         let day = String(HostReplyTemplate.timestamp(summary.testedAt).prefix(10))
         let accepted = summary.testsRun > 0 ? ", \(summary.acceptedCount)/\(summary.testsRun) relay tests accepted" : ""
-        let raw = "open relay (verdict \(summary.verdict)\(accepted)), tested \(day)"
+        let raw = "open relay (verdict \(summary.verdict.rawValue)\(accepted)), tested \(day)"
         return String(raw.map { $0.isNewline || $0 == "$" ? " " : $0 })
     }
 }

@@ -149,7 +149,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             "decision.reason": "\(decision.reason.rawValue)",
             "decision.action": "\(action.applied.rawValue)",
             "policy.mode": "\(config.rules.mode.rawValue)",
-            "host.verdict": "\(hostRecord?.verdict ?? "untested")",
+            "host.verdict": "\(hostRecord?.verdict.rawValue ?? "untested")",
         ]
         if action.configured != action.applied { metadata["decision.would"] = "\(action.configured.rawValue)" }
         if decision.reason == .dnsblListed, let listing = dnsblListing {

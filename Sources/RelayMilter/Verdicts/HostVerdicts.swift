@@ -32,9 +32,8 @@ struct HostVerdicts: Sendable {
         }
         switch lookup {
         case .hit(let record):
-            // A verdict this release does not know (a newer one's, in a shared database) is not enforced.
-            let bad = ProbeVerdict(rawValue: record.verdict).map(config.enforcement.badVerdicts.contains) ?? false
-            return (bad ? .listed(verdict: record.verdict) : .clean(verdict: record.verdict), record)
+            let bad = config.enforcement.badVerdicts.contains(record.verdict)
+            return (bad ? .listed(verdict: record.verdict.rawValue) : .clean(verdict: record.verdict.rawValue), record)
         case .expired, .miss:
             return (scheduler.mayTest(address, config: config) ? .untested : .notTested, nil)
         }
@@ -74,7 +73,7 @@ enum HostReplyTemplate {
         Placeholders.fill(template) { name in
             switch name {
             case "client": client.map { "\($0)" } ?? "unknown"
-            case "verdict": record?.verdict ?? "untested"
+            case "verdict": record?.verdict.rawValue ?? "untested"
             case "tested": record.map { timestamp($0.testedAt) } ?? "never"
             case "failed": "\(record?.acceptedCount ?? 0)"
             case "run": "\(record?.testsRun ?? 0)"
@@ -86,7 +85,7 @@ enum HostReplyTemplate {
     /// `yes; verdict=open; tested=2026-11-29T17:00:00Z; tests=3/20`, or `untested`.
     static func tagValue(_ record: VerdictSummary?) -> String {
         guard let record else { return "untested" }
-        return "yes; verdict=\(record.verdict); tested=\(timestamp(record.testedAt)); tests=\(record.acceptedCount)/\(record.testsRun)"
+        return "yes; verdict=\(record.verdict.rawValue); tested=\(timestamp(record.testedAt)); tests=\(record.acceptedCount)/\(record.testsRun)"
     }
 
     static func timestamp(_ date: Date) -> String {

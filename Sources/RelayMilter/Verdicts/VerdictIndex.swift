@@ -1,6 +1,7 @@
 import Foundation
 import RelayPolicy
 import NIOConcurrencyHelpers
+import RelayProbe
 import VerdictStore
 
 /// Every cached verdict, in memory, for the milter's connect path: a lookup is
@@ -22,41 +23,29 @@ public final class VerdictIndex: Sendable {
     private struct Packed {
         var testedAt: UInt32
         var expiresAt: UInt32
+        /// The verdict's position in `ProbeVerdict.allCases`.
         var verdictCode: UInt16
         var acceptedCount: UInt8
         var testsRun: UInt8
     }
 
+    private static let verdicts = ProbeVerdict.allCases
+
     private struct Entries {
         var v4: [UInt32: Packed] = [:]
         var v6: [UInt128: Packed] = [:]
-        /// Verdict names by code; there are a handful ("open", "closed", ...).
-        var verdictNames: [String] = []
-        var verdictCodes: [String: UInt16] = [:]
         /// Kept up to date on every change, so a metrics scrape never walks the index.
-        var countByVerdict: [String: Int] = [:]
+        var countByVerdict: [ProbeVerdict: Int] = [:]
 
-        /// Nil once 65,535 distinct names exist, which only a damaged database could
-        /// hold: such a host is left out of the index, so it counts as untested.
-        mutating func code(for verdict: String) -> UInt16? {
-            if let code = verdictCodes[verdict] { return code }
-            guard verdictNames.count < Int(UInt16.max) else { return nil }
-            let code = UInt16(verdictNames.count)
-            verdictNames.append(verdict)
-            verdictCodes[verdict] = code
-            return code
-        }
-
-        mutating func pack(_ summary: VerdictSummary) -> Packed? {
-            guard let code = code(for: summary.verdict) else { return nil }
-            return Packed(testedAt: Self.seconds(summary.testedAt), expiresAt: Self.seconds(summary.expiresAt),
-                          verdictCode: code, acceptedCount: UInt8(clamping: summary.acceptedCount),
-                          testsRun: UInt8(clamping: summary.testsRun))
+        func pack(_ summary: VerdictSummary) -> Packed {
+            Packed(testedAt: Self.seconds(summary.testedAt), expiresAt: Self.seconds(summary.expiresAt),
+                   verdictCode: UInt16(VerdictIndex.verdicts.firstIndex(of: summary.verdict) ?? 0),
+                   acceptedCount: UInt8(clamping: summary.acceptedCount), testsRun: UInt8(clamping: summary.testsRun))
         }
 
         func unpack(_ packed: Packed) -> VerdictSummary {
             VerdictSummary(
-                verdict: verdictNames[Int(packed.verdictCode)],
+                verdict: VerdictIndex.verdicts[Int(packed.verdictCode)],
                 testedAt: Date(timeIntervalSince1970: TimeInterval(packed.testedAt)),
                 expiresAt: Date(timeIntervalSince1970: TimeInterval(packed.expiresAt)),
                 acceptedCount: Int(packed.acceptedCount), testsRun: Int(packed.testsRun)
@@ -64,13 +53,13 @@ public final class VerdictIndex: Sendable {
         }
 
         mutating func set(_ summary: VerdictSummary, for address: IPAddress) {
-            guard let packed = pack(summary) else { return }
+            let packed = pack(summary)
             let old: Packed?
             switch address {
             case .v4(let key): old = v4.updateValue(packed, forKey: key)
             case .v6(let key): old = v6.updateValue(packed, forKey: key)
             }
-            if let old { countByVerdict[verdictNames[Int(old.verdictCode)], default: 0] -= 1 }
+            if let old { countByVerdict[VerdictIndex.verdicts[Int(old.verdictCode)], default: 0] -= 1 }
             countByVerdict[summary.verdict, default: 0] += 1
         }
 
@@ -110,17 +99,17 @@ public final class VerdictIndex: Sendable {
         return summary.isExpired(at: now) ? .expired(summary) : .hit(summary)
     }
 
+    /// A record whose verdict this release does not know is not taken.
     public func update(_ record: VerdictRecord) {
-        guard let address = IPAddress(record.host) else { return }
-        entries.withLockedValue { $0.set(record.summary, for: address) }
+        guard let address = IPAddress(record.host), let summary = record.summary else { return }
+        entries.withLockedValue { $0.set(summary, for: address) }
     }
 
     /// Takes another instance's record if it is of a later test than the one
     /// this index holds for the host (to the second); true if it did. The same
     /// record read twice is taken once.
     public func updateIfNewer(_ record: VerdictRecord) -> Bool {
-        guard let address = IPAddress(record.host) else { return false }
-        let summary = record.summary
+        guard let address = IPAddress(record.host), let summary = record.summary else { return false }
         let tested = Entries.seconds(summary.testedAt)
         return entries.withLockedValue { entries in
             let held: Packed? = switch address {
@@ -147,6 +136,9 @@ public final class VerdictIndex: Sendable {
 
     public var count: Int { entries.withLockedValue { $0.v4.count + $0.v6.count } }
 
-    /// How many hosts hold each verdict.
-    public var countByVerdict: [String: Int] { entries.withLockedValue { $0.countByVerdict } }
+    /// How many hosts hold each verdict, by its spelling (metrics labels, `stats`).
+    public var countByVerdict: [String: Int] {
+        let counts = entries.withLockedValue { $0.countByVerdict }
+        return Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) })
+    }
 }
