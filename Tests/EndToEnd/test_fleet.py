@@ -234,6 +234,14 @@ def test_what_the_shared_table_may_not_say_is_refused(fleet, postgres):
     assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="refused") == 4, timeout=15)
     for refusal in ("bad_times", "unknown_verdict", "bad_host"):
         assert b.logged('msg="verdict from the shared database refused"', f"fleet.refusal={refusal}"), b.log()[-3000:]
+    # Every read goes back over the latest changes: a refused row is counted
+    # and logged once, not again at each read (it once was, every few seconds).
+    postgres.query("INSERT INTO relay_milter_verdict (host, verdict, tested_at, expires_at, accepted_tests, tests_run, "
+                   "banner, detail, source, instance) VALUES ('127.0.0.13', 'closed', now(), now() + interval '1 day', "
+                   "'{}', 20, '', 'written by hand', 'manual', 'intruder')")
+    assert wait_until(lambda: metric(b, "relay_milter_shared_store_verdicts_total", direction="received") == 2, timeout=15)
+    assert metric(b, "relay_milter_shared_store_verdicts_total", direction="refused") == 4
+    assert b.log().count('msg="verdict from the shared database refused"') == 4, b.log()[-3000:]
     assert refused_as_open_relay(swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.9")[1], "127.0.0.9")
     code, out = swaks(guarded["b"].port, to="bob@example.test", source="127.0.0.10")
     assert not refused_as_open_relay(out, "127.0.0.10"), out

@@ -36,6 +36,9 @@ final class FleetSync: Sendable {
         /// The last change read; changes are read again from a little before
         /// it (see `rereadChanges`).
         var lastChange: Int64 = 0
+        /// Changes refused within the window read again, so that a refused
+        /// row is counted and logged once, not at every read.
+        var refusedChanges: Set<Int64> = []
         var downSince: ContinuousClock.Instant?
         var rollupsWrittenAt: ContinuousClock.Instant?
         /// Wakes the connection's exchange loop; nudges while none runs are
@@ -166,7 +169,7 @@ final class FleetSync: Sendable {
                 return .skip
             case .known(let record):
                 metrics.probeClaim("known")
-                guard !acceptable([record]).isEmpty else { return .test }
+                guard !acceptable([(nil, record)]).isEmpty else { return .test }
                 if index.updateIfNewer(record) { database.saveReceived([record]) }
                 return .skip
             }
@@ -257,15 +260,19 @@ final class FleetSync: Sendable {
     }
 
     /// The records that pass SharedVerdictCheck; the others are counted
-    /// (`shared_store_verdicts_total{direction="refused"}`) and logged.
-    private func acceptable(_ records: [VerdictRecord]) -> [VerdictRecord] {
+    /// (`shared_store_verdicts_total{direction="refused"}`) and logged, once
+    /// each: a change refused before is passed over when read again.
+    /// `id` is the change's number when read from the changes (nil for a
+    /// record a claim returned, refused each time it comes).
+    private func acceptable(_ changes: [(id: Int64?, record: VerdictRecord)]) -> [VerdictRecord] {
         let now = Date()
         var taken: [VerdictRecord] = []
-        for record in records {
+        for (id, record) in changes {
             guard let refusal = SharedVerdictCheck.refusal(of: record, now: now) else {
                 taken.append(record)
                 continue
             }
+            if let id, !state.withLockedValue({ $0.refusedChanges.insert(id).inserted }) { continue }
             metrics.sharedVerdicts("refused", count: 1)
             logger.warning("verdict from the shared database refused", metadata: [
                 "client.address": "\(truncatedForLog(UntrustedText.forTerminal(record.host), limit: 64))",
@@ -281,7 +288,7 @@ final class FleetSync: Sendable {
         var after = max(0, state.withLockedValue { $0.lastChange } - Self.rereadChanges)
         while true {
             let changes = try await store.changes(after: after, limit: Self.batch)
-            let fromOthers = acceptable(changes.filter { $0.instance != settings.instance }.map(\.record))
+            let fromOthers = acceptable(changes.filter { $0.instance != settings.instance }.map { (Optional($0.id), $0.record) })
             let taken = fromOthers.filter { index.updateIfNewer($0) }
             if !taken.isEmpty {
                 database.saveReceived(taken)
@@ -289,7 +296,12 @@ final class FleetSync: Sendable {
             }
             guard let last = changes.last?.id else { break }
             after = last
-            state.withLockedValue { $0.lastChange = max($0.lastChange, last) }
+            state.withLockedValue { state in
+                state.lastChange = max(state.lastChange, last)
+                // Refusals older than the window read again cannot come back.
+                let oldest = state.lastChange - Self.rereadChanges
+                state.refusedChanges = state.refusedChanges.filter { $0 >= oldest }
+            }
             if changes.count < Self.batch { break }
         }
     }
