@@ -13,7 +13,7 @@ def test_demo_once_shows_log_only_then_enforce():
 
     # As shipped: Postfix (which trusts all of 127/8 here) alone decides; relay-milter says what it would refuse.
     assert "5.7.1" not in shipped, shipped
-    assert "relayed to the outside world (smtp-sink): ['<victim@elsewhere.example>', '<friend@elsewhere.example>']" in shipped
+    assert "relayed to the outside world (smtp-sink): ['<friend@elsewhere.example>', '<victim@elsewhere.example>']" in shipped
     assert shipped.count("decision.would=reject") == 2, shipped
     assert "decision.reason=relay.routed_address decision.verdict=deny decision.would=reject" in shipped
 
