@@ -30,6 +30,8 @@ public final class VerdictIndex: Sendable {
     }
 
     private static let verdicts = ProbeVerdict.allCases
+    /// Each verdict's position in `verdicts`: every case has one.
+    private static let codes = Dictionary(uniqueKeysWithValues: verdicts.enumerated().map { ($1, UInt16($0)) })
 
     private struct Entries {
         var v4: [UInt32: Packed] = [:]
@@ -39,7 +41,7 @@ public final class VerdictIndex: Sendable {
 
         func pack(_ summary: VerdictSummary) -> Packed {
             Packed(testedAt: Self.seconds(summary.testedAt), expiresAt: Self.seconds(summary.expiresAt),
-                   verdictCode: UInt16(VerdictIndex.verdicts.firstIndex(of: summary.verdict) ?? 0),
+                   verdictCode: VerdictIndex.codes[summary.verdict]!,
                    acceptedCount: UInt8(clamping: summary.acceptedCount), testsRun: UInt8(clamping: summary.testsRun))
         }
 
