@@ -2,7 +2,6 @@ import Logging
 import MilterSocket
 import RelayPolicy
 import RelayProbe
-import TOMLKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,19 +15,13 @@ public enum ConfigLoader {
 
     public static func parse(_ source: String, file: String) throws(ConfigError) -> RelayMilterConfig {
         let root: TOMLTable
-        if let (line, problem) = TOMLParserGuard.firstCrashingConstruct(in: source) {
-            throw ConfigError(file: file, line: line, message: "TOML syntax: \(problem)")
-        }
         do {
-            root = try TOMLTable(string: source)
-        } catch let error as TOMLParseError {
-            throw ConfigError(file: file, line: error.source.begin.line, message: "TOML syntax: \(TOMLSyntaxHint.explain(error.description))")
+            root = try TOMLParser.parse(source)
         } catch {
-            throw ConfigError(file: file, line: nil, message: "TOML syntax: \(error)")
+            throw ConfigError(file: file, line: error.line, message: "TOML syntax: \(error.message)")
         }
-        let document = Document(file: file, keyLines: KeyLines(source: source))
         var config = RelayMilterConfig.defaults
-        var top = Section(document: document, path: "", table: root)
+        var top = Section(file: file, path: "", table: root)
         for (name, _) in ConfigSchema.sections where !name.contains(".") { top.expect(name) }
         // Each table the file has, in the schema's order; a nested one
         // (cache.ttl) through its parent, which knows it as a key.
@@ -104,6 +97,19 @@ public enum ConfigLoader {
         guard ferror(file) == 0 else {
             throw ConfigError(file: path, line: nil, message: "cannot read file: \(String(cString: strerror(errno)))")
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return try text(bytes, file: path)
+    }
+
+    /// The bytes as text, refused where they are not UTF-8 (TOML's encoding),
+    /// rather than read with a replacement character the admin never wrote.
+    static func text(_ bytes: [UInt8], file: String) throws(ConfigError) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        var line = 1
+        while case .scalarValue(let scalar) = decoder.decode(&iterator) {
+            if scalar == "\n" { line += 1 }
+        }
+        throw ConfigError(file: file, line: line, message: "not UTF-8 text; save the file as UTF-8")
     }
 }

@@ -1,5 +1,4 @@
 import RelayPolicy
-import TOMLKit
 
 /// Why one value in a list is unacceptable; `Section.list` adds the key and line.
 struct BadValue: Error {
@@ -7,23 +6,18 @@ struct BadValue: Error {
     init(_ message: String) { self.message = message }
 }
 
-/// The file being read, for error positions.
-struct Document {
-    let file: String
-    let keyLines: KeyLines
-}
-
 /// One TOML table being read: typed getters that remember which keys were
 /// asked about, so `finish()` can name every key nobody expects.
 struct Section {
-    let document: Document
+    /// The file being read, for errors.
+    let file: String
     let path: String
     let table: TOMLTable
     /// Every key some getter asked about, present or not.
     private var known: Set<String> = []
 
-    init(document: Document, path: String, table: TOMLTable) {
-        self.document = document
+    init(file: String, path: String, table: TOMLTable) {
+        self.file = file
         self.path = path
         self.table = table
     }
@@ -31,26 +25,25 @@ struct Section {
     func qualified(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
     func error(_ key: String, _ message: String) -> ConfigError {
-        let line = document.keyLines.line(of: qualified(key)) ?? document.keyLines.line(of: path)
-        return ConfigError(file: document.file, line: line, message: "\(qualified(key)): \(message)")
+        ConfigError(file: file, line: table.line(of: key) ?? table.line, message: "\(qualified(key)): \(message)")
     }
 
     mutating func has(_ key: String) -> Bool {
         known.insert(key)
-        return table.contains(key: key)
+        return table[key] != nil
     }
 
     mutating func section(_ key: String) throws(ConfigError) -> Section? {
         known.insert(key)
         guard let value = table[key] else { return nil }
         guard let inner = value.table else { throw error(key, "expected a table [\(qualified(key))]") }
-        return Section(document: document, path: qualified(key), table: inner)
+        return Section(file: file, path: qualified(key), table: inner)
     }
 
     mutating func string(_ key: String, default fallback: String) throws(ConfigError) -> String {
         known.insert(key)
         guard let value = table[key] else { return fallback }
-        guard let text = value.string else { throw error(key, "expected a string, got \(value.type)") }
+        guard let text = value.string else { throw error(key, "expected a string, got \(value.typeName)") }
         return text
     }
 
@@ -62,7 +55,7 @@ struct Section {
     mutating func bool(_ key: String, default fallback: Bool) throws(ConfigError) -> Bool {
         known.insert(key)
         guard let value = table[key] else { return fallback }
-        guard let flag = value.bool else { throw error(key, "expected true or false, got \(value.type)") }
+        guard let flag = value.boolean else { throw error(key, "expected true or false, got \(value.typeName)") }
         return flag
     }
 
@@ -89,7 +82,7 @@ struct Section {
     mutating func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         known.insert(key)
         guard let value = table[key] else { return fallback }
-        guard let number = value.int else { throw error(key, "expected an integer, got \(value.type)") }
+        guard let number = value.integer else { throw error(key, "expected an integer, got \(value.typeName)") }
         guard range.contains(number) else {
             throw error(key, "expected an integer from \(range.lowerBound) to \(range.upperBound), got \(number)")
         }
@@ -100,10 +93,10 @@ struct Section {
     mutating func list<T>(_ key: String, _ parse: (String) throws(BadValue) -> T) throws(ConfigError) -> [T] {
         known.insert(key)
         guard let value = table[key] else { return [] }
-        guard let array = value.array else { throw error(key, "expected an array of strings, got \(value.type)") }
+        guard let array = value.array else { throw error(key, "expected an array of strings, got \(value.typeName)") }
         var result: [T] = []
         for element in array {
-            guard let text = element.string else { throw error(key, "expected an array of strings, found \(element.type)") }
+            guard let text = element.string else { throw error(key, "expected an array of strings, found \(element.typeName)") }
             do {
                 result.append(try parse(text))
             } catch {
@@ -120,7 +113,7 @@ struct Section {
 
     func finish() throws(ConfigError) {
         let expected = known.sorted().joined(separator: ", ")
-        for key in table.keys.sorted() where !known.contains(key) {
+        for key in table.keys where !known.contains(key) {
             let message = "unknown key; expected one of: \(expected)"
             throw error(key, message)
         }

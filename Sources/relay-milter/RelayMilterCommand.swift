@@ -12,7 +12,7 @@ struct RelayMilterCommand: ParsableCommand {
         abstract: "A milter that stops your MTA from relaying for strangers.",
         discussion: ManualText.discussion,
         version: RelayMilterVersion.current,
-        subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self, ParseConfig.self],
+        subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self],
         defaultSubcommand: Run.self
     )
 }
@@ -21,11 +21,10 @@ struct ConfigOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The config file.", valueName: "path"))
     var config: String = RelayMilterConfig.defaultPath
 
-    /// The config (parsed in a child first, see IsolatedConfigParser), or
-    /// exit 78 with the file:line error.
+    /// The config, or exit 78 with the file:line error.
     func load() throws -> RelayMilterConfig {
         do {
-            return try IsolatedConfigParser().load(path: config)
+            return try ConfigLoader.load(path: config)
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode(78)
@@ -85,29 +84,6 @@ struct PostfixSnippetCommand: ParsableCommand {
 
     func run() throws {
         print(PostfixSnippet.render(try configOption.load(), configPath: configOption.config), terminator: "")
-    }
-}
-
-/// The child half of IsolatedConfigParser: parses a config read from stdin
-/// in a process of its own, so that a parser crash costs only this process.
-struct ParseConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "parse-config",
-        abstract: "Parse a config from stdin; exit 0, or 78 with the error (used by relay-milter itself).",
-        shouldDisplay: false
-    )
-
-    @Option(help: ArgumentHelp("The file name to put in errors.", valueName: "name"))
-    var file: String = "<stdin>"
-
-    func run() throws {
-        let source = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        do {
-            _ = try ConfigLoader.parse(source, file: file)
-        } catch {
-            FileHandle.standardError.write(Data(IsolatedConfigParser.report(error).utf8))
-            throw ExitCode(IsolatedConfigParser.configErrorStatus)
-        }
     }
 }
 

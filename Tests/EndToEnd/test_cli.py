@@ -125,8 +125,7 @@ def test_decide_reads_the_mtas_spellings(enforcing_sample):
 
 
 def test_a_duration_too_long_is_an_error_not_a_crash(workdir):
-    # Both once died of an arithmetic overflow trap (exit 132); the config's
-    # was blamed on the TOML library by the parse child.
+    # Both once died of an arithmetic overflow trap (exit 132).
     config = workdir / "relay-milter.toml"
     config.write_text(config_text(sections=f'[cache]\npath = "{workdir}/verdicts.sqlite"\n'))
     result = run("cache", "set", "192.0.2.7", "open", "--ttl", "200000000000000d", "--config", str(config))

@@ -92,9 +92,8 @@ def test_sigterm_mid_run_finishes_open_sessions_and_loses_nothing(start_milter, 
 
 def test_sighup_reloads_under_load_drop_nothing_and_decide_right(start_milter, start_postfix, sink):
     """libmilter's own signal thread would stop on SIGHUP; ours reloads, and
-    no session notices. A burst of SIGHUPs is one reload (the file is read in
-    a child process first, which takes a while under a sanitizer), so the
-    load runs until ten reloads have happened under it."""
+    no session notices. A burst of SIGHUPs is one reload, so the load runs
+    until ten reloads have happened under it."""
     import threading
     milter = start_milter(config_text())
     postfix = start_postfix(milter=milter.postfix_spec)

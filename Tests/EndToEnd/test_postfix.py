@@ -140,6 +140,14 @@ def test_sighup_reloads_and_a_bad_file_keeps_the_old_config(start_milter, start_
     assert "relay-milter.toml:2: policy.mode" in milter.log()
     assert milter.proc.poll() is None
     assert swaks(postfix.port, to="second@elsewhere.example", source=UNTRUSTED)[0] == 0  # still tag-only
+
+    # A half-typed edit, of the kind that once aborted the TOML parser inside
+    # the process: an error with its line, and the milter keeps serving.
+    milter.write_config('[policy]\nmode = "enforce"\n[\n')
+    milter.signal(signal.SIGHUP)
+    assert wait_until(lambda: "relay-milter.toml:3: TOML syntax: a table header must start with a name" in milter.log())
+    assert milter.proc.poll() is None
+    assert swaks(postfix.port, to="third@elsewhere.example", source=UNTRUSTED)[0] == 0  # still tag-only
     assert milter.stop() == 0
 
 

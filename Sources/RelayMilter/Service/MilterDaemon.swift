@@ -42,8 +42,6 @@ public struct MilterDaemon {
     ])
 
     let options: Options
-    /// Made at start, while this program's path can still be read (see IsolatedConfigParser).
-    let configParser = IsolatedConfigParser()
 
     public init(options: Options) {
         self.options = options
@@ -51,7 +49,7 @@ public struct MilterDaemon {
 
     /// Loads the config file (at start and at each SIGHUP) and applies the command-line overrides.
     func loadConfig() throws(ConfigError) -> RelayMilterConfig {
-        var config = try configParser.load(path: options.configPath)
+        var config = try ConfigLoader.load(path: options.configPath)
         if let socket = options.socketOverride {
             do {
                 config.milter.socket = try SocketSpec(parsing: socket)

@@ -16,27 +16,19 @@ public func fuzzConfig(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         precondition((0...DurationText.maximumSeconds).contains(seconds), "\(text) parsed as \(seconds) s")
         precondition((try? DurationText.seconds(DurationText.text(seconds))) == seconds, "\(text) does not print back")
     }
+    // A syntax error names a line the text has.
+    let lines = text.utf8.count { $0 == UInt8(ascii: "\n") } + 1
     do {
         let config = try ConfigLoader.parse(text, file: "fuzz.toml")
         let rendered = ConfigRenderer.render(config)
         precondition((try? ConfigLoader.parse(rendered, file: "rendered.toml")) == config, "rendered config does not load back:\n\(rendered)")
     } catch {
         precondition(error.file == "fuzz.toml", "error names another file: \(error)")
+        precondition(error.line.map { (1...lines).contains($0) } ?? true, "error names line \(error.line!) of \(lines): \(error)")
     }
     return 0
 }
 
-// libFuzzer runs a full leak scan after each input that mallocs more than it
-// frees, and every parse does (TOMLKit's allocations, suppressed in
-// .ci/lsan.supp): 35 runs/s instead of 384 from the seed corpus, 143 s
-// instead of 16 for Scripts/test's 5,000 runs (2026-12-02). So that check is
-// off by default here, given first so that a -detect_leaks=1 on the command
-// line wins. LeakSanitizer still checks the whole run at exit (a leak outside
-// the suppressions fails it); only the input that leaked goes unnamed.
-var arguments: [UnsafeMutablePointer<CChar>?] = [CommandLine.unsafeArgv[0], strdup("-detect_leaks=0")]
-    + (1..<Int(CommandLine.argc)).map { CommandLine.unsafeArgv[$0] } + [nil]
-var argc = CInt(arguments.count - 1)
-arguments.withUnsafeMutableBufferPointer { buffer in
-    var argv = buffer.baseAddress
-    exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzConfig))
-}
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzConfig))
