@@ -63,27 +63,23 @@ final class ProbeScheduler: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let prober: SMTPProber
     private let index: VerdictIndex
-    /// Where finished tests are written; set once the daemon has opened it
-    /// (after dropping privileges, which happens after the scheduler exists).
-    private let database = NIOLockedValueBox<VerdictDatabase?>(nil)
+    /// Where finished tests are written (none in unit tests).
+    private let database: VerdictDatabase?
+    /// Claims tests fleet-wide and shares verdicts, with a shared store.
+    private let fleet: FleetSync?
     private let logger: Logger
     private let metrics: RelayMetrics
 
-    init(prober: SMTPProber, index: VerdictIndex, logger: Logger, metrics: RelayMetrics, rememberedNetworksLimit: Int = 100_000) {
+    init(prober: SMTPProber, index: VerdictIndex, database: VerdictDatabase? = nil, fleet: FleetSync? = nil, logger: Logger,
+         metrics: RelayMetrics, rememberedNetworksLimit: Int = 100_000) {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.rememberedNetworksLimit = rememberedNetworksLimit
         self.prober = prober
         self.index = index
+        self.database = database
+        self.fleet = fleet
         self.logger = logger
         self.metrics = metrics
-    }
-
-    /// Claims tests fleet-wide and shares verdicts, with a shared store.
-    private let fleet = NIOLockedValueBox<FleetSync?>(nil)
-
-    func writeVerdicts(to database: VerdictDatabase, fleet: FleetSync?) {
-        self.database.withLockedValue { $0 = database }
-        self.fleet.withLockedValue { $0 = fleet }
     }
 
     /// Whether the config allows a test of `address` at all.
@@ -173,7 +169,6 @@ final class ProbeScheduler: Sendable {
     }
 
     private func test(_ job: Job) async {
-        let fleet = fleet.withLockedValue { $0 }
         if let fleet, await fleet.claim("\(job.address)") == .skip {
             finish(job)
             return
@@ -185,7 +180,7 @@ final class ProbeScheduler: Sendable {
         let record = VerdictRecord(report, host: "\(job.address)", ttlSeconds: job.ttlSeconds, now: Date())
         index.update(record)
         metrics.probeFinished(verdict: report.verdict.rawValue, took: elapsed)
-        database.withLockedValue { $0 }?.save(record)
+        database?.save(record)
         await fleet?.release(record)
         logger.info("open-relay test finished", metadata: [
             "client.address": "\(job.address)",

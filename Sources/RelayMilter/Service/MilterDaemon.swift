@@ -89,25 +89,7 @@ public struct MilterDaemon {
         logger.logLevel = config.service.logLevel
         logWarnings(of: config, logger: logger)
 
-        let store = ConfigStore(config)
-        let index = VerdictIndex()
-        let metrics = RelayMetrics(version: RelayMilterVersion.current, recording: config.metrics.enabled)
-        let stats = StatsCollector(retentionHours: config.stats.retentionHours)
-        // One event-loop thread carries every open-relay test: they are all
-        // waiting on the network, and NIO multiplexes them.
-        let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // A burst of tests (a thousand hosts connecting at once) must not slow
-        // the callbacks the MTA is waiting on (BENCHMARKS.md, section 4).
-        ThreadPriority.lower(probeLoops)
-        let scheduler = ProbeScheduler(prober: SMTPProber(group: probeLoops), index: index, logger: logger, metrics: metrics)
-        let factory = RelaySessionFactory(
-            store: store, logger: logger,
-            hostVerdicts: HostVerdicts(
-                index: index, scheduler: scheduler, metrics: metrics,
-                dnsbl: makeDNSBLLookups(config.dnsbl, group: probeLoops, metrics: metrics, logger: logger)
-            ),
-            metrics: metrics, stats: stats
-        )
+        let parts = DaemonParts(config: config, logger: logger)
         let milter: Milter
         do {
             milter = try Milter(
@@ -116,7 +98,7 @@ public struct MilterDaemon {
                     timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros,
                     quietStages: RelaySession.quietStages, skippedStages: RelaySession.skippedStages
                 ),
-                factory: factory
+                factory: parts.factory
             )
         } catch {
             logger.critical("cannot start milter", metadata: ["error": "\(error)", "milter.socket": "\(config.milter.socket)"])
@@ -126,57 +108,16 @@ public struct MilterDaemon {
         var socketPath: String?
         if case .unix(let path) = config.milter.socket { socketPath = path }
         do {
-            if let socketPath {
-                try Privileges.prepareSocket(path: socketPath, mode: config.milter.socketMode, group: config.milter.socketGroup)
-            }
-            if let pidFile = config.service.pidFile { try Privileges.writePIDFile(pidFile) }
-            try Privileges.prepareStateDirectory(for: config.cache.path, user: config.service.user)
-            if try Privileges.drop(to: config.service.user, socketPath: socketPath) {
-                logger.info("dropped privileges", metadata: ["service.user": "\(config.service.user ?? "")"])
-            }
+            try settleFilesAndDropPrivileges(config, socketPath: socketPath, logger: logger)
         } catch {
             logger.critical("cannot start milter", metadata: ["error": "\(error)"])
             LogWriter.shared.flush()
             return 71
         }
-        let shared = config.cache.backend == .postgresql
-        let verdicts = VerdictDatabase(path: config.cache.path, queuesForSharing: shared, index: index, metrics: metrics, logger: logger)
-        let fleet = shared ? FleetSync(
-            settings: config.cache.postgresql, probeTotalTimeoutSeconds: config.probe.totalTimeoutSeconds,
-            retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
-            metrics: metrics, logger: logger
-        ) : nil
-        scheduler.writeVerdicts(to: verdicts, fleet: fleet)
-        let history = StatsHistory(stats: stats, database: verdicts, logger: logger)
-        let zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
-
-        // Started in this order, stopped in the reverse one.
         let services = ServiceGraph(logger: logger)
-        services.start(DaemonService(name: "verdict database", start: { verdicts.open() }, stop: {}))
-        if let fleet {
-            // At stop, what the shared database does not take stays queued in the embedded one.
-            services.start(.task("fleet sync", priority: .background, { await fleet.run() },
-                                 beforeCancel: { fleet.flushBeforeStop(timeout: .seconds(3)) }))
+        for service in parts.services(milter: milter, signals: signals, logger: logger) {
+            services.start(service)
         }
-        history.load()
-        // A clean stop keeps the counts since the last write too.
-        services.start(.task("statistics history", { await history.writeContinually() }, afterCancel: { history.writeAll() }))
-        services.start(.task("zone publishing", priority: .background, { await zonePublisher.run() }))
-        var metricsServer: MetricsServer?
-        services.start(DaemonService(name: "metrics listener", start: {
-            metricsServer = startMetricsServer(config.metrics, metrics: metrics, stats: stats, index: index, logger: logger)
-        }, stop: { metricsServer?.close() }))
-        // Tests run at low priority (Dispatch gives such tasks low-priority
-        // threads): the milter's callbacks come first. At stop no new test
-        // starts; probeLoops is not shut down: tests in flight end with the
-        // process, and nobody would be there to store their results.
-        services.start(.task("open-relay tests", priority: .background, { await scheduler.run() }, beforeCancel: { scheduler.stop() }))
-        services.start(DaemonService(name: "milter", start: {
-            milter.run { succeeded in
-                // 0 is never a signal number: it tells the loop below the milter ended by itself.
-                signals.post(succeeded ? 0 : -1)
-            }
-        }, stop: { milter.join() }))
         logger.notice("started", metadata: [
             "milter.socket": "\(config.milter.socket)",
             "policy.mode": "\(config.rules.mode.rawValue)",
@@ -184,10 +125,7 @@ public struct MilterDaemon {
             "config.file": "\(options.configPath)",
         ])
 
-        let exitCode = serveUntilStopped(
-            signals: signals, milter: milter, factory: factory, store: store, verdicts: verdicts, metrics: metrics,
-            logger: logger
-        )
+        let exitCode = serveUntilStopped(signals: signals, milter: milter, parts: parts, logger: logger)
         services.stopAll()
         if let socketPath { unlink(socketPath) } // libmilter leaves its unix socket behind
         if let pidFile = config.service.pidFile { unlink(pidFile) }
@@ -196,15 +134,25 @@ public struct MilterDaemon {
         return exitCode
     }
 
+    /// What must happen as root: the socket's owner and mode, the pid file,
+    /// the state directory; then the switch to `[service] user`.
+    private func settleFilesAndDropPrivileges(_ config: RelayMilterConfig, socketPath: String?, logger: Logger) throws {
+        if let socketPath {
+            try Privileges.prepareSocket(path: socketPath, mode: config.milter.socketMode, group: config.milter.socketGroup)
+        }
+        if let pidFile = config.service.pidFile { try Privileges.writePIDFile(pidFile) }
+        try Privileges.prepareStateDirectory(for: config.cache.path, user: config.service.user)
+        if try Privileges.drop(to: config.service.user, socketPath: socketPath) {
+            logger.info("dropped privileges", metadata: ["service.user": "\(config.service.user ?? "")"])
+        }
+    }
+
     /// The exit code when libmilter ended without being asked to (EX_TEMPFAIL).
     static let stoppedByLibmilterExitCode: Int32 = 75
 
     /// Answers signals until one says stop (or the milter ends by itself);
     /// returns the exit code.
-    private func serveUntilStopped(
-        signals: SignalPipe, milter: Milter, factory: RelaySessionFactory, store: ConfigStore,
-        verdicts: VerdictDatabase, metrics: RelayMetrics, logger: Logger
-    ) -> Int32 {
+    private func serveUntilStopped(signals: SignalPipe, milter: Milter, parts: DaemonParts, logger: Logger) -> Int32 {
         var waiting: Int32?
         while true {
             let signal = waiting ?? signals.next()
@@ -214,14 +162,14 @@ public struct MilterDaemon {
                 // A burst of SIGHUPs is one reload, and a SIGTERM among them
                 // is not kept waiting behind the rest.
                 waiting = signals.skipWaiting(SIGHUP)
-                metrics.reload(succeeded: reload(into: store, logger: logger))
-                verdicts.reload()
+                parts.metrics.reload(succeeded: reload(into: parts.store, logger: logger))
+                parts.verdicts.reload()
             case SIGTERM, SIGINT:
                 logger.notice("stopping", metadata: ["signal": "\(signal == SIGTERM ? "TERM" : "INT")"])
                 // libmilter stops serving every connection at smfi_stop, so the
                 // sessions in progress finish first, while new ones are deferred.
-                factory.refuseNewSessions()
-                waitForOpenSessions(factory.openSessions, timeoutSeconds: store.snapshot.service.shutdownTimeoutSeconds, logger: logger)
+                parts.factory.refuseNewSessions()
+                waitForOpenSessions(parts.factory.openSessions, timeoutSeconds: parts.store.snapshot.service.shutdownTimeoutSeconds, logger: logger)
                 milter.stop()
                 return 0
             case 0:
@@ -237,47 +185,6 @@ public struct MilterDaemon {
                 logger.error("milter failed; stopping")
                 return 1
             }
-        }
-    }
-
-    /// The DNS blocklist lookups, asking `[dnsbl] resolver` or the system's
-    /// first nameserver; nil (and said) when there is neither.
-    private func makeDNSBLLookups(
-        _ settings: RelayMilterConfig.DNSBL, group: MultiThreadedEventLoopGroup, metrics: RelayMetrics, logger: Logger
-    ) -> DNSBLLookups? {
-        let host = settings.resolverHost
-            ?? (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)).flatMap(ResolvConf.firstNameserver).map { "\($0)" }
-        guard let host, let server = try? SocketAddress(ipAddress: host, port: settings.resolverPort) else {
-            if !settings.zones.isEmpty {
-                logger.error("no DNS server to ask the DNS blocklists: set [dnsbl] resolver; no list is asked", metadata: [
-                    "dnsbl.zones": "\(settings.zones.joined(separator: ","))",
-                ])
-            }
-            return nil
-        }
-        let resolver = DNSResolver(server: server, group: group, timeout: .seconds(Int64(settings.timeoutSeconds)))
-        if !settings.zones.isEmpty {
-            logger.info("DNS blocklists asked", metadata: ["dnsbl.zones": "\(settings.zones.joined(separator: ","))", "dnsbl.resolver": "\(server)"])
-        }
-        return DNSBLLookups(resolver: resolver, metrics: metrics, logger: logger)
-    }
-
-    /// Serves `/metrics` when enabled. A listener that cannot bind is logged and
-    /// skipped: the milter itself matters more than its dashboard.
-    private func startMetricsServer(
-        _ settings: RelayMilterConfig.Metrics, metrics: RelayMetrics, stats: StatsCollector, index: VerdictIndex, logger: Logger
-    ) -> MetricsServer? {
-        guard settings.enabled else { return nil }
-        do {
-            let server = try MetricsServer(
-                host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
-                stats: stats, statsDetail: settings.statsDetail, cacheByVerdict: { index.countByVerdict }, beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
-            )
-            logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
-            return server
-        } catch {
-            logger.error("cannot serve metrics; running without", metadata: ["metrics.listen": "\(settings.host):\(settings.port)", "error": "\(error)"])
-            return nil
         }
     }
 

@@ -6,15 +6,19 @@ struct DaemonService {
     let start: () -> Void
     let stop: () -> Void
 
-    /// A loop that runs as a task from start to stop. `beforeCancel` runs at
+    /// A loop that runs as a task from start to stop. `beforeStart` runs
+    /// before the loop does (a load it must finish first), `beforeCancel` at
     /// stop while the loop still runs (a last flush), `afterCancel` once it
     /// was told to end (a last write of what it kept).
     static func task(
         _ name: String, priority: TaskPriority? = nil, _ body: @escaping @Sendable () async -> Void,
-        beforeCancel: @escaping () -> Void = {}, afterCancel: @escaping () -> Void = {}
+        beforeStart: @escaping () -> Void = {}, beforeCancel: @escaping () -> Void = {}, afterCancel: @escaping () -> Void = {}
     ) -> DaemonService {
         let handle = TaskHandle()
-        return DaemonService(name: name, start: { handle.task = Task(priority: priority, operation: body) }, stop: {
+        return DaemonService(name: name, start: {
+            beforeStart()
+            handle.task = Task(priority: priority, operation: body)
+        }, stop: {
             beforeCancel()
             handle.task?.cancel()
             afterCancel()

@@ -1,0 +1,135 @@
+import DNSBL
+import DNSBLNIO
+import Foundation
+import Logging
+import MilterKit
+import NIOCore
+import NIOPosix
+import RelayConfig
+import RelayProbeNIO
+import VerdictStore
+
+/// The daemon's collaborators, each made once from the config with the ones
+/// it needs, and the services they run, in the order they start. Making them
+/// opens no file and no socket: `MilterDaemon.run` binds the milter socket
+/// and drops privileges between making the parts and starting the services.
+struct DaemonParts {
+    let store: ConfigStore
+    let index: VerdictIndex
+    let metrics: RelayMetrics
+    let stats: StatsCollector
+    let verdicts: VerdictDatabase
+    let fleet: FleetSync?
+    let scheduler: ProbeScheduler
+    let factory: RelaySessionFactory
+    let history: StatsHistory
+    let zonePublisher: ZonePublisher
+
+    init(config: RelayMilterConfig, logger: Logger) {
+        store = ConfigStore(config)
+        index = VerdictIndex()
+        metrics = RelayMetrics(version: RelayMilterVersion.current, recording: config.metrics.enabled)
+        stats = StatsCollector(retentionHours: config.stats.retentionHours)
+        // One event-loop thread carries every open-relay test: they are all
+        // waiting on the network, and NIO multiplexes them. It is never shut
+        // down: tests in flight at stop end with the process.
+        let probeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // A burst of tests (a thousand hosts connecting at once) must not slow
+        // the callbacks the MTA is waiting on (BENCHMARKS.md, section 4).
+        ThreadPriority.lower(probeLoops)
+        let shared = config.cache.backend == .postgresql
+        verdicts = VerdictDatabase(path: config.cache.path, queuesForSharing: shared, index: index, metrics: metrics, logger: logger)
+        fleet = shared ? FleetSync(
+            settings: config.cache.postgresql, probeTotalTimeoutSeconds: config.probe.totalTimeoutSeconds,
+            retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
+            metrics: metrics, logger: logger
+        ) : nil
+        scheduler = ProbeScheduler(
+            prober: SMTPProber(group: probeLoops), index: index, database: verdicts, fleet: fleet, logger: logger, metrics: metrics
+        )
+        factory = RelaySessionFactory(
+            store: store, logger: logger,
+            hostVerdicts: HostVerdicts(
+                index: index, scheduler: scheduler, metrics: metrics,
+                dnsbl: Self.dnsblLookups(config.dnsbl, group: probeLoops, metrics: metrics, logger: logger)
+            ),
+            metrics: metrics, stats: stats
+        )
+        history = StatsHistory(stats: stats, database: verdicts, logger: logger)
+        zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
+    }
+
+    /// The services, in start order; `ServiceGraph` stops them in the reverse
+    /// one, each while everything it uses still runs.
+    func services(milter: Milter, signals: SignalPipe, logger: Logger) -> [DaemonService] {
+        let (verdicts, fleet, history, scheduler, zonePublisher) = (verdicts, fleet, history, scheduler, zonePublisher)
+        var metricsServer: MetricsServer?
+        var services = [DaemonService(name: "verdict database", start: { verdicts.open() }, stop: {})]
+        if let fleet {
+            // At stop, what the shared database does not take stays queued in the embedded one.
+            services.append(.task("fleet sync", priority: .background, { await fleet.run() },
+                                  beforeCancel: { fleet.flushBeforeStop(timeout: .seconds(3)) }))
+        }
+        services += [
+            // The counts from before a restart are loaded before any session
+            // adds to them; a clean stop keeps the counts since the last write too.
+            .task("statistics history", { await history.writeContinually() },
+                  beforeStart: { history.load() }, afterCancel: { history.writeAll() }),
+            .task("zone publishing", priority: .background, { await zonePublisher.run() }),
+            DaemonService(name: "metrics listener", start: {
+                metricsServer = startMetricsServer(store.snapshot.metrics, logger: logger)
+            }, stop: { metricsServer?.close() }),
+            // Tests run at low priority (Dispatch gives such tasks low-priority
+            // threads): the milter's callbacks come first. At stop no new test starts.
+            .task("open-relay tests", priority: .background, { await scheduler.run() }, beforeCancel: { scheduler.stop() }),
+            DaemonService(name: "milter", start: {
+                milter.run { succeeded in
+                    // 0 is never a signal number: it tells the daemon the milter ended by itself.
+                    signals.post(succeeded ? 0 : -1)
+                }
+            }, stop: { milter.join() }),
+        ]
+        return services
+    }
+
+    /// The DNS blocklist lookups, asking `[dnsbl] resolver` or the system's
+    /// first nameserver; nil (and said) when there is neither.
+    private static func dnsblLookups(
+        _ settings: RelayMilterConfig.DNSBL, group: MultiThreadedEventLoopGroup, metrics: RelayMetrics, logger: Logger
+    ) -> DNSBLLookups? {
+        let host = settings.resolverHost
+            ?? (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)).flatMap(ResolvConf.firstNameserver).map { "\($0)" }
+        guard let host, let server = try? SocketAddress(ipAddress: host, port: settings.resolverPort) else {
+            if !settings.zones.isEmpty {
+                logger.error("no DNS server to ask the DNS blocklists: set [dnsbl] resolver; no list is asked", metadata: [
+                    "dnsbl.zones": "\(settings.zones.joined(separator: ","))",
+                ])
+            }
+            return nil
+        }
+        let resolver = DNSResolver(server: server, group: group, timeout: .seconds(Int64(settings.timeoutSeconds)))
+        if !settings.zones.isEmpty {
+            logger.info("DNS blocklists asked", metadata: ["dnsbl.zones": "\(settings.zones.joined(separator: ","))", "dnsbl.resolver": "\(server)"])
+        }
+        return DNSBLLookups(resolver: resolver, metrics: metrics, logger: logger)
+    }
+
+    /// Serves `/metrics` when enabled. A listener that cannot bind is logged and
+    /// skipped: the milter itself matters more than its dashboard.
+    private func startMetricsServer(_ settings: RelayMilterConfig.Metrics, logger: Logger) -> MetricsServer? {
+        guard settings.enabled else { return nil }
+        let (metrics, index) = (metrics, index)
+        do {
+            let server = try MetricsServer(
+                host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
+                stats: stats, statsDetail: settings.statsDetail, cacheByVerdict: { index.countByVerdict },
+                beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
+            )
+            logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])
+            return server
+        } catch {
+            logger.error("cannot serve metrics; running without", metadata: ["metrics.listen": "\(settings.host):\(settings.port)", "error": "\(error)"])
+            return nil
+        }
+    }
+}
