@@ -16,46 +16,61 @@ public struct ConfigWarning: Sendable, Equatable, CustomStringConvertible {
 /// The placeholder for the admin's own domains in the shipped config.
 let sampleLocalDomain = "example.test"
 
+/// One warning's test, attached to the key it names: a row of
+/// `ConfigSchema.keys` (ConfigSchemaTests holds every check to one).
+public struct ConfigCheck: Sendable {
+    public let key: String
+    /// What is wrong in a config, one message each; none when all is well.
+    let findings: @Sendable (RelayMilterConfig) -> [String]
+}
+
+extension ConfigSchema {
+    /// The checks, in the order `check-config` prints what they find.
+    public static let checks: [ConfigCheck] = [
+        ConfigCheck(key: "milter.socket") { config in
+            // Only reachable with allow_remote_mta = true (ConfigLoader.socketExposure).
+            config.milter.socket.isLoopbackOnly ? [] : [
+                "\"\(config.milter.socket)\" listens beyond loopback (allow_remote_mta = true): the milter protocol has "
+                    + "no authentication, so anyone who reaches the port can pose as the MTA and have relay-milter test "
+                    + "any host from this one; let only the MTA reach it (a firewall rule)",
+            ]
+        },
+        ConfigCheck(key: "service.run_as_root") { config in
+            config.service.runAsRoot && config.service.user == nil ? [
+                "started as root, relay-milter stays root: what the MTA and tested hosts send is then handled "
+                    + "by root; name a user to run as instead",
+            ] : []
+        },
+        ConfigCheck(key: "policy.trusted_networks") { config in
+            config.policy.trustedNetworks.filter { $0.prefixLength == 0 }.map { block in
+                "\"\(block)\" trusts every client: any host on the Internet may relay through this MTA as far "
+                    + "as relay-milter is concerned, which then refuses nothing"
+            }
+        },
+        ConfigCheck(key: "policy.relay_domains") { config in
+            config.policy.localDomains.filter { config.policy.relayDomains.contains($0) }.map { domain in
+                "do not list \"\(domain)\" in both local_domains and relay_domains: mail for it is local"
+            }
+        },
+        ConfigCheck(key: "cache.postgresql.tls") { config in
+            let shared = config.cache.postgresql
+            return config.cache.backend == .postgresql && !shared.hostIsLoopback && shared.tls != .require ? [
+                "\"\(shared.tls.rawValue)\" to \(shared.host): anyone on the path can read and rewrite the fleet's "
+                    + "verdicts (with prefer, by refusing TLS); use tls = \"require\", which verifies the server's certificate",
+            ] : []
+        },
+        ConfigCheck(key: "policy.local_domains") { config in
+            config.policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) ? [
+                "still holds the shipped config's placeholder \"\(sampleLocalDomain)\": list the domains this MTA receives mail for",
+            ] : []
+        },
+    ]
+}
+
 extension RelayMilterConfig {
     public var warnings: [ConfigWarning] {
-        var warnings: [ConfigWarning] = []
-        if !milter.socket.isLoopbackOnly {
-            // Only reachable with allow_remote_mta = true (ConfigLoader.socketExposure).
-            warnings.append(ConfigWarning(
-                key: "milter.socket",
-                message: "\"\(milter.socket)\" listens beyond loopback (allow_remote_mta = true): the milter protocol has "
-                    + "no authentication, so anyone who reaches the port can pose as the MTA and have relay-milter test "
-                    + "any host from this one; let only the MTA reach it (a firewall rule)"))
+        ConfigSchema.checks.flatMap { check in
+            check.findings(self).map { ConfigWarning(key: check.key, message: $0) }
         }
-        if service.runAsRoot, service.user == nil {
-            warnings.append(ConfigWarning(
-                key: "service.run_as_root",
-                message: "started as root, relay-milter stays root: what the MTA and tested hosts send is then handled "
-                    + "by root; name a user to run as instead"))
-        }
-        for block in policy.trustedNetworks where block.prefixLength == 0 {
-            warnings.append(ConfigWarning(
-                key: "policy.trusted_networks",
-                message: "\"\(block)\" trusts every client: any host on the Internet may relay through this MTA as far "
-                    + "as relay-milter is concerned, which then refuses nothing"))
-        }
-        for domain in policy.localDomains where policy.relayDomains.contains(domain) {
-            warnings.append(ConfigWarning(
-                key: "policy.relay_domains",
-                message: "do not list \"\(domain)\" in both local_domains and relay_domains: mail for it is local"))
-        }
-        let shared = cache.postgresql
-        if cache.backend == .postgresql, !shared.hostIsLoopback, shared.tls != .require {
-            warnings.append(ConfigWarning(
-                key: "cache.postgresql.tls",
-                message: "\"\(shared.tls.rawValue)\" to \(shared.host): anyone on the path can read and rewrite the fleet's "
-                    + "verdicts (with prefer, by refusing TLS); use tls = \"require\", which verifies the server's certificate"))
-        }
-        if policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) {
-            warnings.append(ConfigWarning(
-                key: "policy.local_domains",
-                message: "still holds the shipped config's placeholder \"\(sampleLocalDomain)\": list the domains this MTA receives mail for"))
-        }
-        return warnings
     }
 }

@@ -22,6 +22,15 @@ struct ConfigSchemaTests {
 
     /// Each key alone in a file, at its default's printed value, loads back to the defaults:
     /// the row's reader and writer agree, and the loader knows the key.
+    /// Each warning hangs off a key of the schema, and the defaults warn about nothing.
+    @Test func everyCheckNamesAKeyOfTheSchema() {
+        let paths = Set(ConfigSchema.keys.map(\.path))
+        for check in ConfigSchema.checks {
+            #expect(paths.contains(check.key), "\(check.key): not a key of the schema")
+        }
+        #expect(RelayMilterConfig.defaults.warnings.isEmpty)
+    }
+
     @Test(arguments: ConfigSchema.keys.map(\.path))
     func eachKeyLoadsWhatItPrints(path: String) throws {
         let key = try #require(ConfigSchema.keys.first { $0.path == path })
