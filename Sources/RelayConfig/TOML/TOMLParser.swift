@@ -246,7 +246,8 @@ struct TOMLParser {
         while true {
             try skipArrayFiller()
             if peek() == .closeBracket { break }
-            if peek() == nil { throw TOMLSyntaxError(line: openLine, message: "a list opened here is not closed (a missing \"]\"?)") }
+            if peek() == .closeBrace { throw fail("\"}\" where an array value should be") }
+            if peek() == nil { throw TOMLSyntaxError(line: openLine, message: "a list is not closed (a missing \"]\"?)") }
             items.append(try value(depth: depth + 1))
             try skipArrayFiller()
             if peek() == .comma {
@@ -254,7 +255,7 @@ struct TOMLParser {
                 continue
             }
             guard peek() == .closeBracket else {
-                if peek() == nil { throw TOMLSyntaxError(line: openLine, message: "a list opened here is not closed (a missing \"]\"?)") }
+                if peek() == nil { throw TOMLSyntaxError(line: openLine, message: "a list is not closed (a missing \"]\"?)") }
                 throw fail("expected \",\" or \"]\" in the list, found \(describe(peek()))")
             }
             break

@@ -12,16 +12,16 @@ enum TOMLValue: Equatable, Sendable {
     case array([TOMLValue])
     case table(TOMLTable)
 
-    /// The type with its article, as a config error names it ("got an integer").
+    /// The type, as a config error names it ("expected an integer, got string").
     var typeName: String {
         switch self {
-        case .string: "a string"
-        case .integer: "an integer"
-        case .float: "a float"
-        case .boolean: "a boolean"
-        case .dateTime: "a date-time"
-        case .array: "an array"
-        case .table: "a table"
+        case .string: "string"
+        case .integer: "integer"
+        case .float: "float"
+        case .boolean: "boolean"
+        case .dateTime: "date-time"
+        case .array: "array"
+        case .table: "table"
         }
     }
 
