@@ -183,8 +183,9 @@ public enum ConfigSchema {
         .field("probe", "helo_name", \.probe.heloName, .stringOrDefault, .applies, "what the tests say in EHLO (empty: the host name)"),
         .field("probe", "test_domain", \.probe.testDomain, ConfigCodec(read: { (table: inout Section, key: String, current: String) throws(ConfigError) in
             let domain = try table.string(key, default: current)
+            guard !domain.isEmpty else { return "" }
             do { return try DomainName(parsing: domain).text } catch { throw table.error(key, "\"\(domain)\": \(error)") }
-        }, write: TOMLText.quoted), .applies, "the tests' recipient domain: one you control"),
+        }, write: TOMLText.quoted), .applies, "the tests' recipient domain: one you control (empty: the first of local_domains)"),
         .field("probe", "recipient", \.probe.recipientLocalPart, .string(localPartProblem), .applies, "the tests' recipient local part"),
         .field("probe", "sender", \.probe.senderLocalPart, .string(localPartProblem), .applies, "the local part of the senders the tests forge"),
         .field("probe", "confirm_with_data", \.probe.confirmWithData, .bool, .applies, "send DATA after an accepted RCPT (never a body)"),
@@ -261,7 +262,7 @@ public enum ConfigSchema {
         }, \.rawValue), .applies, "verdicts that count as an open relay"),
         .field("enforcement", "action", \.enforcement.action, .refusal, .applies, "for them: reject, tempfail or tag"),
         .field("enforcement", "unknown_action", \.enforcement.unknownAction, .choice([.accept, .tag, .tempfail]), .applies, "for hosts not tested yet"),
-        .field("enforcement", "reject_text", \.enforcement.rejectText, .string, .applies, "{client}, {verdict}, {tested}, {failed}, {run}"),
+        .field("enforcement", "reject_text", \.enforcement.rejectText, .string, .applies, "{client}, {verdict}, {tested}, {evidence}, {failed}, {run}"),
         .field("enforcement", "tempfail_text", \.enforcement.tempfailText, .string, .applies, "likewise, for tempfail"),
         .field("enforcement", "tag_header", \.enforcement.tagHeader, .headerName, .applies, "the header of tagged mail"),
     ]

@@ -59,6 +59,13 @@ extension ConfigSchema {
                     + "verdicts (with prefer, by refusing TLS); use tls = \"require\", which verifies the server's certificate",
             ] : []
         },
+        ConfigCheck(key: "probe.test_domain") { config in
+            let domain = config.probeTestDomain
+            return config.probe.enabled && (domain == "invalid" || domain.hasSuffix(".invalid")) ? [
+                "the open-relay tests send to \"\(domain)\", which a relay that checks recipient domains refuses, so it "
+                    + "looks closed; name a domain of yours (or list local_domains): a test never sends a message",
+            ] : []
+        },
         ConfigCheck(key: "policy.local_domains") { config in
             config.policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) ? [
                 "still holds the shipped config's placeholder \"\(sampleLocalDomain)\": list the domains this MTA receives mail for",

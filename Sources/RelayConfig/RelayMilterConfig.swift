@@ -52,7 +52,9 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var port: Int
         /// What we say in EHLO; the system's host name by default.
         public var heloName: String
-        /// A domain you control, not hosted by the hosts tested: the relay tests' recipient domain.
+        /// A domain you control, not hosted by the hosts tested: the relay
+        /// tests' recipient domain. Empty: the first of the local domains
+        /// (`RelayMilterConfig.probeTestDomain`).
         public var testDomain: String
         /// Local part of the relay tests' recipient in `testDomain`.
         public var recipientLocalPart: String
@@ -162,7 +164,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         /// For hosts not tested yet: accept (and test in the background), tag, or
         /// tempfail until tested; likewise for clients whose address the MTA did not give.
         public var unknownAction: PolicyAction
-        /// `{client}`, `{verdict}`, `{tested}`, `{failed}`, `{run}` are filled in.
+        /// `{client}`, `{verdict}`, `{tested}`, `{evidence}`, `{failed}`, `{run}` are filled in.
         public var rejectText: String
         public var tempfailText: String
         public var tagHeader: String
@@ -258,7 +260,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
             tagHeader: "X-Relay-Milter-DNSBL"
         ),
         probe: Probe(
-            enabled: true, port: 25, heloName: systemHostName(), testDomain: "relay-test.invalid",
+            enabled: true, port: 25, heloName: systemHostName(), testDomain: "",
             recipientLocalPart: "relaytest", senderLocalPart: "antispam", confirmWithData: true,
             pipelining: true, connectTimeoutSeconds: 10, commandTimeoutSeconds: 30, totalTimeoutSeconds: 120,
             excludeNetworks: Probe.defaultExclusions, allowLoopback: false, sourceAddress: nil,
@@ -273,7 +275,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
         ),
         enforcement: Enforcement(
             badVerdicts: Set(ProbeVerdict.allCases.filter(\.enforcedByDefault)), action: .reject, unknownAction: .accept,
-            rejectText: "Your host {client} was found to be an open relay on {tested} ({failed}/{run} relay tests accepted); fix it, then mail postmaster",
+            rejectText: "Your host {client} was found to be an open relay on {tested} ({evidence}); fix it, then mail postmaster",
             tempfailText: "Your host {client} has not been tested for open relaying yet; try again later",
             tagHeader: "X-Relay-Milter-Open-Relay"
         ),
@@ -305,4 +307,26 @@ public func systemHostName() -> String {
     guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
     let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return name.isEmpty ? "localhost" : name
+}
+
+extension RelayMilterConfig {
+    /// What the open-relay tests' recipient domain falls back to with no
+    /// domain of the admin's to use: a relay that checks recipient domains
+    /// refuses it and looks closed (check-config warns).
+    public static let fallbackTestDomain = "relay-test.invalid"
+
+    /// The domain the open-relay tests send to: `[probe] test_domain`, or the
+    /// first of `local_domains` (the admin's own: a test never goes past DATA's
+    /// 354, so nothing arrives there), or `fallbackTestDomain`.
+    public var probeTestDomain: String {
+        if !probe.testDomain.isEmpty { return probe.testDomain }
+        return policy.localDomains.first?.domain.text ?? Self.fallbackTestDomain
+    }
+
+    /// `[probe]` as the tests use it, its test domain decided.
+    public var probeSettings: Probe {
+        var settings = probe
+        settings.testDomain = probeTestDomain
+        return settings
+    }
 }

@@ -69,23 +69,38 @@ public struct VerdictSummary: Sendable, Equatable {
     public var expiresAt: Date
     public var acceptedCount: Int
     public var testsRun: Int
+    /// Who found it: the reply to a refused host says so.
+    public var source: VerdictRecord.Source
 
-    public init(verdict: ProbeVerdict, testedAt: Date, expiresAt: Date, acceptedCount: Int, testsRun: Int) {
+    public init(verdict: ProbeVerdict, testedAt: Date, expiresAt: Date, acceptedCount: Int, testsRun: Int,
+                source: VerdictRecord.Source = .probe) {
         self.verdict = verdict
         self.testedAt = testedAt
         self.expiresAt = expiresAt
         self.acceptedCount = acceptedCount
         self.testsRun = testsRun
+        self.source = source
     }
 
     public func isExpired(at now: Date) -> Bool { expiresAt <= now }
+
+    /// What the verdict rests on, as the refused host's reply says it:
+    /// `20/20 anonymous relay tests accepted`, `listed by the administrator`.
+    public var evidence: String {
+        switch source {
+        case .probe: "\(acceptedCount)/\(testsRun) anonymous relay tests accepted"
+        case .manual: "listed by the administrator"
+        case .import: "listed by an imported record"
+        }
+    }
 }
 
 extension VerdictRecord {
     /// Nil for a verdict this release does not know: such a host counts as untested.
     public var summary: VerdictSummary? {
         ProbeVerdict(rawValue: verdict).map {
-            VerdictSummary(verdict: $0, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun)
+            VerdictSummary(verdict: $0, testedAt: testedAt, expiresAt: expiresAt, acceptedCount: acceptedTests.count, testsRun: testsRun,
+                           source: source)
         }
     }
 }

@@ -147,12 +147,15 @@ public final class VerdictStore: Sendable {
     public func forEachSummary(_ body: (String, VerdictSummary) throws -> Void) throws {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT host, verdict, tested_at, expires_at, json_array_length(accepted_tests), tests_run FROM verdict
+                SELECT host, verdict, tested_at, expires_at, json_array_length(accepted_tests), tests_run, source FROM verdict
                 """)
             while let row = try rows.next() {
                 // A verdict this release does not know (a newer one wrote it) is left out: the host is tested again.
                 guard let verdict = ProbeVerdict(rawValue: row[1]) else { continue }
-                try body(row[0], VerdictSummary(verdict: verdict, testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5]))
+                // A source this release does not know claims no more than a record from elsewhere.
+                let source = VerdictRecord.Source(rawValue: row[6]) ?? .import
+                try body(row[0], VerdictSummary(verdict: verdict, testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5],
+                                                source: source))
             }
         }
     }

@@ -374,3 +374,30 @@ def test_text_report_reads_like_the_public_testers(probe_config, start_postfix):
                      r"RCPT TO:<relaytest%relay-test.example@\[127.0.0.1\]>", result.stdout), result.stdout
     assert result.stdout.rstrip().endswith(
         "Verdict: closed (refused all 20 tests (20 with a 4xx naming relaying as the reason))"), result.stdout
+
+
+def test_the_tests_send_to_the_admins_own_domain(workdir, start_postfix, sink):
+    """With [probe] test_domain left empty the tests send to the first local
+    domain. A real Postfix that relays for anyone but refuses reserved
+    recipient domains (check_recipient_access, as some admins write it) is
+    open that way; tested with relay-test.invalid, the old default, it looks
+    closed, and check-config warns about that domain."""
+    reserved = workdir / "reserved-domains"
+    reserved.write_text("/\\.(invalid|test|example|localhost)$/ REJECT reserved domain\n")
+    picky = start_postfix(name="picky-open", mynetworks="0.0.0.0/0",
+                          extra={"smtpd_recipient_restrictions": f"check_recipient_access regexp:{reserved}"})
+    target = f"127.0.0.1:{picky.port}"
+    own = workdir / "own.toml"
+    own.write_text('[policy]\nlocal_domains = ["mx.example.org"]\n[probe]\nallow_loopback = true\n'
+                   f'source_address = "{PROBE_SOURCE}"\n[cache]\npath = "{workdir}/v.sqlite"\n')
+    assert probe(own, target)["verdict"] == "open"
+    checked = subprocess.run([binary(), "check-config", "--strict", "--config", str(own)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+    invalid = workdir / "invalid.toml"
+    invalid.write_text(own.read_text().replace("[probe]\n", '[probe]\ntest_domain = "relay-test.invalid"\n'))
+    assert probe(invalid, target)["verdict"] == "closed"
+    checked = subprocess.run([binary(), "check-config", "--strict", "--config", str(invalid)], capture_output=True, text=True)
+    assert checked.returncode == 78 and 'probe.test_domain: the open-relay tests send to "relay-test.invalid"' in checked.stderr
+    assert "reject: RCPT from" in picky.log() and "reserved domain" in picky.log()
+    assert sink.recipients() == []

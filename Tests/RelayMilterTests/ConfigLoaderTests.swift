@@ -151,6 +151,22 @@ struct ConfigLoaderTests {
         #expect(throws: ConfigError.self) { try ConfigLoader.load(path: "/nonexistent/relay-milter.toml") }
     }
 
+    /// The tests send to a domain of the admin's: the one named, or the first
+    /// local domain; only with neither the reserved .invalid, which warns.
+    @Test func theTestDomainIsTheAdminsOwn() throws {
+        let local = try ConfigLoader.parse("[policy]\nlocal_domains = [\"mx.example.org\", \"example.net\"]\n", file: "relay.toml")
+        #expect(local.probeTestDomain == "mx.example.org" && local.probeSettings.testDomain == "mx.example.org")
+        #expect(local.warnings.isEmpty)
+        let named = try ConfigLoader.parse("[probe]\ntest_domain = \"relay-check.example.org\"\n[policy]\nlocal_domains = [\"example.net\"]\n", file: "relay.toml")
+        #expect(named.probeTestDomain == "relay-check.example.org")
+        let none = try ConfigLoader.parse("", file: "relay.toml")
+        #expect(none.probeTestDomain == "relay-test.invalid" && none.warnings.map(\.key) == ["probe.test_domain"])
+        let invalid = try ConfigLoader.parse("[probe]\ntest_domain = \"relay-test.invalid\"\n[policy]\nlocal_domains = [\"example.net\"]\n", file: "relay.toml")
+        #expect(invalid.warnings.map(\.key) == ["probe.test_domain"])
+        let off = try ConfigLoader.parse("[probe]\nenabled = false\n", file: "relay.toml")
+        #expect(off.warnings.isEmpty)
+    }
+
     /// Latin-1 from an old editor: refused at its line, not read with a replacement character.
     @Test func bytesThatAreNotUTF8AreRefusedAtTheirLine() {
         let latin1: [UInt8] = Array("[reply]\nrelay_denied = \"Relais refus".utf8) + [0xE9] + Array("\"\n".utf8)

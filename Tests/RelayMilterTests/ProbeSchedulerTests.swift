@@ -121,7 +121,10 @@ struct VerdictIndexTests {
         #expect(try index.replaceAll(from: store) == 3)
         #expect(index.count == 3)
         guard case .hit(let summary) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
-        #expect(summary.verdict == .open && summary.acceptedCount == 1 && summary.testsRun == 20)
+        #expect(summary.verdict == .open && summary.acceptedCount == 1 && summary.testsRun == 20 && summary.source == .probe)
+        // Who listed it survives the load and the packing: the reply says so.
+        guard case .hit(let listed) = index.lookup(IPAddress("2001:db8::1")!, now: now) else { Issue.record("v6 miss"); return }
+        #expect(listed.source == .manual)
         guard case .expired = index.lookup(IPAddress("192.0.2.2")!, now: now) else { Issue.record("not expired"); return }
         #expect(index.lookup(IPAddress("192.0.2.3")!, now: now) == .miss)
         // IPv6 in another spelling, and IPv4-mapped IPv6, find the same entries.
@@ -151,5 +154,15 @@ struct VerdictIndexTests {
             == "203.0.113.7 open 2027-01-15T08:00:00Z 3/20")
         #expect(HostReplyTemplate.tagValue(record) == "yes; verdict=open; tested=2027-01-15T08:00:00Z; tests=3/20")
         #expect(HostReplyTemplate.tagValue(nil) == "untested")
+    }
+
+    /// Each reply says what its verdict rests on: tests, or a listing.
+    @Test(arguments: [(VerdictRecord.Source.probe, "3/20 anonymous relay tests accepted"),
+                      (.manual, "listed by the administrator"), (.import, "listed by an imported record")])
+    func replySaysWhatTheVerdictRestsOn(source: VerdictRecord.Source, evidence: String) {
+        let tested = Date(timeIntervalSince1970: 1_800_000_000)
+        let record = VerdictSummary(verdict: .open, testedAt: tested, expiresAt: tested, acceptedCount: 3, testsRun: 20, source: source)
+        #expect(HostReplyTemplate.render(RelayMilterConfig.defaults.enforcement.rejectText, client: IPAddress("203.0.113.7"), record: record)
+            == "Your host 203.0.113.7 was found to be an open relay on 2027-01-15T08:00:00Z (\(evidence)); fix it, then mail postmaster")
     }
 }

@@ -86,7 +86,7 @@ public enum ProbeCommand {
         let prober = SMTPProber(group: group)
         var onProgress: (@Sendable (ProbeProgress) -> Void)?
         if let progress { onProgress = { progress.update($0) } }
-        let future = prober.startProbe(target, configuration: config.probe.machineConfiguration(for: target), timeouts: config.probe.timeouts,
+        let future = prober.startProbe(target, configuration: config.probeSettings.machineConfiguration(for: target), timeouts: config.probe.timeouts,
                                        progress: onProgress)
         defer { progress?.finish() }
         return (try? future.wait()) ?? ProbeReport(verdict: .error, outcomes: [], banner: "", hostname: nil, detail: "probe aborted")

@@ -89,7 +89,7 @@ final class ProbeScheduler: Sendable {
 
     /// Queues a test of `address` if the config allows one. Never blocks.
     func consider(_ address: IPAddress, config: RelayMilterConfig) -> Admission {
-        let probe = config.probe
+        let probe = config.probeSettings
         guard probe.enabled else { return .disabled }
         if config.policy.isTrusted(address) || Self.isExcluded(address, probe) { return .excluded }
         let (admission, dropped, depth): (Admission, Int, Int) = state.withLockedValue { state in

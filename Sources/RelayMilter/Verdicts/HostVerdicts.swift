@@ -77,6 +77,7 @@ enum HostReplyTemplate {
             case "tested": record.map { timestamp($0.testedAt) } ?? "never"
             case "failed": "\(record?.acceptedCount ?? 0)"
             case "run": "\(record?.testsRun ?? 0)"
+            case "evidence": record?.evidence ?? "never tested"
             default: nil
             }
         }

@@ -7,8 +7,8 @@ import VerdictStore
 /// Every cached verdict, in memory, for the milter's connect path: a lookup is
 /// one lock-protected dictionary read, never disk or network.
 ///
-/// It keeps only what the connect path needs, packed: a verdict code, two
-/// counts and two whole-second times, 12 bytes per host, keyed by a plain
+/// It keeps only what the connect path needs, packed: a verdict and a source
+/// code, two counts and two whole-second times, 12 bytes per host, keyed by a plain
 /// integer (IPv4 and IPv6 apart), so a million hosts take tens of megabytes,
 /// not hundreds (see BENCHMARKS.md, "Verdict cache").
 public final class VerdictIndex: Sendable {
@@ -24,14 +24,18 @@ public final class VerdictIndex: Sendable {
         var testedAt: UInt32
         var expiresAt: UInt32
         /// The verdict's position in `ProbeVerdict.allCases`.
-        var verdictCode: UInt16
+        var verdictCode: UInt8
+        /// The source's position in `VerdictRecord.Source.allCases`.
+        var sourceCode: UInt8
         var acceptedCount: UInt8
         var testsRun: UInt8
     }
 
     private static let verdicts = ProbeVerdict.allCases
     /// Each verdict's position in `verdicts`: every case has one.
-    private static let codes = Dictionary(uniqueKeysWithValues: verdicts.enumerated().map { ($1, UInt16($0)) })
+    private static let codes = Dictionary(uniqueKeysWithValues: verdicts.enumerated().map { ($1, UInt8($0)) })
+    private static let sources = VerdictRecord.Source.allCases
+    private static let sourceCodes = Dictionary(uniqueKeysWithValues: sources.enumerated().map { ($1, UInt8($0)) })
 
     private struct Entries {
         var v4: [UInt32: Packed] = [:]
@@ -41,7 +45,7 @@ public final class VerdictIndex: Sendable {
 
         func pack(_ summary: VerdictSummary) -> Packed {
             Packed(testedAt: Self.seconds(summary.testedAt), expiresAt: Self.seconds(summary.expiresAt),
-                   verdictCode: VerdictIndex.codes[summary.verdict]!,
+                   verdictCode: VerdictIndex.codes[summary.verdict]!, sourceCode: VerdictIndex.sourceCodes[summary.source]!,
                    acceptedCount: UInt8(clamping: summary.acceptedCount), testsRun: UInt8(clamping: summary.testsRun))
         }
 
@@ -50,7 +54,8 @@ public final class VerdictIndex: Sendable {
                 verdict: VerdictIndex.verdicts[Int(packed.verdictCode)],
                 testedAt: Date(timeIntervalSince1970: TimeInterval(packed.testedAt)),
                 expiresAt: Date(timeIntervalSince1970: TimeInterval(packed.expiresAt)),
-                acceptedCount: Int(packed.acceptedCount), testsRun: Int(packed.testsRun)
+                acceptedCount: Int(packed.acceptedCount), testsRun: Int(packed.testsRun),
+                source: VerdictIndex.sources[Int(packed.sourceCode)]
             )
         }
 
