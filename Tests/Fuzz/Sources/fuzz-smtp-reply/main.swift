@@ -1,4 +1,5 @@
 import CLibFuzzer
+import Foundation
 import Glibc
 import RelayProbe
 
@@ -11,6 +12,9 @@ import RelayProbe
 /// commands, never group DATA or QUIT with another command (the sends of one
 /// event are one pipelined write), and never send a byte on a connection after
 /// the server said 354 to DATA (no message content, ever).
+/// The same lines then drive a registered test's sending half: it must send
+/// at most one RCPT, one DATA and one message, the message only after a 354
+/// to that DATA, and nothing after its end but QUIT.
 /// Static, so initialised on first use: libFuzzer's runtime may bring its own
 /// main, and then main.swift's top-level code (and its globals) never runs.
 enum Fixture {
@@ -19,6 +23,11 @@ enum Fixture {
         ipLiteral: "[192.0.2.1]"
     )
     static let commands = ["EHLO ", "HELO ", "MAIL FROM:", "RCPT TO:", "DATA", "RSET", "QUIT"]
+    static let message = RegisteredTestMessage(
+        contact: "postmaster@example.org",
+        alias: RegisteredAlias(prefix: "relay-check", token: "abcdefghijklmnopqrstuvwxyz", domain: "example.org"),
+        host: "192.0.2.1", date: Date(timeIntervalSince1970: 1_800_000_000)
+    )
 }
 
 // Also under libFuzzer's own name: its runtime's main (linked in with it) refers to it.
@@ -86,7 +95,46 @@ public func fuzzSMTPReply(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt 
             apply(machine.handle(.line(line)))
         }
     }
+    checkRegisteredDelivery(lines)
     return 0
+}
+
+func checkRegisteredDelivery(_ lines: [String]) {
+    var machine = RegisteredDeliveryStateMachine(message: Fixture.message, heloName: "checker.example.org")
+    var sent: [String] = []
+    var lastCommand = ""
+    var inMessage = false
+    var messageEnded = false
+    func apply(_ actions: [RegisteredDeliveryStateMachine.Action]) {
+        for case .send(let line) in actions {
+            precondition(!line.contains("\r") && !line.contains("\n"), "line break in \(line)")
+            if inMessage {
+                if line == "." { inMessage = false; messageEnded = true }
+            } else {
+                precondition(!messageEnded || line == "QUIT", "\"\(line)\" after the message")
+                precondition(Fixture.commands.contains { line.hasPrefix($0) }, "not an SMTP command: \(line)")
+                lastCommand = line
+            }
+            sent.append(line)
+        }
+    }
+    apply(machine.handle(.connected))
+    for line in lines where !machine.isFinished {
+        switch line {
+        case "\u{1}": apply(machine.handle(.peerClosed))
+        case "\u{3}": apply(machine.handle(.timedOut))
+        default:
+            let opensMessage = lastCommand == "DATA" && !inMessage && !messageEnded
+            let actions = machine.handle(.line(line))
+            // The message goes out in the same write as the reaction to DATA's reply, and only to a 354.
+            let sendsText = actions.contains { if case .send(let text) = $0 { !Fixture.commands.contains { text.hasPrefix($0) } } else { false } }
+            precondition(!sendsText || (opensMessage && (line.hasPrefix("354 ") || line == "354")), "message text without a 354: \(line)")
+            if sendsText { inMessage = true }
+            apply(actions)
+        }
+    }
+    precondition(sent.filter { $0.hasPrefix("RCPT TO:") }.count <= 1, "more than one RCPT")
+    precondition(sent.filter { $0 == "DATA" }.count <= 1, "more than one DATA")
 }
 
 var argc = CommandLine.argc
