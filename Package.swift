@@ -153,7 +153,8 @@ let package = Package(
         ),
         .testTarget(name: "RelayPolicyTests", dependencies: ["RelayPolicy"]),
         .testTarget(name: "MilterKitTests", dependencies: ["MilterKit", "MilterSocket"]),
-        .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"]),
+        // Fixtures: databases as earlier releases wrote them, read by path (#filePath), not as resources.
+        .testTarget(name: "VerdictStoreTests", dependencies: ["VerdictStore"], exclude: ["Fixtures"]),
         .testTarget(name: "DNSBLTests", dependencies: ["DNSBL", "DNSBLNIO", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "RelayProbeTests", dependencies: ["RelayProbe"]),
         .testTarget(name: "RelayMilterTests", dependencies: ["MilterSocket", "RelayConfig", "RelayMilter", "RelayPolicy", "RelayProbe", "RelayProbeNIO", "VerdictStore", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]),

@@ -24,8 +24,10 @@ extension VerdictStore {
         }
         let queue = try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: configuration)
         let store = VerdictStore(path: path, readOnlyPool: queue)
-        // Not one of ours (or older than our schema): better no verdicts than wrong ones.
-        guard try queue.read({ db in try Self.migrator.hasCompletedMigrations(db) }) else {
+        // Not one of ours: better no verdicts than wrong ones. One an earlier
+        // release wrote (not yet migrated: the snapshot cannot) still holds the
+        // verdict table as the first migration made it, which is all it is read for.
+        guard try queue.read({ db in try Self.migrator.appliedIdentifiers(db).contains("v1: verdicts") }) else {
             throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "\(path) does not hold relay-milter's current schema")
         }
         return store

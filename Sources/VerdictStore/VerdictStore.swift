@@ -62,6 +62,23 @@ public final class VerdictStore: Sendable {
                 t.primaryKey("host", .text)
             }
         }
+        migrator.registerMigration("v4: registered tests") { db in
+            // One row per registered test (issue 34): its one-time alias, and
+            // what came of it, so that an arrival after a restart still counts.
+            try db.create(table: RegisteredTestRecord.databaseTableName) { t in
+                t.primaryKey("token", .text)
+                t.column("host", .text).notNull().indexed()
+                t.column("port", .integer).notNull()
+                t.column("alias", .text).notNull()
+                t.column("created_at", .datetime).notNull().indexed()
+                t.column("expires_at", .datetime).notNull()
+                t.column("state", .text).notNull()
+                t.column("sent_reply", .text).notNull()
+                t.column("delivered_at", .datetime)
+                t.column("delivered_from", .text)
+                t.column("hops", .jsonText).notNull()
+            }
+        }
         return migrator
     }
 

@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+
+/// One registered test: the one-time alias a message was relayed to through a
+/// host the admin answers for, and what came of it.
+public struct RegisteredTestRecord: Sendable, Equatable, Codable {
+    public enum State: String, Sendable, Codable, CaseIterable {
+        /// The alias exists; the message is being handed to the host.
+        case sending
+        /// The host took the message; its arrival is awaited.
+        case waiting
+        /// It arrived back: the host relays.
+        case delivered
+        /// The host refused it: it does not relay this message.
+        case refused
+        /// The window ended with no arrival (or the sending failed).
+        case lapsed
+    }
+
+    /// The alias's token, unique and unguessable.
+    public var token: String
+    /// The host tested, in canonical text form.
+    public var host: String
+    public var port: Int
+    /// The whole alias, `relay-check+token@example.org`.
+    public var alias: String
+    public var createdAt: Date
+    /// The end of the window: an arrival after it is refused.
+    public var expiresAt: Date
+    public var state: State
+    /// The host's reply to the message (or why it was not sent).
+    public var sentReply: String
+    public var deliveredAt: Date?
+    /// The client that handed the message to our MTA.
+    public var deliveredFrom: String?
+    /// The Received chain's hops, newest first, as the message carried them.
+    public var hops: [String]
+
+    public init(token: String, host: String, port: Int, alias: String, createdAt: Date, expiresAt: Date,
+                state: State = .sending, sentReply: String = "", deliveredAt: Date? = nil, deliveredFrom: String? = nil,
+                hops: [String] = []) {
+        self.token = token
+        self.host = host
+        self.port = port
+        self.alias = alias
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.state = state
+        self.sentReply = sentReply
+        self.deliveredAt = deliveredAt
+        self.deliveredFrom = deliveredFrom
+        self.hops = hops
+    }
+}
+
+extension RegisteredTestRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "registered_test"
+    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+}
+
+/// What became of an arrival for an alias.
+public enum RegisteredArrival: Sendable, Equatable {
+    /// Recorded: the test's row as it is now.
+    case recorded(RegisteredTestRecord)
+    /// No test has this token: refused like any unknown recipient.
+    case unknown
+    /// Its window has ended, or it already arrived once: refused too.
+    case closed(RegisteredTestRecord)
+}
+
+extension VerdictStore {
+    public func createRegisteredTest(_ record: RegisteredTestRecord) throws {
+        try pool.write { db in try record.insert(db) }
+    }
+
+    public func registeredTest(token: String) throws -> RegisteredTestRecord? {
+        try pool.read { db in try RegisteredTestRecord.fetchOne(db, key: token) }
+    }
+
+    /// The tests of one host, newest first.
+    public func registeredTests(host: String) throws -> [RegisteredTestRecord] {
+        try pool.read { db in
+            try RegisteredTestRecord.filter(Column("host") == host).order(Column("created_at").desc).fetchAll(db)
+        }
+    }
+
+    /// How many tests were started since `date`, of one host or of all.
+    public func registeredTestCount(host: String? = nil, since date: Date) throws -> Int {
+        try pool.read { db in
+            var request = RegisteredTestRecord.filter(Column("created_at") >= date)
+            if let host { request = request.filter(Column("host") == host) }
+            return try request.fetchCount(db)
+        }
+    }
+
+    /// Sets what the sending made of a test (`waiting`, `refused`, `lapsed`) and the host's reply.
+    public func settleSending(token: String, state: RegisteredTestRecord.State, reply: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE registered_test SET state = ?, sent_reply = ? WHERE token = ? AND state = 'sending'",
+                           arguments: [state.rawValue, reply, token])
+        }
+    }
+
+    /// Records the message for `token` arriving at `now` from `client`: once,
+    /// and only within the window of a test whose message was sent (or is
+    /// being sent: a fast relay may deliver before the sender reads its reply).
+    public func recordArrival(token: String, at now: Date, from client: String, hops: [String]) throws -> RegisteredArrival {
+        try pool.write { db in
+            guard var record = try RegisteredTestRecord.fetchOne(db, key: token) else { return .unknown }
+            guard record.expiresAt > now, record.state == .sending || record.state == .waiting else { return .closed(record) }
+            record.state = .delivered
+            record.deliveredAt = now
+            record.deliveredFrom = client
+            record.hops = hops
+            try record.update(db)
+            return .recorded(record)
+        }
+    }
+
+    /// Ends the windows that passed with no arrival; returns the tests that lapsed.
+    public func lapseRegisteredTests(at now: Date) throws -> [RegisteredTestRecord] {
+        try pool.write { db in
+            let lapsing = try RegisteredTestRecord.filter(Column("expires_at") <= now)
+                .filter([RegisteredTestRecord.State.sending.rawValue, RegisteredTestRecord.State.waiting.rawValue].contains(Column("state")))
+                .fetchAll(db)
+            for var record in lapsing {
+                record.state = .lapsed
+                try record.update(db)
+            }
+            return lapsing.map { var record = $0; record.state = .lapsed; return record }
+        }
+    }
+}
