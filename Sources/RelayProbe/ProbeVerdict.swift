@@ -46,6 +46,16 @@ extension ProbeVerdict {
         }
     }
 
+    /// The A record the published zone answers with for a listed host of
+    /// this verdict (listed: in `[enforcement] verdicts`). All answer
+    /// 127.0.0.2, as a DNSBL's generic listing does; a verdict that should be
+    /// told apart by DNSBL users gets an answer of its own here.
+    public var zoneAnswer: String {
+        switch self {
+        case .open, .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error: "127.0.0.2"
+        }
+    }
+
     /// The verdicts as the config and the cache spell them, sorted: for error messages.
     public static var spellings: String { allCases.map(\.rawValue).sorted().joined(separator: ", ") }
 }

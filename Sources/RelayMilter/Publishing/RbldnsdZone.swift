@@ -8,14 +8,11 @@ import VerdictStore
 /// `FEATURE(dnsbl)` in Sendmail) through rbldnsd.
 ///
 /// Every host of the dataset's address family whose unexpired verdict is one
-/// of the bad verdicts is listed, answering `127.0.0.2` with a TXT naming the
-/// verdict and the test date. rbldnsd keeps the families in datasets of
+/// of the bad verdicts is listed, answering its verdict's `zoneAnswer`
+/// (127.0.0.2) with a TXT naming the verdict and the test date. rbldnsd keeps the families in datasets of
 /// different types (`ip4set` holds IPv4 only, `ip6trie` IPv6), served under
 /// one zone name side by side; their lines are written alike.
 public enum RbldnsdZone {
-    /// The A record a listing answers with, as most DNSBLs do.
-    public static let listedAnswer = "127.0.0.2"
-
     /// An rbldnsd dataset type, and the address family it holds.
     public enum Dataset: String, Sendable, CaseIterable {
         case ip4set
@@ -42,7 +39,7 @@ public enum RbldnsdZone {
             "$TTL \(ttlSeconds)",
         ]
         for (address, summary) in listed {
-            lines.append("\(address) :\(listedAnswer):\(text(for: summary))")
+            lines.append("\(address) :\(summary.verdict.zoneAnswer):\(text(for: summary))")
         }
         return lines.joined(separator: "\n") + "\n"
     }
