@@ -180,20 +180,18 @@ struct TOMLParserTests {
                 except tomllib.TOMLDecodeError: out.append(None)
             json.dump(out, sys.stdout)
             """
+        // The question from a file, so that no second thread has to feed a
+        // pipe while this one reads the answer.
+        let questions = FileManager.default.temporaryDirectory.appendingPathComponent("toml-documents-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: documents).write(to: questions)
+        defer { try? FileManager.default.removeItem(at: questions) }
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         python.arguments = ["python3", "-c", script]
-        let input = Pipe(), output = Pipe()
-        python.standardInput = input
+        python.standardInput = try FileHandle(forReadingFrom: questions)
+        let output = Pipe()
         python.standardOutput = output
         try python.run()
-        let request = try JSONSerialization.data(withJSONObject: documents)
-        // Written from another thread: the answer may fill the pipe before the question is read in full.
-        let writer = Thread {
-            input.fileHandleForWriting.write(request)
-            try? input.fileHandleForWriting.close()
-        }
-        writer.start()
         let answer = output.fileHandleForReading.readDataToEndOfFile()
         python.waitUntilExit()
         try #require(python.terminationStatus == 0, "python3 with tomllib (3.11 or later) is needed")
