@@ -60,11 +60,12 @@ public enum ConfigSchema {
         ("enforcement", "mail from hosts with a bad verdict, at MAIL FROM"),
         ("actions", "what each refusal reason does"),
         ("reply", "the texts of refusals and the tag header"),
+        ("registered", "registered relay tests of hosts you answer for (off by default)"),
     ]
 
     /// Every key, table by table, in the order of `sections`.
     public static let keys: [ConfigKey] = milter + service + metrics + stats + publish + dnsbl + policy + probe + cache
-        + cacheTTL + cachePostgreSQL + enforcement + actions + reply
+        + cacheTTL + cachePostgreSQL + enforcement + actions + reply + registered
 
     /// The restart-only keys whose value differs between two configs, by path.
     public static func restartOnlyChanges(from old: RelayMilterConfig, to new: RelayMilterConfig) -> [String] {
@@ -280,6 +281,28 @@ public enum ConfigSchema {
         .field("reply", "reject_text", \.replies.rejectText, .string, .applies, "{recipient}, {client}, {reason} are filled in"),
         .field("reply", "tempfail_text", \.replies.tempfailText, .string, .applies, "likewise, for tempfail"),
         .field("reply", "tag_header", \.replies.tagHeader, .headerName, .applies, "the header of tagged mail"),
+    ]
+
+    private static let registered: [ConfigKey] = [
+        .field("registered", "enabled", \.registered.enabled, .bool, .applies, "take the test messages back, and let probe --registered send them"),
+        .field("registered", "domain", \.registered.domain, ConfigCodec(read: { (table: inout Section, key: String, current: String) throws(ConfigError) in
+            let domain = try table.string(key, default: current)
+            guard !domain.isEmpty else { return "" }
+            do { return try DomainName(parsing: domain).text } catch { throw table.error(key, "\"\(domain)\": \(error)") }
+        }, write: TOMLText.quoted), .applies, "the one-time aliases' domain, one of local_domains (empty: the first)"),
+        .field("registered", "prefix", \.registered.prefix, .string { text in
+            localPartProblem(text) ?? (text.contains("+") ? "expected no \"+\" (the token follows one), got \"\(text)\"" : nil)
+        }, .applies, "the aliases' local part before +token"),
+        .field("registered", "window", \.registered.windowSeconds, .duration(300...7 * 86400), .applies, "how long an alias takes its message"),
+        .field("registered", "networks", \.registered.networks, listCodec(networkBlock, \.description), .applies,
+               "the hosts you answer for: the only ones ever sent a test message"),
+        .field("registered", "contact", \.registered.contact, .string { text in
+            text.isEmpty || (text.split(separator: "@").count == 2 && localPartProblem(String(text.split(separator: "@")[0])) == nil
+                && (try? DomainName(parsing: String(text.split(separator: "@")[1]))) != nil)
+                ? nil : "expected an address such as postmaster@example.org, got \"\(text)\""
+        }, .applies, "the test message's sender, named in it (empty: postmaster at the domain)"),
+        .field("registered", "max_per_host", \.registered.maxPerHostPerDay, .int(1...100), .applies, "tests of one host in 24 hours"),
+        .field("registered", "max_per_hour", \.registered.maxPerHour, .int(1...1000), .applies, "tests of all hosts in an hour"),
     ]
 
     private static func octal(_ mode: UInt32) -> String {

@@ -218,6 +218,27 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var dnsTTLSeconds: Int
     }
 
+    /// Registered relay tests: a real message through a host the admin
+    /// answers for, to a one-time alias of theirs, confirmed when it comes back.
+    public struct Registered: Sendable, Equatable {
+        /// Whether the daemon takes arrivals for the aliases (and `probe --registered` may run).
+        public var enabled: Bool
+        /// The aliases' domain, one of the local domains; empty: the first of them.
+        public var domain: String
+        /// The aliases' local part before `+token`.
+        public var prefix: String
+        /// How long an alias takes its message after the test starts.
+        public var windowSeconds: Int
+        /// The hosts the admin answers for: the only ones ever sent a message.
+        public var networks: [NetworkBlock]
+        /// The admin's address, the test message's sender; empty: postmaster at the aliases' domain.
+        public var contact: String
+        /// Tests of one host in 24 hours, at most.
+        public var maxPerHostPerDay: Int
+        /// Tests of all hosts in an hour, at most.
+        public var maxPerHour: Int
+    }
+
     public var milter: Milter
     public var service: Service
     public var metrics: Metrics
@@ -230,6 +251,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
     public var policy: PolicyConfig
     public var rules: ActionRules
     public var replies: Replies
+    public var registered: Registered
 
     public static let defaultPath = "/etc/relay-milter/relay-milter.toml"
 
@@ -288,6 +310,10 @@ public struct RelayMilterConfig: Sendable, Equatable {
             rejectText: "<{recipient}>: Relay access denied ({reason})",
             tempfailText: "<{recipient}>: Relay access temporarily refused ({reason})",
             tagHeader: "X-Relay-Milter"
+        ),
+        registered: Registered(
+            enabled: false, domain: "", prefix: "relay-check", windowSeconds: 3600, networks: [], contact: "",
+            maxPerHostPerDay: 3, maxPerHour: 20
         )
     )
 
@@ -328,5 +354,17 @@ extension RelayMilterConfig {
         var settings = probe
         settings.testDomain = probeTestDomain
         return settings
+    }
+}
+
+extension RelayMilterConfig {
+    /// The registered tests' alias domain: `[registered] domain`, or the first local domain.
+    public var registeredDomain: String? {
+        registered.domain.isEmpty ? policy.localDomains.first?.domain.text : registered.domain
+    }
+
+    /// The registered test message's sender: `[registered] contact`, or postmaster at the alias domain.
+    public var registeredContact: String? {
+        registered.contact.isEmpty ? registeredDomain.map { "postmaster@\($0)" } : registered.contact
     }
 }
