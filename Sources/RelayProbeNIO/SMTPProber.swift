@@ -151,7 +151,7 @@ private final class ProbeConnection: @unchecked Sendable {
                     armIdleTimer()
                     feed(.connected)
                 case .failure(let error):
-                    feed(.connectFailed(Self.classify(error)))
+                    feed(.connectFailed(ProbeStateMachine.ConnectFailure(error)))
                 }
             }
     }
@@ -245,16 +245,20 @@ private final class ProbeConnection: @unchecked Sendable {
         }
     }
 
-    static func classify(_ error: any Error) -> ProbeStateMachine.ConnectFailure {
-        if let channelError = error as? ChannelError, case .connectTimeout = channelError { return .timedOut }
-        if let ioError = error as? IOError {
-            switch ioError.errnoCode {
-            case ECONNREFUSED: return .refused
-            case ETIMEDOUT: return .timedOut
-            default: break
-            }
+}
+
+extension ProbeStateMachine.ConnectFailure {
+    /// What NIO's error says of a connection that could not be made.
+    init(_ error: any Error) {
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+            self = .timedOut
+        } else if let ioError = error as? IOError, ioError.errnoCode == ECONNREFUSED {
+            self = .refused
+        } else if let ioError = error as? IOError, ioError.errnoCode == ETIMEDOUT {
+            self = .timedOut
+        } else {
+            self = .other(String("\(error)".prefix(120)))
         }
-        return .other(String("\(error)".prefix(120)))
     }
 }
 
