@@ -15,7 +15,8 @@ enum Callbacks {
         let context = ConnectionContext.attached(to: ctx, registration: registration)
         // Skip every step the relay policy never looks at; ask for refused
         // recipients too where the MTA can send them.
-        let wantedSkips = MilterFlags.noHeaders | MilterFlags.noBody | MilterFlags.noEndOfHeaders | MilterFlags.noUnknown
+        let wantedSkips = (registration.readsHeaders ? 0 : MilterFlags.noHeaders) | MilterFlags.noBody
+            | MilterFlags.noEndOfHeaders | MilterFlags.noUnknown
         let wantedExtras = MilterFlags.rejectedRecipients
         // Ask only for what the MTA offers; without add-header, tagging is silently skipped.
         actions?.pointee = (MilterFlags.addHeaders | MilterFlags.setSymlist) & offeredActions
@@ -72,6 +73,13 @@ enum Callbacks {
     static let data: @convention(c) (OpaquePointer?) -> sfsistat = { ctx in
         guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
         return reply(ctx, context.session.data(macros: context.readMacros(ctx, .data)), at: .data, context)
+    }
+
+    /// Only called when `MilterSettings.readsHeaders` is on (else the MTA skips headers).
+    static let header: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, UnsafeMutablePointer<CChar>?) -> sfsistat = { ctx, name, value in
+        guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
+        let response = context.session.header(name: name.map { String(cString: $0) } ?? "", value: value.map { String(cString: $0) } ?? "")
+        return reply(ctx, response)
     }
 
     static let eom: @convention(c) (OpaquePointer?) -> sfsistat = { ctx in

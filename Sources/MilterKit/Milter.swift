@@ -32,9 +32,13 @@ public struct MilterSettings: Sendable, Equatable {
     /// macros, unanswered, so there skipping is worth no more than waiving
     /// the reply, and the rule above decides.
     public var skippedStages: Set<MilterStage>
+    /// Whether the MTA sends the message's header fields (`MilterSession.header`);
+    /// otherwise it is told to skip them (`SMFIP_NOHDRS`).
+    public var readsHeaders: Bool
 
     public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest,
-                quietStages: Set<MilterStage> = [], skippedStages: Set<MilterStage> = []) {
+                quietStages: Set<MilterStage> = [], skippedStages: Set<MilterStage> = [], readsHeaders: Bool = false) {
+        self.readsHeaders = readsHeaders
         self.name = name
         self.socket = socket
         self.backlog = backlog
@@ -96,7 +100,8 @@ public final class Milter: Sendable {
     /// the socket's owner and mode and drop privileges before serving.
     public init(settings: MilterSettings, factory: any MilterSessionFactory) throws(MilterError) {
         let registration = Registration(
-            factory: factory, macros: settings.macros, noReplySteps: settings.noReplySteps, skipSteps: settings.skipSteps
+            factory: factory, macros: settings.macros, noReplySteps: settings.noReplySteps, skipSteps: settings.skipSteps,
+            readsHeaders: settings.readsHeaders
         )
         guard Registration.install(registration) else {
             throw .alreadyRegistered
@@ -117,6 +122,7 @@ public final class Milter: Sendable {
         description.xxfi_envfrom = Callbacks.envfrom
         description.xxfi_envrcpt = Callbacks.envrcpt
         description.xxfi_data = Callbacks.data
+        description.xxfi_header = Callbacks.header
         description.xxfi_eom = Callbacks.eom
         description.xxfi_abort = Callbacks.abort
         description.xxfi_close = Callbacks.close

@@ -13,12 +13,19 @@ public protocol MilterSession: AnyObject, Sendable {
     /// (`SMFIP_RCPT_REJ`); their `{rcpt_mailer}` is `error` and the reply is ignored.
     func recipient(_ recipient: EnvelopeAddress) -> MilterResponse
     func data(macros: Macros) -> MilterResponse
+    /// One header field, in order; only when `MilterSettings.readsHeaders` asked for them.
+    func header(name: String, value: String) -> MilterResponse
     /// The headers returned are added before the response is sent.
     func endOfMessage(macros: Macros) -> (MilterResponse, [HeaderField])
     /// The message was aborted (RSET, dropped connection): reset per-message state.
     func abort()
     /// The connection ended. May come without `connect` (negotiation failed).
     func close()
+}
+
+extension MilterSession {
+    /// Sessions that read no headers never get one (the MTA skips them).
+    public func header(name: String, value: String) -> MilterResponse { .continue }
 }
 
 /// Makes a session for each MTA connection. Called on a libmilter thread.

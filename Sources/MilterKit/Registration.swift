@@ -11,8 +11,11 @@ struct Registration: Sendable {
     let skipSteps: UInt
     /// The `smfi_setsymlist` arguments, joined once rather than at every negotiation.
     let symbolLists: [(stage: CInt, names: String)]
+    /// Whether header fields are asked for (`MilterSettings.readsHeaders`).
+    let readsHeaders: Bool
 
-    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt, skipSteps: UInt) {
+    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt, skipSteps: UInt, readsHeaders: Bool = false) {
+        self.readsHeaders = readsHeaders
         self.factory = factory
         self.macros = macros
         self.noReplySteps = noReplySteps

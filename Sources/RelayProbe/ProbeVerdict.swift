@@ -21,6 +21,9 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     case tempfail
     /// The conversation broke in a way we could not classify.
     case error
+    /// A registered test's message was taken and never delivered within its
+    /// window: the host accepts and then discards (not a relay).
+    case acceptedUndelivered = "accepted_undelivered"
 }
 
 extension ProbeVerdict {
@@ -30,7 +33,7 @@ extension ProbeVerdict {
     public var defaultTTLSeconds: Int {
         switch self {
         case .open, .openUnconfirmed, .noSMTP: 7 * 86400
-        case .rcptOnly, .closed, .authRequired: 30 * 86400
+        case .rcptOnly, .closed, .authRequired, .acceptedUndelivered: 30 * 86400
         case .unreachable, .error: 86400
         case .tempfail: 3600
         }
@@ -42,7 +45,7 @@ extension ProbeVerdict {
     public var enforcedByDefault: Bool {
         switch self {
         case .open: true
-        case .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error: false
+        case .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered: false
         }
     }
 
@@ -52,7 +55,8 @@ extension ProbeVerdict {
     /// told apart by DNSBL users gets an answer of its own here.
     public var zoneAnswer: String {
         switch self {
-        case .open, .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error: "127.0.0.2"
+        case .open, .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered:
+            "127.0.0.2"
         }
     }
 

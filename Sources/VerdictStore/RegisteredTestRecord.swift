@@ -13,7 +13,10 @@ public struct RegisteredTestRecord: Sendable, Equatable, Codable {
         case delivered
         /// The host refused it: it does not relay this message.
         case refused
-        /// The window ended with no arrival (or the sending failed).
+        /// The host took it and the window ended with no arrival: it accepts
+        /// and then discards (anonymous mode's false positive).
+        case undelivered
+        /// Never handed over: the sending failed, or its window ended first.
         case lapsed
     }
 
@@ -118,17 +121,22 @@ extension VerdictStore {
         }
     }
 
-    /// Ends the windows that passed with no arrival; returns the tests that lapsed.
-    public func lapseRegisteredTests(at now: Date) throws -> [RegisteredTestRecord] {
+    /// Ends the windows that passed with no arrival: a message the host took
+    /// is `undelivered`, one never handed over `lapsed`. Returns the tests
+    /// that became `undelivered`, whose hosts get that verdict.
+    public func closeRegisteredWindows(at now: Date) throws -> [RegisteredTestRecord] {
         try pool.write { db in
-            let lapsing = try RegisteredTestRecord.filter(Column("expires_at") <= now)
-                .filter([RegisteredTestRecord.State.sending.rawValue, RegisteredTestRecord.State.waiting.rawValue].contains(Column("state")))
+            try db.execute(sql: "UPDATE registered_test SET state = 'lapsed' WHERE state = 'sending' AND expires_at <= ?", arguments: [now])
+            let undelivered = try RegisteredTestRecord.filter(Column("expires_at") <= now)
+                .filter(Column("state") == RegisteredTestRecord.State.waiting.rawValue)
                 .fetchAll(db)
-            for var record in lapsing {
-                record.state = .lapsed
-                try record.update(db)
-            }
-            return lapsing.map { var record = $0; record.state = .lapsed; return record }
+                .map { record -> RegisteredTestRecord in
+                    var record = record
+                    record.state = .undelivered
+                    return record
+                }
+            for record in undelivered { try record.update(db) }
+            return undelivered
         }
     }
 }

@@ -12,6 +12,8 @@ public struct VerdictRecord: Sendable, Equatable, Codable {
         case manual
         /// Brought in from elsewhere.
         case `import`
+        /// A registered test's message came back: relaying proven by delivery.
+        case registered
     }
 
     /// The host's address, in canonical text form.
@@ -91,6 +93,7 @@ public struct VerdictSummary: Sendable, Equatable {
         case .probe: "\(acceptedCount)/\(testsRun) anonymous relay tests accepted"
         case .manual: "listed by the administrator"
         case .import: "listed by an imported record"
+        case .registered: "confirmed by delivery of a registered test message"
         }
     }
 }

@@ -39,14 +39,16 @@ struct RegisteredTestStoreTests {
         let store = try VerdictStore(path: VerdictStoreTests.freshPath())
         try store.createRegisteredTest(Self.test("late"))
         try store.settleSending(token: "late", state: .waiting, reply: "250 Ok")
+        try store.createRegisteredTest(Self.test("never-sent"))
         try store.createRegisteredTest(Self.test("fresh", createdAt: Self.now.addingTimeInterval(3000)))
-        let lapsed = try store.lapseRegisteredTests(at: Self.now.addingTimeInterval(3600))
-        #expect(lapsed.map(\.token) == ["late"] && lapsed.allSatisfy { $0.state == .lapsed })
+        let undelivered = try store.closeRegisteredWindows(at: Self.now.addingTimeInterval(3600))
+        #expect(undelivered.map(\.token) == ["late"] && undelivered.allSatisfy { $0.state == .undelivered })
+        #expect(try store.registeredTest(token: "never-sent")?.state == .lapsed)
         guard case .closed(let record) = try store.recordArrival(token: "late", at: Self.now.addingTimeInterval(3700), from: "192.0.2.7", hops: []) else {
             Issue.record("a late arrival was taken")
             return
         }
-        #expect(record.state == .lapsed)
+        #expect(record.state == .undelivered)
         #expect(try store.registeredTest(token: "fresh")?.state == .sending)
     }
 

@@ -47,8 +47,13 @@ struct DaemonParts {
         scheduler = ProbeScheduler(
             prober: SMTPProber(group: probeLoops), index: index, database: verdicts, fleet: fleet, logger: logger, metrics: metrics
         )
+        let store = store
+        let registered: DatabaseArrivals? = config.registered.enabled ? DatabaseArrivals(
+            path: config.cache.path, database: verdicts, index: index,
+            ttlSeconds: { store.snapshot.cache.ttl(for: .open) }, logger: logger
+        ) : nil
         factory = RelaySessionFactory(
-            store: store, logger: logger,
+            store: store, logger: logger, registered: registered,
             hostVerdicts: HostVerdicts(
                 index: index, scheduler: scheduler, metrics: metrics,
                 dnsbl: Self.dnsblLookups(config.dnsbl, group: probeLoops, metrics: metrics, logger: logger)

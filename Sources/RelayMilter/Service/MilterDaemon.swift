@@ -96,7 +96,9 @@ public struct MilterDaemon {
                 settings: MilterSettings(
                     name: "relay-milter", socket: config.milter.socket, backlog: config.milter.backlog,
                     timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros,
-                    quietStages: RelaySession.quietStages, skippedStages: RelaySession.skippedStages
+                    quietStages: RelaySession.quietStages, skippedStages: RelaySession.skippedStages,
+                    // A registered test's Received hops are read from its header.
+                    readsHeaders: config.registered.enabled
                 ),
                 factory: parts.factory
             )

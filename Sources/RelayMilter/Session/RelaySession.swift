@@ -1,7 +1,9 @@
+import Foundation
 import Logging
 import MilterKit
 import RelayConfig
 import RelayPolicy
+import RelayProbe
 import Synchronization
 import VerdictStore
 
@@ -21,6 +23,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
     private let stats: StatsCollector
+    /// Registered tests' arrivals; nil when `[registered]` is off.
+    private let registered: (any RegisteredArrivals)?
 
     private var clientAddress: IPAddress?
     /// Which MTA speaks (its `v` macro), for what its recipient macros mean.
@@ -42,11 +46,22 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         var authenticatedUser: String?
         var queueID: String?
         var tags: [HeaderField] = []
+        /// Recipients taken so far (a registered test's alias takes no company).
+        var recipients = 0
+        /// The token of the registered test this message is the message of.
+        var registeredToken: String?
+        /// Its Received fields, newest first, bounded.
+        var hops: [String] = []
+        /// A host refusal put off from MAIL to each recipient that is not a
+        /// registered test's alias (a host under test may be one refused).
+        var deferredHostRefusal: MilterResponse?
     }
 
     init(config: RelayMilterConfig, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector,
+         registered: (any RegisteredArrivals)? = nil,
          onMacroListRefused: @escaping @Sendable () -> Void = {}, onClose: @escaping @Sendable () -> Void) {
         self.config = config
+        self.registered = config.registered.enabled ? registered : nil
         self.onMacroListRefused = onMacroListRefused
         self.logger = logger
         self.hostVerdicts = hostVerdicts
@@ -122,7 +137,15 @@ final class RelaySession: MilterSession, @unchecked Sendable {
             queueID: sender.macros["i"]
         )
         if (message.authenticatedUser ?? "").isEmpty { requestTestIfUntested() } else { authenticated = true }
-        return checkHost()
+        let response = checkHost()
+        // A host the admin answers for may be refused as an open relay and
+        // still be under a registered test: its message comes to an alias.
+        if registered != nil, response != .continue, let clientAddress,
+           config.registered.networks.contains(where: { $0.contains(clientAddress) }) {
+            message.deferredHostRefusal = response
+            return .continue
+        }
+        return response
     }
 
     /// The open-relay verdict applied at MAIL FROM, once authentication is known.
@@ -197,6 +220,13 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private func handleRecipient(_ recipient: EnvelopeAddress) -> MilterResponse {
         // Postfix names the queue file once the first recipient is accepted.
         if let queueID = recipient.macros["i"] { message.queueID = queueID }
+        if let registered, let domain = config.registeredDomain,
+           let token = RegisteredAlias.token(in: Self.bare(recipient.address), prefix: config.registered.prefix, domain: domain) {
+            return registeredRecipient(token, recipient.address, registered)
+        }
+        if message.registeredToken != nil { return .reject(Self.registeredAloneReply) }
+        if let refusal = message.deferredHostRefusal { return refusal }
+        message.recipients += 1
         let transaction = RelayTransaction(
             clientAddress: clientAddress,
             authenticatedUser: message.authenticatedUser,
@@ -232,6 +262,37 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         return SMTPReply(code: status.code, enhancedCode: status.enhancedCode, lines: lines)
     }
 
+    /// A registered test's alias: taken alone, within its window, once.
+    private func registeredRecipient(_ token: String, _ address: String, _ registered: any RegisteredArrivals) -> MilterResponse {
+        guard message.recipients == 0, message.registeredToken == nil else { return .reject(Self.registeredAloneReply) }
+        guard registered.accepts(token: token, now: Date()) else {
+            logger.notice("registered test address refused", metadata: ["mail.rcpt": "\(truncatedForLog(address))"])
+            return .reject(SMTPReply(code: "550", enhancedCode: "5.1.1", lines: ["\(truncatedForLog(address)): unknown or expired test address"]))
+        }
+        message.registeredToken = token
+        logger.info("registered test message arriving", metadata: ["registered.token": "\(token)", "mail.rcpt": "\(truncatedForLog(address))"])
+        return .continue
+    }
+
+    private static let registeredAloneReply = SMTPReply(code: "550", enhancedCode: "5.5.3",
+                                                        lines: ["a registered test address takes no other recipient"])
+
+    /// `local@domain` from `<local@domain>`.
+    private static func bare(_ address: String) -> String {
+        address.hasPrefix("<") && address.hasSuffix(">") ? String(address.dropFirst().dropLast()) : address
+    }
+
+    /// How many Received fields of a test message are kept, and how much of each.
+    static let maxHops = 30, maxHopLength = 300
+
+    func header(name: String, value: String) -> MilterResponse {
+        guard message.registeredToken != nil, message.hops.count < Self.maxHops, name.lowercased() == "received" else { return .continue }
+        // Unfolded: each run of white space (folding included) becomes one space.
+        let unfolded = value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }).joined(separator: " ")
+        message.hops.append(String(unfolded.prefix(Self.maxHopLength)))
+        return .continue
+    }
+
     /// A message with thousands of tagged recipients gets a bounded header block.
     static let maxTagHeaders = 20
 
@@ -245,6 +306,12 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     }
 
     private func handleEndOfMessage(macros: Macros) -> (MilterResponse, [HeaderField]) {
+        if let token = message.registeredToken, let registered {
+            // Proof kept, message dropped: no mailbox fills with tests.
+            registered.record(token: token, client: clientAddress, hops: message.hops, at: Date())
+            message = MessageState()
+            return (.discard, [])
+        }
         let tags = message.tags
         if !tags.isEmpty {
             metrics.messageTagged()
@@ -316,11 +383,14 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let hostVerdicts: HostVerdicts
     private let metrics: RelayMetrics
     private let stats: StatsCollector
+    private let registered: (any RegisteredArrivals)?
     private let stopping = Atomic<Bool>(false)
     private let macroListWarned = Atomic<Bool>(false)
     let openSessions: OpenSessionCounter
 
-    init(store: ConfigStore, logger: Logger, hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector) {
+    init(store: ConfigStore, logger: Logger, registered: (any RegisteredArrivals)? = nil, hostVerdicts: HostVerdicts,
+         metrics: RelayMetrics, stats: StatsCollector) {
+        self.registered = registered
         self.store = store
         self.logger = logger
         self.hostVerdicts = hostVerdicts
@@ -341,7 +411,7 @@ final class RelaySessionFactory: MilterSessionFactory {
         metrics.connectionOpened()
         let counter = openSessions
         return RelaySession(
-            config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats,
+            config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats, registered: registered,
             onMacroListRefused: { [self] in warnMacroListRefused() }, onClose: { counter.closed() }
         )
     }

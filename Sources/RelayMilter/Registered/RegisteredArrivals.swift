@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import RelayPolicy
+import RelayProbe
+import VerdictStore
+
+/// Where sessions check and record the arrivals of registered test messages.
+/// A protocol so that session tests need no database.
+protocol RegisteredArrivals: Sendable {
+    /// Whether a message for `token` would be taken now: the test exists, its
+    /// window is open, and nothing arrived for it yet.
+    func accepts(token: String, now: Date) -> Bool
+    /// Records the arrival and makes the host's verdict `open`, confirmed by delivery.
+    func record(token: String, client: IPAddress?, hops: [String], at now: Date)
+}
+
+/// The arrivals in the verdict database. Tokens are looked up in the file
+/// itself, not in memory: `relay-milter probe --registered`, another process,
+/// makes them while the daemon runs. Only recipients of the alias's exact
+/// shape get here, and a lookup is one primary-key read (SQLite in WAL mode
+/// reads beside the writer), through a connection of its own so that it never
+/// waits behind the verdict writes' queue.
+final class DatabaseArrivals: RegisteredArrivals {
+    private let path: String
+    private let database: VerdictDatabase
+    private let index: VerdictIndex
+    private let ttlSeconds: @Sendable () -> Int
+    private let logger: Logger
+    private let reader = NIOLockedValueBox<VerdictStore?>(nil)
+
+    init(path: String, database: VerdictDatabase, index: VerdictIndex, ttlSeconds: @escaping @Sendable () -> Int, logger: Logger) {
+        self.path = path
+        self.database = database
+        self.index = index
+        self.ttlSeconds = ttlSeconds
+        self.logger = logger
+    }
+
+    func accepts(token: String, now: Date) -> Bool {
+        let store = reader.withLockedValue { reader -> VerdictStore? in
+            if reader == nil { reader = try? VerdictStore(path: path) }
+            return reader
+        }
+        guard let test = try? store?.registeredTest(token: token) else { return false }
+        return test.expiresAt > now && (test.state == .sending || test.state == .waiting)
+    }
+
+    func record(token: String, client: IPAddress?, hops: [String], at now: Date) {
+        let (index, ttl, logger) = (index, ttlSeconds(), logger)
+        let clientText = client.map { "\($0)" } ?? "unknown"
+        Task {
+            let result = await database.withWritableStore { store -> RegisteredArrival in
+                try store.recordArrival(token: token, at: now, from: clientText, hops: hops)
+            }
+            guard case .success(.recorded(let test)) = result else {
+                logger.warning("registered test arrival not recorded", metadata: ["registered.token": "\(token)", "result": "\(String(describing: result))"])
+                return
+            }
+            let delay = Int(now.timeIntervalSince(test.createdAt))
+            let record = VerdictRecord(
+                host: test.host, verdict: ProbeVerdict.open.rawValue, testedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(ttl)),
+                acceptedTests: ["registered test message delivered"], testsRun: 1, banner: "",
+                detail: "relayed the registered test message to \(test.alias); it arrived from \(clientText) after \(delay) s",
+                source: .registered
+            )
+            index.update(record)
+            database.save(record)
+            logger.notice("registered test confirmed", metadata: [
+                "registered.host": "\(test.host)", "registered.token": "\(token)", "client.address": "\(clientText)",
+                "registered.delay_s": "\(delay)", "registered.hops": "\(hops.count)",
+            ])
+        }
+    }
+}
