@@ -293,7 +293,7 @@ public enum ConfigSchema {
         .field("registered", "prefix", \.registered.prefix, .string { text in
             localPartProblem(text) ?? (text.contains("+") ? "expected no \"+\" (the token follows one), got \"\(text)\"" : nil)
         }, .applies, "the aliases' local part before +token"),
-        .field("registered", "window", \.registered.windowSeconds, .duration(300...7 * 86400), .applies, "how long an alias takes its message"),
+        .field("registered", "window", \.registered.windowSeconds, .duration(60...7 * 86400), .applies, "how long an alias takes its message"),
         .field("registered", "networks", \.registered.networks, listCodec(networkBlock, \.description), .applies,
                "the hosts you answer for: the only ones ever sent a test message"),
         .field("registered", "contact", \.registered.contact, .string { text in

@@ -169,6 +169,12 @@ struct Probe: ParsableCommand {
     @Option(help: ArgumentHelp("The local address the tests come from (overrides [probe] source_address).", valueName: "ip"))
     var source: String?
 
+    @Flag(help: "A registered test of a host you answer for: relay one labelled message to a one-time alias of yours and wait for it to come back (see [registered]).")
+    var registered = false
+
+    @Option(help: ArgumentHelp("With --registered: how long to wait for the message (at most [registered] window).", valueName: "duration"))
+    var wait: String = "5m"
+
     func run() throws {
         var config = try configOption.load()
         let target: ProbeTarget
@@ -178,6 +184,23 @@ struct Probe: ParsableCommand {
         } catch {
             printToStandardError("relay-milter: \(error)")
             throw ExitCode.validationFailure
+        }
+        if registered {
+            let waitSeconds: Int
+            do { waitSeconds = try DurationText.seconds(wait) } catch {
+                printToStandardError("relay-milter: --wait: \(error)")
+                throw ExitCode.validationFailure
+            }
+            do {
+                let test = try RegisteredTestCommand.run(target, config: config, waitSeconds: waitSeconds) { line in
+                    if !json { printToStandardError("relay-milter: \(line)") }
+                }
+                print(RegisteredTestCommand.text(test), terminator: "")
+            } catch {
+                printToStandardError("relay-milter: \(error)")
+                throw ExitCode.failure
+            }
+            return
         }
         if let warning = ProbeCommand.sourceWarning(target: target.address, source: target.sourceAddress) {
             printToStandardError("relay-milter: warning: \(warning)")

@@ -24,6 +24,8 @@ struct DaemonParts {
     let factory: RelaySessionFactory
     let history: StatsHistory
     let zonePublisher: ZonePublisher
+    /// Registered tests' windows; nil when `[registered]` is off.
+    let registeredWindows: RegisteredWindows?
 
     init(config: RelayMilterConfig, logger: Logger) {
         store = ConfigStore(config)
@@ -62,6 +64,8 @@ struct DaemonParts {
         )
         history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
+        registeredWindows = config.registered.enabled
+            ? RegisteredWindows(database: verdicts, index: index, store: store, logger: logger, interval: .seconds(10)) : nil
     }
 
     /// The services, in start order; `ServiceGraph` stops them in the reverse
@@ -81,6 +85,11 @@ struct DaemonParts {
             .task("statistics history", { await history.writeContinually() },
                   beforeStart: { history.load() }, afterCancel: { history.writeAll() }),
             .task("zone publishing", priority: .background, { await zonePublisher.run() }),
+        ]
+        if let registeredWindows {
+            services.append(.task("registered test windows", priority: .background, { await registeredWindows.run() }))
+        }
+        services += [
             DaemonService(name: "metrics listener", start: {
                 metricsServer = startMetricsServer(store.snapshot.metrics, logger: logger)
             }, stop: { metricsServer?.close() }),

@@ -152,4 +152,11 @@ public struct RegisteredDeliveryReport: Sendable, Equatable {
     public let banner: String
     /// Commands sent and the first line of each reply, for the evidence.
     public let transcript: [String]
+
+    public init(outcome: Outcome, reply: SMTPResponse?, banner: String, transcript: [String]) {
+        self.outcome = outcome
+        self.reply = reply
+        self.banner = banner
+        self.transcript = transcript
+    }
 }

@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+import RelayProbe
+import VerdictStore
+
+/// Closes registered tests' windows as they end: a host that took the test
+/// message and never delivered it gets `accepted_undelivered` (it accepts
+/// and then discards), whether or not `probe --registered` still waits.
+struct RegisteredWindows: Sendable {
+    let database: VerdictDatabase
+    let index: VerdictIndex
+    let store: ConfigStore
+    let logger: Logger
+    /// How often windows are checked: a verdict comes at most this late.
+    let interval: Duration
+
+    func run() async {
+        while !Task.isCancelled {
+            await closeEnded(at: Date())
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func closeEnded(at now: Date) async {
+        guard case .success(let undelivered)? = await database.withWritableStore({ store in try store.closeRegisteredWindows(at: now) }) else {
+            return
+        }
+        let ttl = store.snapshot.cache.ttl(for: .acceptedUndelivered)
+        for test in undelivered {
+            let record = VerdictRecord(
+                host: test.host, verdict: ProbeVerdict.acceptedUndelivered.rawValue, testedAt: now,
+                expiresAt: now.addingTimeInterval(TimeInterval(ttl)), acceptedTests: [], testsRun: 1, banner: "",
+                detail: "took the registered test message to \(test.alias) (\(test.sentReply)) and never delivered it", source: .registered
+            )
+            index.update(record)
+            database.save(record)
+            logger.notice("registered test undelivered", metadata: ["registered.host": "\(test.host)", "registered.token": "\(test.token)"])
+        }
+    }
+}

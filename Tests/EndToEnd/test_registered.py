@@ -1,0 +1,91 @@
+"""Registered relay tests end to end: `relay-milter probe --registered` relays
+one message through a real Postfix the admin answers for, which sends it on
+to the real Postfix relay-milter serves; the daemon sees it come back, keeps
+the proof, and discards it. Everything on loopback."""
+import subprocess
+
+from mailharness.ports import wait_until
+from mailharness.relaymilter import binary, cached_verdicts, config_text
+from mailharness.swaks import swaks
+
+TESTED = "127.0.0.5"  # the host under test: listens here and relays from here
+
+
+def registered_config(window="5m", networks=(f"{TESTED}/32",)):
+    return config_text(sections=(
+        "[registered]\nenabled = true\n"
+        "networks = [" + ", ".join(f'"{n}"' for n in networks) + "]\n"
+        f'window = "{window}"\n'
+        # The message leaves from 127.0.0.2, outside the closed Postfix's mynetworks;
+        # no anonymous tests here.
+        '[probe]\nenabled = false\nsource_address = "127.0.0.2"\n'))
+
+
+def start_tested(start_postfix, home, **extra):
+    """A Postfix on 127.0.0.5 that relays for anyone (mynetworks 0/0), handing
+    mail for other domains to `home`, the Postfix relay-milter serves."""
+    settings = {"relayhost": f"[127.0.0.1]:{home.port}", "smtp_bind_address": TESTED}
+    settings.update(extra)
+    return start_postfix(name="tested", listen=TESTED, mynetworks="0.0.0.0/0", local_domain="tested.example",
+                         hostname="mx.tested.example", extra=settings)
+
+
+def probe_registered(milter, target, *args):
+    return subprocess.run([binary(), "probe", "--registered", "--config", str(milter.config_path), *args, target],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_relay_that_delivers_is_confirmed_open_and_nothing_reaches_a_mailbox(start_milter, start_postfix, sink):
+    milter = start_milter(registered_config())
+    home = start_postfix(milter=milter.postfix_spec)
+    tested = start_tested(start_postfix, home)
+    result = probe_registered(milter, f"{TESTED}:{tested.port}")
+    assert result.returncode == 0, result.stderr
+    assert "Result: open, confirmed by delivery: the message came back from 127.0.0.5" in result.stdout, result.stdout + result.stderr
+    assert "  Received: " in result.stdout, result.stdout  # the hops it came through
+    verdict = {v["host"]: v for v in cached_verdicts(milter.config_path)}[TESTED]
+    assert verdict["verdict"] == "open" and verdict["source"] == "registered", verdict
+    assert milter.logged('msg="registered test confirmed"'), milter.log()
+    # Discarded by the milter: the home Postfix delivered nothing.
+    assert wait_until(lambda: "milter-discard" in home.log(), timeout=10), home.log()[-2000:]
+    assert not any(home.mail_dir.rglob("inbox/new/*")), list(home.mail_dir.rglob("*"))
+    assert sink.recipients() == []
+
+
+def test_a_relay_that_discards_is_accepted_undelivered(start_milter, start_postfix, sink):
+    """A host that takes the message and throws it away (a discard transport):
+    anonymous mode's false positive, told apart when the window ends."""
+    milter = start_milter(registered_config(window="1m"))
+    home = start_postfix(milter=milter.postfix_spec)
+    tested = start_tested(start_postfix, home, transport_maps="inline:{ example.test=discard: }")
+    result = probe_registered(milter, f"{TESTED}:{tested.port}", "--wait", "5s")
+    assert result.returncode == 0, result.stderr
+    assert "not back yet" in result.stdout, result.stdout
+    verdicts = lambda: {v["host"]: v["verdict"] for v in cached_verdicts(milter.config_path)}
+    assert wait_until(lambda: verdicts().get(TESTED) == "accepted_undelivered", timeout=90), verdicts()
+    assert milter.logged('msg="registered test undelivered"')
+    # It never came: nothing reached the home Postfix to be discarded.
+    assert "milter-discard" not in home.log(), home.log()[-1000:]
+
+
+def test_a_closed_host_refuses_and_a_stranger_is_never_sent_anything(start_milter, start_postfix, sink):
+    milter = start_milter(registered_config())
+    home = start_postfix(milter=milter.postfix_spec)
+    closed = start_postfix(name="closed", listen=TESTED, mynetworks="127.0.0.1/32", local_domain="tested.example",
+                           hostname="mx.tested.example")
+    result = probe_registered(milter, f"{TESTED}:{closed.port}")
+    assert result.returncode == 0, result.stderr
+    assert "Result: refused (at rcpt: 554 5.7.1" in result.stdout, result.stdout
+    # A host outside [registered] networks: refused before any connection.
+    connections = home.log().count("connect from")
+    stranger = probe_registered(milter, f"127.0.0.1:{home.port}")
+    assert stranger.returncode != 0 and "is not in [registered] networks" in stranger.stderr
+    assert home.log().count("connect from") == connections, home.log()[-1000:]
+    assert sink.recipients() == []
+
+
+def test_a_guessed_token_is_refused(start_milter, start_postfix, sink):
+    milter = start_milter(registered_config())
+    home = start_postfix(milter=milter.postfix_spec)
+    code, out = swaks(home.port, to="relay-check+aaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", source="127.0.0.2")
+    assert "550 5.1.1" in out and "unknown or expired test address" in out, out
