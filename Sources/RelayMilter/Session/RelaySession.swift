@@ -288,7 +288,8 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     func header(name: String, value: String) -> MilterResponse {
         guard message.registeredToken != nil, message.hops.count < Self.maxHops, name.lowercased() == "received" else { return .continue }
         // Unfolded: each run of white space (folding included) becomes one space.
-        let unfolded = value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }).joined(separator: " ")
+        // (Character's test: a CR LF pair is one Character, equal to neither alone.)
+        let unfolded = value.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         message.hops.append(String(unfolded.prefix(Self.maxHopLength)))
         return .continue
     }
