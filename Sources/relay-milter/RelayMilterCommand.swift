@@ -195,7 +195,7 @@ struct Probe: ParsableCommand {
                 let test = try RegisteredTestCommand.run(target, config: config, waitSeconds: waitSeconds) { line in
                     if !json { printToStandardError("relay-milter: \(line)") }
                 }
-                print(RegisteredTestCommand.text(test), terminator: "")
+                print(json ? RegisteredTestCommand.json(test) : RegisteredTestCommand.text(test), terminator: "")
             } catch {
                 printToStandardError("relay-milter: \(error)")
                 throw ExitCode.failure

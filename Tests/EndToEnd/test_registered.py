@@ -45,7 +45,12 @@ def test_a_relay_that_delivers_is_confirmed_open_and_nothing_reaches_a_mailbox(s
     assert "  Received: " in result.stdout, result.stdout  # the hops it came through
     verdict = {v["host"]: v for v in cached_verdicts(milter.config_path)}[TESTED]
     assert verdict["verdict"] == "open" and verdict["source"] == "registered", verdict
+    shown = subprocess.run([binary(), "cache", "show", TESTED, "--config", str(milter.config_path)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "registered test " in shown and ": delivered (250 " in shown and "came back from 127.0.0.5" in shown, shown
+    assert "  Received: " in shown, shown
     assert milter.logged('msg="registered test confirmed"'), milter.log()
+    assert milter.metrics()[("relay_milter_registered_tests_total", frozenset({("outcome", "delivered")}))] == 1
     # Discarded by the milter: the home Postfix delivered nothing.
     assert wait_until(lambda: "milter-discard" in home.log(), timeout=10), home.log()[-2000:]
     assert not any(home.mail_dir.rglob("inbox/new/*")), list(home.mail_dir.rglob("*"))
@@ -64,6 +69,7 @@ def test_a_relay_that_discards_is_accepted_undelivered(start_milter, start_postf
     verdicts = lambda: {v["host"]: v["verdict"] for v in cached_verdicts(milter.config_path)}
     assert wait_until(lambda: verdicts().get(TESTED) == "accepted_undelivered", timeout=90), verdicts()
     assert milter.logged('msg="registered test undelivered"')
+    assert milter.metrics()[("relay_milter_registered_tests_total", frozenset({("outcome", "undelivered")}))] == 1
     # It never came: nothing reached the home Postfix to be discarded.
     assert "milter-discard" not in home.log(), home.log()[-1000:]
 
@@ -76,6 +82,9 @@ def test_a_closed_host_refuses_and_a_stranger_is_never_sent_anything(start_milte
     result = probe_registered(milter, f"{TESTED}:{closed.port}")
     assert result.returncode == 0, result.stderr
     assert "Result: refused (at rcpt: 554 5.7.1" in result.stdout, result.stdout
+    import json
+    as_json = json.loads(probe_registered(milter, f"{TESTED}:{closed.port}", "--json").stdout)
+    assert as_json["state"] == "refused" and as_json["host"] == TESTED and as_json["alias"].startswith("relay-check+"), as_json
     # A host outside [registered] networks: refused before any connection.
     connections = home.log().count("connect from")
     stranger = probe_registered(milter, f"127.0.0.1:{home.port}")
@@ -89,3 +98,20 @@ def test_a_guessed_token_is_refused(start_milter, start_postfix, sink):
     home = start_postfix(milter=milter.postfix_spec)
     code, out = swaks(home.port, to="relay-check+aaaaaaaaaaaaaaaaaaaaaaaaaa@example.test", source="127.0.0.2")
     assert "550 5.1.1" in out and "unknown or expired test address" in out, out
+    assert milter.metrics()[("relay_milter_registered_aliases_refused_total", frozenset())] == 1
+
+
+def test_an_arrival_after_a_restart_in_the_window_still_counts(start_milter, start_postfix, sink):
+    """The tested host holds the message (defer_transports) while relay-milter
+    restarts; when it is let go, the restarted daemon matches it."""
+    milter = start_milter(registered_config())
+    home = start_postfix(milter=milter.postfix_spec)
+    tested = start_tested(start_postfix, home, defer_transports="smtp")
+    result = probe_registered(milter, f"{TESTED}:{tested.port}", "--wait", "2s")
+    assert result.returncode == 0 and "not back yet" in result.stdout, result.stdout + result.stderr
+    assert milter.stop() == 0
+    milter.start()
+    subprocess.run(["postqueue", "-c", str(tested.config_dir), "-f"], check=True, capture_output=True)
+    verdicts = lambda: {v["host"]: (v["verdict"], v["source"]) for v in cached_verdicts(milter.config_path)}
+    assert wait_until(lambda: verdicts().get(TESTED) == ("open", "registered"), timeout=30), verdicts()
+    assert wait_until(lambda: "milter-discard" in home.log(), timeout=10)

@@ -90,6 +90,12 @@ public final class RelayMetrics: Sendable {
     static var sharedQueuedName: MetricNameDescriptor { name("shared_store_queued_verdicts", "Verdicts of this instance not yet written to the shared database.") }
     static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received, refused: not a known verdict, a well-formed address and sane times).") }
     static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
+    static var registeredTestsName: MetricNameDescriptor {
+        name("registered_tests_total", "Registered relay tests settled by this daemon, by outcome (delivered, undelivered).")
+    }
+    static var registeredAliasesRefusedName: MetricNameDescriptor {
+        name("registered_aliases_refused_total", "Messages for a registered test address that was unknown, expired or already used.")
+    }
     static var dnsblLookupsName: MetricNameDescriptor { name("dnsbl_lookups_total", "DNS blocklist lookups, by result (listed, not_listed, error).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
@@ -128,6 +134,17 @@ public final class RelayMetrics: Sendable {
 
     func connectionClosed() { if recording { connectionsActive.decrement() } }
     func messageTagged() { if recording { messagesTagged.increment() } }
+
+    /// A registered test settled here: `delivered` (it came back) or `undelivered` (its window ended).
+    func registeredTestSettled(_ outcome: String) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.registeredTestsName, labels: [("outcome", outcome)]).increment()
+    }
+
+    func registeredAliasRefused() {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.registeredAliasesRefusedName).increment()
+    }
 
     func probeFinished(verdict: String, took duration: Duration) {
         guard recording else { return }

@@ -27,9 +27,12 @@ final class DatabaseArrivals: RegisteredArrivals {
     private let index: VerdictIndex
     private let ttlSeconds: @Sendable () -> Int
     private let logger: Logger
+    private let metrics: RelayMetrics
     private let reader = NIOLockedValueBox<VerdictStore?>(nil)
 
-    init(path: String, database: VerdictDatabase, index: VerdictIndex, ttlSeconds: @escaping @Sendable () -> Int, logger: Logger) {
+    init(path: String, database: VerdictDatabase, index: VerdictIndex, ttlSeconds: @escaping @Sendable () -> Int,
+         metrics: RelayMetrics, logger: Logger) {
+        self.metrics = metrics
         self.path = path
         self.database = database
         self.index = index
@@ -47,7 +50,7 @@ final class DatabaseArrivals: RegisteredArrivals {
     }
 
     func record(token: String, client: IPAddress?, hops: [String], at now: Date) {
-        let (index, ttl, logger) = (index, ttlSeconds(), logger)
+        let (index, ttl, logger, metrics) = (index, ttlSeconds(), logger, metrics)
         let clientText = client.map { "\($0)" } ?? "unknown"
         Task {
             let result = await database.withWritableStore { store -> RegisteredArrival in
@@ -66,6 +69,7 @@ final class DatabaseArrivals: RegisteredArrivals {
             )
             index.update(record)
             database.save(record)
+            metrics.registeredTestSettled("delivered")
             logger.notice("registered test confirmed", metadata: [
                 "registered.host": "\(test.host)", "registered.token": "\(token)", "client.address": "\(clientText)",
                 "registered.delay_s": "\(delay)", "registered.hops": "\(hops.count)",

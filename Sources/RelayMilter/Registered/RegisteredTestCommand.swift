@@ -82,6 +82,15 @@ public enum RegisteredTestCommand {
                                     expiresAt: now.addingTimeInterval(window), state: .lapsed, sentReply: "the test's row is gone")
     }
 
+    /// The test as one JSON object (snake_case keys, ISO 8601 times).
+    public static func json(_ test: RegisteredTestRecord) -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(test)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+    }
+
     /// What a test came to, for the terminal.
     public static func text(_ test: RegisteredTestRecord, now: Date = Date()) -> String {
         var lines = ["Registered relay test of \(test.host):\(test.port)", "Alias: \(test.alias)"]

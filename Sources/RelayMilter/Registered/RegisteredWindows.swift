@@ -10,6 +10,7 @@ struct RegisteredWindows: Sendable {
     let database: VerdictDatabase
     let index: VerdictIndex
     let store: ConfigStore
+    let metrics: RelayMetrics
     let logger: Logger
     /// How often windows are checked: a verdict comes at most this late.
     let interval: Duration
@@ -34,6 +35,7 @@ struct RegisteredWindows: Sendable {
             )
             index.update(record)
             database.save(record)
+            metrics.registeredTestSettled("undelivered")
             logger.notice("registered test undelivered", metadata: ["registered.host": "\(test.host)", "registered.token": "\(test.token)"])
         }
     }

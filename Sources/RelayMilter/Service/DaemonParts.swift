@@ -52,7 +52,7 @@ struct DaemonParts {
         let store = store
         let registered: DatabaseArrivals? = config.registered.enabled ? DatabaseArrivals(
             path: config.cache.path, database: verdicts, index: index,
-            ttlSeconds: { store.snapshot.cache.ttl(for: .open) }, logger: logger
+            ttlSeconds: { store.snapshot.cache.ttl(for: .open) }, metrics: metrics, logger: logger
         ) : nil
         factory = RelaySessionFactory(
             store: store, logger: logger, registered: registered,
@@ -65,7 +65,7 @@ struct DaemonParts {
         history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
         registeredWindows = config.registered.enabled
-            ? RegisteredWindows(database: verdicts, index: index, store: store, logger: logger, interval: .seconds(10)) : nil
+            ? RegisteredWindows(database: verdicts, index: index, store: store, metrics: metrics, logger: logger, interval: .seconds(10)) : nil
     }
 
     /// The services, in start order; `ServiceGraph` stops them in the reverse

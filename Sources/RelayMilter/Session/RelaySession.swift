@@ -266,6 +266,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     private func registeredRecipient(_ token: String, _ address: String, _ registered: any RegisteredArrivals) -> MilterResponse {
         guard message.recipients == 0, message.registeredToken == nil else { return .reject(Self.registeredAloneReply) }
         guard registered.accepts(token: token, now: Date()) else {
+            metrics.registeredAliasRefused()
             logger.notice("registered test address refused", metadata: ["mail.rcpt": "\(truncatedForLog(address))"])
             return .reject(SMTPReply(code: "550", enhancedCode: "5.1.1", lines: ["\(truncatedForLog(address)): unknown or expired test address"]))
         }

@@ -52,6 +52,14 @@ public struct CacheCommands {
         out += "source:   \(record.source.rawValue)\nbanner:   \(shown(record.banner))\ndetail:   \(shown(record.detail))\n"
         out += "accepted: \(record.acceptedTests.count)/\(record.testsRun)\n"
         for test in record.acceptedTests { out += "  - \(shown(test))\n" }
+        // Registered tests of the host, newest first, with what each proved.
+        for test in try store.registeredTests(host: host).prefix(5) {
+            out += "registered test \(HostReplyTemplate.timestamp(test.createdAt)): \(test.state.rawValue) (\(shown(test.sentReply)))\n"
+            if let arrived = test.deliveredAt {
+                out += "  came back from \(shown(test.deliveredFrom ?? "?")) after \(Int(arrived.timeIntervalSince(test.createdAt))) s\n"
+            }
+            for hop in test.hops { out += "  Received: \(shown(hop))\n" }
+        }
         return out
     }
 
