@@ -66,6 +66,15 @@ extension ConfigSchema {
                     + "looks closed; name a domain of yours (or list local_domains): a test never sends a message",
             ] : []
         },
+        ConfigCheck(key: "registered.domain") { config in
+            guard config.registered.enabled else { return [] }
+            guard let domain = config.registeredDomain, let name = try? DomainName(parsing: domain),
+                  config.policy.localDomains.contains(where: { $0.matches(name) }) else {
+                return ["registered tests need their aliases in one of local_domains, so that the message comes back here; "
+                    + "probe --registered refuses to run until it is"]
+            }
+            return []
+        },
         ConfigCheck(key: "policy.local_domains") { config in
             config.policy.localDomains.contains(where: { $0.domain.text == sampleLocalDomain }) ? [
                 "still holds the shipped config's placeholder \"\(sampleLocalDomain)\": list the domains this MTA receives mail for",

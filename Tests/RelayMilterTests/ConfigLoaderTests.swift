@@ -167,6 +167,16 @@ struct ConfigLoaderTests {
         #expect(off.warnings.isEmpty)
     }
 
+    @Test func registeredTestsWarnWhenTheirAliasesAreNotLocal() throws {
+        let local = try ConfigLoader.parse("[policy]\nlocal_domains = [\"example.org\"]\n[registered]\nenabled = true\n", file: "relay.toml")
+        #expect(local.warnings.isEmpty && local.registeredDomain == "example.org" && local.registeredContact == "postmaster@example.org")
+        let elsewhere = try ConfigLoader.parse("[policy]\nlocal_domains = [\"example.org\"]\n[registered]\nenabled = true\ndomain = \"example.net\"\n",
+                                               file: "relay.toml")
+        #expect(elsewhere.warnings.map(\.key) == ["registered.domain"])
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse("[registered]\nprefix = \"a+b\"\n", file: "relay.toml") }
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse("[registered]\nwindow = \"10s\"\n", file: "relay.toml") }
+    }
+
     /// Latin-1 from an old editor: refused at its line, not read with a replacement character.
     @Test func bytesThatAreNotUTF8AreRefusedAtTheirLine() {
         let latin1: [UInt8] = Array("[reply]\nrelay_denied = \"Relais refus".utf8) + [0xE9] + Array("\"\n".utf8)
