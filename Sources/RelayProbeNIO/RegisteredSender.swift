@@ -50,25 +50,14 @@ private final class DeliveryConnection: @unchecked Sendable {
 
     func start() {
         deadline = loop.scheduleTask(in: timeouts.total) { [self] in feed(.timedOut) }
-        var bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(timeouts.connect)
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder(maxLength: 2048)))
-                    try channel.pipeline.syncOperations.addHandler(DeliveryHandler(connection: self))
-                }
-            }
-        let address: SocketAddress
+        let connecting: EventLoopFuture<any Channel>
         do {
-            address = try SocketAddress(ipAddress: target.address, port: target.port)
-            if let source = target.sourceAddress {
-                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
-            }
+            connecting = try target.connect(on: loop, timeout: timeouts.connect) { [self] in DeliveryHandler(connection: self) }
         } catch {
             feed(.connectFailed(.other("bad address: \(error)")))
             return
         }
-        bootstrap.connect(to: address).whenComplete { [self] result in
+        connecting.whenComplete { [self] result in
             switch result {
             case .success(let channel):
                 guard !machine.isFinished else { channel.close(promise: nil); return }

@@ -119,27 +119,14 @@ private final class ProbeConnection: @unchecked Sendable {
         generation += 1
         let current = generation
         contentInvited = false
-        var bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(timeouts.connect)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPLineDecoder(maxLength: 2048)))
-                    try channel.pipeline.syncOperations.addHandler(ProbeHandler(connection: self, generation: current))
-                }
-            }
-        let address: SocketAddress
+        let connecting: EventLoopFuture<any Channel>
         do {
-            address = try SocketAddress(ipAddress: target.address, port: target.port)
-            if let source = target.sourceAddress {
-                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
-            }
+            connecting = try target.connect(on: loop, timeout: timeouts.connect) { [self] in ProbeHandler(connection: self, generation: current) }
         } catch {
             feed(.connectFailed(.other("bad address: \(error)")))
             return
         }
-        bootstrap
-            .connect(to: address)
+        connecting
             .whenComplete { [self] result in
                 guard current == generation, !machine.isFinished else {
                     if case .success(let channel) = result { channel.close(promise: nil) }
