@@ -68,8 +68,7 @@ extension ConfigSchema {
         },
         ConfigCheck(key: "registered.domain") { config in
             guard config.registered.enabled else { return [] }
-            guard let domain = config.registeredDomain, let name = try? DomainName(parsing: domain),
-                  config.policy.localDomains.contains(where: { $0.matches(name) }) else {
+            guard config.registeredDomainIsLocal else {
                 return ["registered tests need their aliases in one of local_domains, so that the message comes back here; "
                     + "probe --registered refuses to run until it is"]
             }

@@ -363,6 +363,13 @@ extension RelayMilterConfig {
         registered.domain.isEmpty ? policy.localDomains.first?.domain.text : registered.domain
     }
 
+    /// Whether the aliases' domain is one of the local domains, so that a
+    /// test message comes back to this MTA.
+    public var registeredDomainIsLocal: Bool {
+        guard let domain = registeredDomain, let name = try? DomainName(parsing: domain) else { return false }
+        return policy.localDomains.contains { $0.matches(name) }
+    }
+
     /// The registered test message's sender: `[registered] contact`, or postmaster at the alias domain.
     public var registeredContact: String? {
         registered.contact.isEmpty ? registeredDomain.map { "postmaster@\($0)" } : registered.contact

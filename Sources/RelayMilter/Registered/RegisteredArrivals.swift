@@ -61,11 +61,9 @@ final class DatabaseArrivals: RegisteredArrivals {
                 return
             }
             let delay = Int(now.timeIntervalSince(test.createdAt))
-            let record = VerdictRecord(
-                host: test.host, verdict: ProbeVerdict.open.rawValue, testedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(ttl)),
-                acceptedTests: ["registered test message delivered"], testsRun: 1, banner: "",
-                detail: "relayed the registered test message to \(test.alias); it arrived from \(clientText) after \(delay) s",
-                source: .registered
+            let record = VerdictRecord.registered(
+                test, verdict: .open, detail: "relayed the registered test message to \(test.alias); it arrived from \(clientText) after \(delay) s",
+                ttlSeconds: ttl, now: now
             )
             index.update(record)
             database.save(record)
@@ -75,5 +73,16 @@ final class DatabaseArrivals: RegisteredArrivals {
                 "registered.delay_s": "\(delay)", "registered.hops": "\(hops.count)",
             ])
         }
+    }
+}
+
+extension VerdictRecord {
+    /// What a settled registered test says of its host, as the verdict cache keeps it.
+    static func registered(_ test: RegisteredTestRecord, verdict: ProbeVerdict, detail: String, ttlSeconds: Int, now: Date) -> VerdictRecord {
+        VerdictRecord(
+            host: test.host, verdict: verdict.rawValue, testedAt: now, expiresAt: now.addingTimeInterval(TimeInterval(ttlSeconds)),
+            acceptedTests: verdict == .open ? ["registered test message delivered"] : [], testsRun: 1, banner: "",
+            detail: detail, source: .registered
+        )
     }
 }

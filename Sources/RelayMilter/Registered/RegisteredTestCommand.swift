@@ -22,8 +22,7 @@ public enum RegisteredTestCommand {
         guard registered.enabled else {
             return Refusal(description: "[registered] enabled = false: the daemon would not take the message back; enable it and restart relay-milter")
         }
-        guard let domain = config.registeredDomain, let name = try? DomainName(parsing: domain),
-              config.policy.localDomains.contains(where: { $0.matches(name) }) else {
+        guard config.registeredDomainIsLocal else {
             return Refusal(description: "[registered] domain must be one of [policy] local_domains, so that the message comes back here")
         }
         guard let address = IPAddress(target.address), registered.networks.contains(where: { $0.contains(address) }) else {

@@ -28,10 +28,9 @@ struct RegisteredWindows: Sendable {
         }
         let ttl = store.snapshot.cache.ttl(for: .acceptedUndelivered)
         for test in undelivered {
-            let record = VerdictRecord(
-                host: test.host, verdict: ProbeVerdict.acceptedUndelivered.rawValue, testedAt: now,
-                expiresAt: now.addingTimeInterval(TimeInterval(ttl)), acceptedTests: [], testsRun: 1, banner: "",
-                detail: "took the registered test message to \(test.alias) (\(test.sentReply)) and never delivered it", source: .registered
+            let record = VerdictRecord.registered(
+                test, verdict: .acceptedUndelivered,
+                detail: "took the registered test message to \(test.alias) (\(test.sentReply)) and never delivered it", ttlSeconds: ttl, now: now
             )
             index.update(record)
             database.save(record)

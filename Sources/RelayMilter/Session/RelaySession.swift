@@ -221,7 +221,7 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         // Postfix names the queue file once the first recipient is accepted.
         if let queueID = recipient.macros["i"] { message.queueID = queueID }
         if let registered, let domain = config.registeredDomain,
-           let token = RegisteredAlias.token(in: Self.bare(recipient.address), prefix: config.registered.prefix, domain: domain) {
+           let token = RegisteredAlias.token(in: ReplyTemplate.bare(recipient.address), prefix: config.registered.prefix, domain: domain) {
             return registeredRecipient(token, recipient.address, registered)
         }
         if message.registeredToken != nil { return .reject(Self.registeredAloneReply) }
@@ -277,11 +277,6 @@ final class RelaySession: MilterSession, @unchecked Sendable {
 
     private static let registeredAloneReply = SMTPReply(code: "550", enhancedCode: "5.5.3",
                                                         lines: ["a registered test address takes no other recipient"])
-
-    /// `local@domain` from `<local@domain>`.
-    private static func bare(_ address: String) -> String {
-        address.hasPrefix("<") && address.hasSuffix(">") ? String(address.dropFirst().dropLast()) : address
-    }
 
     /// How many Received fields of a test message are kept, and how much of each.
     static let maxHops = 30, maxHopLength = 300
