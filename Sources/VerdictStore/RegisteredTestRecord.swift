@@ -72,9 +72,40 @@ public enum RegisteredArrival: Sendable, Equatable {
     case closed(RegisteredTestRecord)
 }
 
+/// How many registered tests may start: per host in any 24 hours, and in
+/// all in any hour (`[registered] max_per_host`, `max_per_hour`).
+public struct RegisteredTestLimits: Sendable, Equatable {
+    public var perHostPerDay: Int
+    public var perHour: Int
+
+    public init(perHostPerDay: Int, perHour: Int) {
+        self.perHostPerDay = perHostPerDay
+        self.perHour = perHour
+    }
+}
+
+/// Whether a registered test could start.
+public enum RegisteredTestAdmission: Sendable, Equatable {
+    case started
+    case hostLimitReached
+    case hourLimitReached
+}
+
 extension VerdictStore {
-    public func createRegisteredTest(_ record: RegisteredTestRecord) throws {
-        try pool.write { db in try record.insert(db) }
+    /// Makes the test's row unless a limit is reached. The counts and the
+    /// insert are one transaction: `probe --registered` and the daemon, both
+    /// starting tests, cannot both take the last one a limit allows.
+    public func startRegisteredTest(_ record: RegisteredTestRecord, limits: RegisteredTestLimits) throws -> RegisteredTestAdmission {
+        try pool.write { db in
+            let ofHost = try RegisteredTestRecord
+                .filter(Column("host") == record.host && Column("created_at") > record.createdAt.addingTimeInterval(-86400))
+                .fetchCount(db)
+            if ofHost >= limits.perHostPerDay { return .hostLimitReached }
+            let ofHour = try RegisteredTestRecord.filter(Column("created_at") > record.createdAt.addingTimeInterval(-3600)).fetchCount(db)
+            if ofHour >= limits.perHour { return .hourLimitReached }
+            try record.insert(db)
+            return .started
+        }
     }
 
     public func registeredTest(token: String) throws -> RegisteredTestRecord? {
@@ -88,12 +119,17 @@ extension VerdictStore {
         }
     }
 
-    /// How many tests were started since `date`, of one host or of all.
-    public func registeredTestCount(host: String? = nil, since date: Date) throws -> Int {
+    /// The tests started since `date`, by state.
+    public func registeredTestCounts(since date: Date) throws -> [RegisteredTestRecord.State: Int] {
         try pool.read { db in
-            var request = RegisteredTestRecord.filter(Column("created_at") >= date)
-            if let host { request = request.filter(Column("host") == host) }
-            return try request.fetchCount(db)
+            let rows = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM registered_test WHERE created_at >= ? GROUP BY state",
+                                        arguments: [date])
+            var counts: [RegisteredTestRecord.State: Int] = [:]
+            for row in rows {
+                guard let state = RegisteredTestRecord.State(rawValue: row[0]) else { continue }
+                counts[state] = row[1]
+            }
+            return counts
         }
     }
 

@@ -2,9 +2,11 @@
 one message through a real Postfix the admin answers for, which sends it on
 to the real Postfix relay-milter serves; the daemon sees it come back, keeps
 the proof, and discards it. Everything on loopback."""
+import json
+import re
 import subprocess
 
-from mailharness.ports import wait_until
+from mailharness.ports import free_port, wait_until
 from mailharness.relaymilter import binary, cached_verdicts, config_text
 from mailharness.swaks import swaks
 
@@ -21,12 +23,12 @@ def registered_config(window="5m", networks=(f"{TESTED}/32",)):
         '[probe]\nenabled = false\nsource_address = "127.0.0.2"\n'))
 
 
-def start_tested(start_postfix, home, **extra):
+def start_tested(start_postfix, home, port=None, **extra):
     """A Postfix on 127.0.0.5 that relays for anyone (mynetworks 0/0), handing
     mail for other domains to `home`, the Postfix relay-milter serves."""
     settings = {"relayhost": f"[127.0.0.1]:{home.port}", "smtp_bind_address": TESTED}
     settings.update(extra)
-    return start_postfix(name="tested", listen=TESTED, mynetworks="0.0.0.0/0", local_domain="tested.example",
+    return start_postfix(name="tested", listen=TESTED, port=port, mynetworks="0.0.0.0/0", local_domain="tested.example",
                          hostname="mx.tested.example", extra=settings)
 
 
@@ -72,6 +74,11 @@ def test_a_relay_that_discards_is_accepted_undelivered(start_milter, start_postf
     assert milter.metrics()[("relay_milter_registered_tests_total", frozenset({("outcome", "undelivered")}))] == 1
     # It never came: nothing reached the home Postfix to be discarded.
     assert "milter-discard" not in home.log(), home.log()[-1000:]
+    # The alias is dead after its window: a message for it, even from the tested host, is refused at RCPT.
+    alias = re.search(r"^Alias: (\S+)$", result.stdout, re.M).group(1)
+    code, out = swaks(home.port, to=alias, source=TESTED)
+    assert "550 5.1.1" in out and "unknown or expired test address" in out, out
+    assert milter.metrics()[("relay_milter_registered_aliases_refused_total", frozenset())] == 1
 
 
 def test_a_closed_host_refuses_and_a_stranger_is_never_sent_anything(start_milter, start_postfix, sink):
@@ -82,7 +89,6 @@ def test_a_closed_host_refuses_and_a_stranger_is_never_sent_anything(start_milte
     result = probe_registered(milter, f"{TESTED}:{closed.port}")
     assert result.returncode == 0, result.stderr
     assert "Result: refused (at rcpt: 554 5.7.1" in result.stdout, result.stdout
-    import json
     as_json = json.loads(probe_registered(milter, f"{TESTED}:{closed.port}", "--json").stdout)
     assert as_json["state"] == "refused" and as_json["host"] == TESTED and as_json["alias"].startswith("relay-check+"), as_json
     # A host outside [registered] networks: refused before any connection.
@@ -115,3 +121,47 @@ def test_an_arrival_after_a_restart_in_the_window_still_counts(start_milter, sta
     verdicts = lambda: {v["host"]: (v["verdict"], v["source"]) for v in cached_verdicts(milter.config_path)}
     assert wait_until(lambda: verdicts().get(TESTED) == ("open", "registered"), timeout=30), verdicts()
     assert wait_until(lambda: "milter-discard" in home.log(), timeout=10)
+
+
+def messages_taken(postfix):
+    """The senders of the messages a Postfix queued, from its log."""
+    return re.findall(r"qmgr\[\d+\]: \w+: from=<([^>]*)>", postfix.log())
+
+
+def test_the_daemon_settles_an_unconfirmed_host_it_answers_for_and_never_sends_a_stranger_anything(
+        start_milter, start_postfix, sink):
+    """Anonymous tests without DATA leave two open relays `open_unconfirmed`:
+    the one in [registered] networks gets the one test message, which comes
+    back and makes it `open`; the other gets nothing."""
+    stranger_address = "127.0.0.6"
+    port = free_port(TESTED)  # [probe] port is one for all: both tested hosts listen on it
+    milter = start_milter(config_text(sections=(
+        f'[registered]\nenabled = true\nnetworks = ["{TESTED}/32"]\n'
+        f'[probe]\nallow_loopback = true\nconfirm_with_data = false\nsource_address = "127.0.0.2"\nport = {port}\n'
+        "command_timeout = 3\nconnect_timeout = 3\n"
+        "network_interval = 0\n")))  # both hosts are in one /24
+    home = start_postfix(milter=milter.postfix_spec)
+    tested = start_tested(start_postfix, home, port=port)
+    stranger = start_postfix(name="stranger", listen=stranger_address, port=port, mynetworks="0.0.0.0/0",
+                             local_domain="stranger.example", hostname="mx.stranger.example",
+                             extra={"relayhost": f"[127.0.0.1]:{home.port}", "smtp_bind_address": stranger_address})
+    verdicts = lambda: {v["host"]: (v["verdict"], v["source"]) for v in cached_verdicts(milter.config_path)}
+    # The stranger first: its anonymous test is over (and its follow-up decided) long before
+    # the tested host's message has made its round trip.
+    swaks(home.port, to="someone@example.test", source=stranger_address)
+    assert wait_until(lambda: verdicts().get(stranger_address) == ("open_unconfirmed", "probe"), timeout=60), verdicts()
+    swaks(home.port, to="someone@example.test", source=TESTED)
+    assert wait_until(lambda: verdicts().get(TESTED) == ("open", "registered"), timeout=60), verdicts()
+    assert milter.logged('msg="registered test sent"', 'msg="registered test confirmed"'), milter.log()[-3000:]
+    assert "registered.anonymous_verdict=open_unconfirmed" in milter.log()
+    assert wait_until(lambda: "milter-discard" in home.log(), timeout=10), home.log()[-2000:]
+    # The tested host took one message, the fixed one from the alias domain's postmaster;
+    # the anonymous tests before it queued nothing. The stranger took nothing at all.
+    assert messages_taken(tested) == ["postmaster@example.test"], tested.log()[-3000:]
+    assert messages_taken(stranger) == [] and "message-id=" not in stranger.log(), stranger.log()[-3000:]
+    assert verdicts()[stranger_address] == ("open_unconfirmed", "probe")
+    stats = subprocess.run([binary(), "stats", "--config", str(milter.config_path), "--json"],
+                           capture_output=True, text=True, check=True)
+    assert json.loads(stats.stdout)["registeredTests"] == {"delivered": 1}, stats.stdout
+    text = subprocess.run([binary(), "stats", "--config", str(milter.config_path)], capture_output=True, text=True, check=True).stdout
+    assert "registered tests started in the window: 1 test(s) (delivered 1)" in text, text

@@ -12,11 +12,18 @@ struct RegisteredTestStoreTests {
                              createdAt: createdAt, expiresAt: createdAt.addingTimeInterval(3600))
     }
 
+    static let roomy = RegisteredTestLimits(perHostPerDay: 100, perHour: 100)
+
+    /// Starts `record` where no limit is near.
+    static func start(_ record: RegisteredTestRecord, in store: VerdictStore) throws {
+        #expect(try store.startRegisteredTest(record, limits: roomy) == .started)
+    }
+
     @Test func anArrivalCountsOnceWithinTheWindowAndSurvivesReopening() throws {
         let path = VerdictStoreTests.freshPath()
         do {
             let store = try VerdictStore(path: path)
-            try store.createRegisteredTest(Self.test("aaaa"))
+            try Self.start(Self.test("aaaa"), in: store)
             try store.settleSending(token: "aaaa", state: .waiting, reply: "250 2.0.0 Ok: queued as 4ABC")
         }
         // A restart in the window loses nothing.
@@ -37,10 +44,10 @@ struct RegisteredTestStoreTests {
 
     @Test func aWindowThatPassesLapsesAndRefusesLateArrivals() throws {
         let store = try VerdictStore(path: VerdictStoreTests.freshPath())
-        try store.createRegisteredTest(Self.test("late"))
+        try Self.start(Self.test("late"), in: store)
         try store.settleSending(token: "late", state: .waiting, reply: "250 Ok")
-        try store.createRegisteredTest(Self.test("never-sent"))
-        try store.createRegisteredTest(Self.test("fresh", createdAt: Self.now.addingTimeInterval(3000)))
+        try Self.start(Self.test("never-sent"), in: store)
+        try Self.start(Self.test("fresh", createdAt: Self.now.addingTimeInterval(3000)), in: store)
         let undelivered = try store.closeRegisteredWindows(at: Self.now.addingTimeInterval(3600))
         #expect(undelivered.map(\.token) == ["late"] && undelivered.allSatisfy { $0.state == .undelivered })
         #expect(try store.registeredTest(token: "never-sent")?.state == .lapsed)
@@ -52,15 +59,33 @@ struct RegisteredTestStoreTests {
         #expect(try store.registeredTest(token: "fresh")?.state == .sending)
     }
 
-    @Test func testsAreCountedPerHostAndInAll() throws {
+    @Test func theLimitsHoldPerHostForADayAndInAllForAnHour() throws {
         let store = try VerdictStore(path: VerdictStoreTests.freshPath())
-        try store.createRegisteredTest(Self.test("a"))
-        try store.createRegisteredTest(Self.test("b", createdAt: Self.now.addingTimeInterval(60)))
-        try store.createRegisteredTest(Self.test("c", host: "192.0.2.8", createdAt: Self.now.addingTimeInterval(120)))
-        #expect(try store.registeredTestCount(host: "192.0.2.7", since: Self.now) == 2)
-        #expect(try store.registeredTestCount(since: Self.now.addingTimeInterval(30)) == 2)
-        #expect(try store.registeredTests(host: "192.0.2.7").map(\.token) == ["b", "a"])
-        #expect(throws: (any Error).self) { try store.createRegisteredTest(Self.test("a")) } // a token is made once
+        let limits = RegisteredTestLimits(perHostPerDay: 2, perHour: 3)
+        #expect(try store.startRegisteredTest(Self.test("a"), limits: limits) == .started)
+        #expect(try store.startRegisteredTest(Self.test("b", createdAt: Self.now.addingTimeInterval(60)), limits: limits) == .started)
+        #expect(try store.startRegisteredTest(Self.test("c", createdAt: Self.now.addingTimeInterval(120)), limits: limits) == .hostLimitReached)
+        #expect(try store.startRegisteredTest(Self.test("d", host: "192.0.2.8", createdAt: Self.now.addingTimeInterval(120)), limits: limits) == .started)
+        #expect(try store.startRegisteredTest(Self.test("e", host: "192.0.2.9", createdAt: Self.now.addingTimeInterval(180)), limits: limits) == .hourLimitReached)
+        // A refused start leaves no row; an hour on, the global limit has room again, a day on the host's.
+        #expect(try store.registeredTest(token: "c") == nil && store.registeredTest(token: "e") == nil)
+        #expect(try store.startRegisteredTest(Self.test("f", host: "192.0.2.9", createdAt: Self.now.addingTimeInterval(3660)), limits: limits) == .started)
+        #expect(try store.startRegisteredTest(Self.test("g", createdAt: Self.now.addingTimeInterval(3700)), limits: limits) == .hostLimitReached)
+        #expect(try store.startRegisteredTest(Self.test("h", createdAt: Self.now.addingTimeInterval(86401)), limits: limits) == .started)
+        #expect(try store.registeredTests(host: "192.0.2.7").map(\.token) == ["h", "b", "a"])
+        #expect(throws: (any Error).self) { try store.startRegisteredTest(Self.test("a", host: "192.0.2.10"), limits: Self.roomy) } // a token is made once
+    }
+
+    @Test func testsAreCountedByStateSinceADate() throws {
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
+        try Self.start(Self.test("old", createdAt: Self.now.addingTimeInterval(-7200)), in: store)
+        try Self.start(Self.test("a"), in: store)
+        try Self.start(Self.test("b"), in: store)
+        try Self.start(Self.test("c"), in: store)
+        try store.settleSending(token: "a", state: .waiting, reply: "250 Ok")
+        try store.settleSending(token: "b", state: .refused, reply: "at rcpt: 554 5.7.1")
+        #expect(try store.registeredTestCounts(since: Self.now) == [.waiting: 1, .refused: 1, .sending: 1])
+        #expect(try store.registeredTestCounts(since: Self.now.addingTimeInterval(-86400))[.sending] == 2)
     }
 
     /// A database as release 0.1.0 wrote it (Fixtures/verdicts-0.1.0.sqlite:
@@ -80,7 +105,7 @@ struct RegisteredTestStoreTests {
         try FileManager.default.copyItem(atPath: fixture.path, toPath: copy)
         #expect(try VerdictStore.openReadOnlySnapshot(path: copy).all() == records)
         // And the new table is there to use.
-        try store.createRegisteredTest(Self.test("after-upgrade"))
+        try Self.start(Self.test("after-upgrade"), in: store)
         #expect(try store.registeredTest(token: "after-upgrade") != nil)
     }
 }

@@ -21,9 +21,11 @@ final class MetricsServer: Sendable {
     private let channel: any Channel
 
     /// Binds `host:port` and starts serving; throws if the address is taken.
-    /// `statsDetail`: whether `/stats` names clients and domains.
+    /// `statsDetail`: whether `/stats` names clients and domains;
+    /// `completeStats` adds to a `/stats` report what the collector does not
+    /// count (the verdict cache, registered tests).
     init(host: String, port: Int, group: any EventLoopGroup, metrics: RelayMetrics, stats: StatsCollector, statsDetail: Bool,
-         cacheByVerdict: @escaping @Sendable () -> [String: Int], beforeScrape: @escaping @Sendable () -> Void) throws {
+         completeStats: @escaping @Sendable (inout StatsReport) -> Void, beforeScrape: @escaping @Sendable () -> Void) throws {
         let open = NIOLockedValueBox(0)
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -36,7 +38,7 @@ final class MetricsServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(MetricsHandler(
-                        metrics: metrics, stats: stats, statsDetail: statsDetail, cacheByVerdict: cacheByVerdict, beforeScrape: beforeScrape))
+                        metrics: metrics, stats: stats, statsDetail: statsDetail, completeStats: completeStats, beforeScrape: beforeScrape))
                 }
             }
             .bind(host: host, port: port)
@@ -90,18 +92,18 @@ private final class MetricsHandler: ChannelInboundHandler {
     let metrics: RelayMetrics
     let stats: StatsCollector
     let statsDetail: Bool
-    let cacheByVerdict: @Sendable () -> [String: Int]
+    let completeStats: @Sendable (inout StatsReport) -> Void
     let beforeScrape: @Sendable () -> Void
     var request: HTTPRequestHead?
     /// Closes the connection unless a whole request arrives in time.
     var deadline: Scheduled<Void>?
 
-    init(metrics: RelayMetrics, stats: StatsCollector, statsDetail: Bool, cacheByVerdict: @escaping @Sendable () -> [String: Int],
+    init(metrics: RelayMetrics, stats: StatsCollector, statsDetail: Bool, completeStats: @escaping @Sendable (inout StatsReport) -> Void,
          beforeScrape: @escaping @Sendable () -> Void) {
         self.metrics = metrics
         self.stats = stats
         self.statsDetail = statsDetail
-        self.cacheByVerdict = cacheByVerdict
+        self.completeStats = completeStats
         self.beforeScrape = beforeScrape
     }
 
@@ -138,7 +140,7 @@ private final class MetricsHandler: ChannelInboundHandler {
                 let query = parts.count > 1 ? parts[1] : ""
                 let since = query.split(separator: "&").first { $0.hasPrefix("since=") }.flatMap { Int($0.dropFirst(6)) } ?? 3600
                 var report = stats.report(sinceSeconds: max(60, since), top: statsDetail ? 10 : 0)
-                report.cacheByVerdict = cacheByVerdict().filter { $0.value > 0 }
+                completeStats(&report)
                 if !statsDetail { report.topListsWithheld = true }
                 let body = (try? JSONEncoder().encode(report)).map { Array($0) } ?? Array("{}".utf8)
                 respond(context, head, .ok, "application/json", body)

@@ -91,7 +91,7 @@ public final class RelayMetrics: Sendable {
     static var sharedVerdictsName: MetricNameDescriptor { name("shared_store_verdicts_total", "Verdicts exchanged with the shared database, by direction (sent, received, refused: not a known verdict, a well-formed address and sane times).") }
     static var probeClaimsName: MetricNameDescriptor { name("probe_claims_total", "Fleet-wide test claims, by result (claimed, held_elsewhere, known, unavailable).") }
     static var registeredTestsName: MetricNameDescriptor {
-        name("registered_tests_total", "Registered relay tests settled by this daemon, by outcome (delivered, undelivered).")
+        name("registered_tests_total", "Registered relay tests settled by this daemon, by outcome: delivered, undelivered; and of those it starts itself, refused, not_sent.")
     }
     static var registeredAliasesRefusedName: MetricNameDescriptor {
         name("registered_aliases_refused_total", "Messages for a registered test address that was unknown, expired or already used.")
@@ -135,7 +135,8 @@ public final class RelayMetrics: Sendable {
     func connectionClosed() { if recording { connectionsActive.decrement() } }
     func messageTagged() { if recording { messagesTagged.increment() } }
 
-    /// A registered test settled here: `delivered` (it came back) or `undelivered` (its window ended).
+    /// A registered test settled here: `delivered` (it came back) or `undelivered`
+    /// (its window ended); one the daemon started, `refused` or `not_sent` too.
     func registeredTestSettled(_ outcome: String) {
         guard recording else { return }
         registry.makeCounter(descriptor: Self.registeredTestsName, labels: [("outcome", outcome)]).increment()

@@ -67,17 +67,20 @@ final class ProbeScheduler: Sendable {
     private let database: VerdictDatabase?
     /// Claims tests fleet-wide and shares verdicts, with a shared store.
     private let fleet: FleetSync?
+    /// Registered tests of the hosts an anonymous test leaves unsettled; nil when `[registered]` is off.
+    private let followUps: RegisteredFollowUps?
     private let logger: Logger
     private let metrics: RelayMetrics
 
-    init(prober: SMTPProber, index: VerdictIndex, database: VerdictDatabase? = nil, fleet: FleetSync? = nil, logger: Logger,
-         metrics: RelayMetrics, rememberedNetworksLimit: Int = 100_000) {
+    init(prober: SMTPProber, index: VerdictIndex, database: VerdictDatabase? = nil, fleet: FleetSync? = nil,
+         followUps: RegisteredFollowUps? = nil, logger: Logger, metrics: RelayMetrics, rememberedNetworksLimit: Int = 100_000) {
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.rememberedNetworksLimit = rememberedNetworksLimit
         self.prober = prober
         self.index = index
         self.database = database
         self.fleet = fleet
+        self.followUps = followUps
         self.logger = logger
         self.metrics = metrics
     }
@@ -191,6 +194,9 @@ final class ProbeScheduler: Sendable {
             "probe.duration_ms": "\(elapsed.milliseconds)",
             "probe.detail": "\(truncatedForLog(report.detail, limit: 200))",
         ])
+        // The host stays pending until its registered test (if any) has its
+        // answer, so that a new connection cannot start a second one.
+        await followUps?.followUp(target, anonymousVerdict: report.verdict)
         finish(job)
     }
 

@@ -46,10 +46,14 @@ struct DaemonParts {
             retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
             metrics: metrics, logger: logger
         ) : nil
-        scheduler = ProbeScheduler(
-            prober: SMTPProber(group: probeLoops), index: index, database: verdicts, fleet: fleet, logger: logger, metrics: metrics
-        )
         let store = store
+        scheduler = ProbeScheduler(
+            prober: SMTPProber(group: probeLoops), index: index, database: verdicts, fleet: fleet,
+            followUps: config.registered.enabled ? RegisteredFollowUps(
+                database: verdicts, store: store, sender: RegisteredSender(group: probeLoops), metrics: metrics, logger: logger
+            ) : nil,
+            logger: logger, metrics: metrics
+        )
         let registered: DatabaseArrivals? = config.registered.enabled ? DatabaseArrivals(
             path: config.cache.path, database: verdicts, index: index,
             ttlSeconds: { store.snapshot.cache.ttl(for: .open) }, metrics: metrics, logger: logger
@@ -132,11 +136,19 @@ struct DaemonParts {
     /// skipped: the milter itself matters more than its dashboard.
     private func startMetricsServer(_ settings: RelayMilterConfig.Metrics, logger: Logger) -> MetricsServer? {
         guard settings.enabled else { return nil }
-        let (metrics, index) = (metrics, index)
+        let (metrics, index, verdicts, countsRegisteredTests) = (metrics, index, verdicts, registeredWindows != nil)
         do {
             let server = try MetricsServer(
                 host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
-                stats: stats, statsDetail: settings.statsDetail, cacheByVerdict: { index.countByVerdict },
+                stats: stats, statsDetail: settings.statsDetail,
+                completeStats: { report in
+                    report.cacheByVerdict = index.countByVerdict.filter { $0.value > 0 }
+                    guard countsRegisteredTests else { return }
+                    // One grouped read of the tests table, on the listener's own thread.
+                    let since = Date().addingTimeInterval(-TimeInterval(report.sinceSeconds))
+                    let counts = (try? verdicts.withStore { try $0.registeredTestCounts(since: since) }) ?? nil
+                    report.registeredTests = Dictionary(uniqueKeysWithValues: (counts ?? [:]).map { ($0.key.rawValue, $0.value) })
+                },
                 beforeScrape: { metrics.cacheEntries(index.countByVerdict) }
             )
             logger.info("metrics listening", metadata: ["metrics.listen": "\(settings.host):\(settings.port)"])

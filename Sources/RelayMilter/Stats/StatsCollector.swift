@@ -187,6 +187,9 @@ public struct StatsReport: Codable, Sendable, Equatable {
     public let topDomains: [Ranked]
     /// Hosts in the open-relay verdict cache, by verdict (filled in by the daemon).
     public var cacheByVerdict: [String: Int] = [:]
+    /// Registered tests started in the window, by state (`delivered`,
+    /// `undelivered`, `refused`, `waiting`, `lapsed`); absent when `[registered]` is off.
+    public var registeredTests: [String: Int]?
     /// True when the listener does not serve the top lists (`[metrics]
     /// stats_detail = false`); absent from older daemons, which always did.
     public var topListsWithheld: Bool?

@@ -40,12 +40,18 @@ public enum StatsFormatter {
                 out += entry.overcount > 0 ? "  (±\(entry.overcount))\n" : "\n"
             }
         }
-        let cached = report.cacheByVerdict.values.reduce(0, +)
-        out += "\nverdict cache: \(cached) host(s)"
-        if cached > 0 {
-            out += " (" + report.cacheByVerdict.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
+        out += "\nverdict cache: \(tally(report.cacheByVerdict, of: "host(s)"))"
+        if let registered = report.registeredTests {
+            out += "\nregistered tests started in the window: \(tally(registered, of: "test(s)"))"
         }
         return out + "\n"
+    }
+
+    /// "3 host(s) (closed 1, open 2)": the total, then each key's count.
+    static func tally(_ counts: [String: Int], of things: String) -> String {
+        let total = counts.values.reduce(0, +)
+        guard total > 0 else { return "0 \(things)" }
+        return "\(total) \(things) (" + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"
     }
 
     static func format(_ value: Double) -> String {

@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+import NIOCore
+import RelayProbe
+import RelayProbeNIO
+import VerdictStore
+
+/// The registered tests the daemon starts itself. When an anonymous test
+/// leaves a host in `[registered] networks` `open_unconfirmed` or `rcpt_only`
+/// (a RCPT was taken, and what the host does with a real message is not
+/// known), one message is relayed through it, within the same limits as
+/// `probe --registered`; its arrival, or the end of its window, settles the
+/// verdict (`RegisteredArrivals`, `RegisteredWindows`). Never for a host
+/// outside those networks: sending a message through a stranger's server is
+/// using an open relay, not testing it.
+struct RegisteredFollowUps: Sendable {
+    let database: VerdictDatabase
+    let store: ConfigStore
+    let sender: RegisteredSender
+    let metrics: RelayMetrics
+    let logger: Logger
+
+    /// The anonymous verdicts a delivered (or undelivered) message settles.
+    static func isUnsettled(_ verdict: ProbeVerdict) -> Bool {
+        switch verdict {
+        case .openUnconfirmed, .rcptOnly: true
+        case .open, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered: false
+        }
+    }
+
+    /// Starts a registered test of `target` if its anonymous `verdict` calls
+    /// for one and the config allows it; returns when the host has answered
+    /// the message. A refused message leaves the anonymous verdict as it is:
+    /// it proves only that this one message was refused.
+    func followUp(_ target: ProbeTarget, anonymousVerdict verdict: ProbeVerdict) async {
+        guard Self.isUnsettled(verdict) else { return }
+        let config = store.snapshot
+        // Hosts outside the networks are the common case, and not worth a log line.
+        guard RegisteredTestRun.refusal(target, config: config) == nil else { return }
+        let now = Date()
+        let begun = await database.withWritableStore { store in try RegisteredTestRun.begin(target, config: config, store: store, now: now) }
+        guard case .success(let message)? = begun else {
+            let why = switch begun {
+            case .failure(let error)?: "\(error)"
+            case .success?, nil: "the verdict database cannot be written"
+            }
+            logger.info("registered test not started", metadata: ["registered.host": "\(target.address)", "reason": "\(why)"])
+            return
+        }
+        let token = message.alias.token
+        let report = (try? await RegisteredTestRun.send(message, to: target, config: config, with: sender).get()) ?? RegisteredTestRun.aborted
+        let settled = await database.withWritableStore { store in try RegisteredTestRun.settle(report, token: token, store: store) }
+        let state: RegisteredTestRecord.State? = if case .success(let state)? = settled { state } else { nil }
+        let answer: String = switch report.outcome {
+        case .failed(let why): why
+        case .accepted, .refused, .deferred: report.reply.map { "\($0.code) \($0.lines.joined(separator: " "))" } ?? ""
+        }
+        let metadata: Logger.Metadata = [
+            "registered.host": "\(target.address)", "registered.token": "\(token)", "registered.anonymous_verdict": "\(verdict.rawValue)",
+            "registered.reply": "\(truncatedForLog(answer, limit: 200))",
+        ]
+        switch state {
+        case .waiting?:
+            logger.notice("registered test sent", metadata: metadata)
+        case .refused?:
+            metrics.registeredTestSettled("refused")
+            logger.notice("registered test refused", metadata: metadata)
+        case .lapsed?, nil, .sending?, .delivered?, .undelivered?: // settle writes only waiting, refused or lapsed
+            metrics.registeredTestSettled("not_sent")
+            logger.warning("registered test not sent", metadata: metadata)
+        }
+    }
+}
