@@ -284,7 +284,7 @@ public enum ConfigSchema {
     ]
 
     private static let registered: [ConfigKey] = [
-        .field("registered", "enabled", \.registered.enabled, .bool, .atRestart, "take the test messages back, and let probe --registered send them"),
+        .field("registered", "enabled", \.registered.enabled, .bool, .atRestart, "take test messages back; send them for probe --registered and after unsettled anonymous verdicts"),
         .field("registered", "domain", \.registered.domain, ConfigCodec(read: { (table: inout Section, key: String, current: String) throws(ConfigError) in
             let domain = try table.string(key, default: current)
             guard !domain.isEmpty else { return "" }
