@@ -63,6 +63,34 @@ enum SharedSchema {
             )
             """,
         ]),
+        // Registered tests, so that a test message may come back through any
+        // instance of the fleet. Changes notify the verdicts' channel (a
+        // notification only starts an exchange, which carries both), per row:
+        // a write that changes nothing must not wake the fleet, or exchanges
+        // would wake each other for ever.
+        (2, [
+            """
+            CREATE TABLE relay_milter_registered_test (
+                token text PRIMARY KEY,
+                host text NOT NULL,
+                port integer NOT NULL,
+                alias text NOT NULL,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                state text NOT NULL,
+                sent_reply text NOT NULL,
+                delivered_at timestamptz,
+                delivered_from text,
+                hops text[] NOT NULL,
+                instance text NOT NULL
+            )
+            """,
+            "CREATE INDEX relay_milter_registered_test_expires_idx ON relay_milter_registered_test (expires_at)",
+            """
+            CREATE TRIGGER relay_milter_registered_test_changed AFTER INSERT OR UPDATE ON relay_milter_registered_test
+            FOR EACH ROW EXECUTE FUNCTION relay_milter_verdict_notify()
+            """,
+        ]),
     ]
 
     static var latestVersion: Int { steps.last?.version ?? 0 }

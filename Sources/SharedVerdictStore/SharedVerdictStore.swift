@@ -246,6 +246,68 @@ public final class SharedVerdictStore: Sendable {
         }
     }
 
+    // MARK: - Registered tests
+
+    /// Writes copies of tests: a test not here is added, one here changes
+    /// only to a state further on (`State.progress`), so instances writing
+    /// the same test in any order agree. The `instance` is the one that
+    /// wrote the test first.
+    public func shareRegisteredTests(_ records: [RegisteredTestRecord]) async throws {
+        for record in records {
+            _ = try await query("""
+                INSERT INTO relay_milter_registered_test AS t
+                    (token, host, port, alias, created_at, expires_at, state, sent_reply, delivered_at, delivered_from, hops, instance)
+                VALUES (\(record.token), \(record.host), \(record.port), \(record.alias), \(record.createdAt), \(record.expiresAt),
+                        \(record.state.rawValue), \(record.sentReply), \(record.deliveredAt), \(record.deliveredFrom), \(record.hops),
+                        \(instance))
+                ON CONFLICT (token) DO UPDATE SET
+                    state = EXCLUDED.state, sent_reply = EXCLUDED.sent_reply, delivered_at = EXCLUDED.delivered_at,
+                    delivered_from = EXCLUDED.delivered_from, hops = EXCLUDED.hops
+                WHERE \(unescaped: Self.progress("t.state")) < \(unescaped: Self.progress("EXCLUDED.state"))
+                """)
+        }
+    }
+
+    /// `State.progress` in SQL, made from the Swift one so that the two cannot differ.
+    private static func progress(_ column: String) -> String {
+        "CASE \(column) " + RegisteredTestRecord.State.allCases.map { "WHEN '\($0.rawValue)' THEN \($0.progress) " }.joined() + "END"
+    }
+
+    /// The tests whose windows end after `date`.
+    public func registeredTests(endingAfter date: Date) async throws -> [RegisteredTestRecord] {
+        try await query("""
+            SELECT \(unescaped: Self.registeredColumns) FROM relay_milter_registered_test WHERE expires_at > \(date)
+            """).map(Self.registeredTest)
+    }
+
+    /// Ends the windows that passed with no arrival, once for the whole
+    /// fleet: a message taken becomes `undelivered`, one never handed over
+    /// `lapsed`. Returns the tests this call made `undelivered`; another
+    /// instance calling at the same time gets none of them.
+    public func closeRegisteredWindows(at now: Date) async throws -> [RegisteredTestRecord] {
+        try await query("""
+            UPDATE relay_milter_registered_test
+            SET state = CASE state WHEN 'waiting' THEN 'undelivered' ELSE 'lapsed' END
+            WHERE state IN ('sending', 'waiting') AND expires_at <= \(now)
+            RETURNING \(unescaped: Self.registeredColumns)
+            """).map(Self.registeredTest).filter { $0.state == .undelivered }
+    }
+
+    private static let registeredColumns =
+        "token, host, port, alias, created_at, expires_at, state, sent_reply, delivered_at, delivered_from, hops"
+
+    private static func registeredTest(_ row: PostgresRow) throws -> RegisteredTestRecord {
+        let (token, host, port, alias, createdAt, expiresAt, state, sentReply, deliveredAt, deliveredFrom, hops) = try row.decode(
+            (String, String, Int, String, Date, Date, String, String, Date?, String?, [String]).self
+        )
+        return RegisteredTestRecord(
+            token: token, host: host, port: port, alias: alias, createdAt: createdAt, expiresAt: expiresAt,
+            // A state a newer relay-milter wrote is read as settled: nothing here acts on it.
+            state: RegisteredTestRecord.State(rawValue: state) ?? .lapsed, sentReply: sentReply, deliveredAt: deliveredAt,
+            deliveredFrom: deliveredFrom, hops: hops
+        )
+    }
+
     // MARK: - Statistics rollups
 
     /// Sets this instance's counts for the periods given (not adding to them:

@@ -1,4 +1,5 @@
 #if !PostgreSQL
+import Foundation
 import Logging
 import NIOCore
 import VerdictStore
@@ -26,6 +27,9 @@ public enum SharedVerdictStore: Sendable {
     public func onEachVerdictChange(_ body: @Sendable () -> Void) async throws { switch self {} }
     public func claimTest(of host: String, forSeconds seconds: Int) async throws -> Claim { switch self {} }
     public func releaseClaim(on host: String) async throws { switch self {} }
+    public func shareRegisteredTests(_ records: [RegisteredTestRecord]) async throws { switch self {} }
+    public func registeredTests(endingAfter date: Date) async throws -> [RegisteredTestRecord] { switch self {} }
+    public func closeRegisteredWindows(at now: Date) async throws -> [RegisteredTestRecord] { switch self {} }
     public func setRollups(_ rows: [RollupRow]) async throws { switch self {} }
     public func pruneRollups(_ granularity: RollupRow.Granularity, before period: Int) async throws { switch self {} }
     public func fleetRollups(_ granularity: RollupRow.Granularity, since period: Int) async throws -> [(instance: String, row: RollupRow)] {

@@ -18,6 +18,17 @@ public struct RegisteredTestRecord: Sendable, Equatable, Codable {
         case undelivered
         /// Never handed over: the sending failed, or its window ended first.
         case lapsed
+
+        /// How far a test has come: a state only ever gives way to one further
+        /// on, so copies of a test (this instance's, the fleet's) merge to the
+        /// same row whatever order they meet in. Settled states are final.
+        public var progress: Int {
+            switch self {
+            case .sending: 0
+            case .waiting: 1
+            case .delivered, .refused, .undelivered, .lapsed: 2
+            }
+        }
     }
 
     /// The alias's token, unique and unguessable.
@@ -116,6 +127,30 @@ extension VerdictStore {
     public func registeredTests(host: String) throws -> [RegisteredTestRecord] {
         try pool.read { db in
             try RegisteredTestRecord.filter(Column("host") == host).order(Column("created_at").desc).fetchAll(db)
+        }
+    }
+
+    /// The tests whose windows end after `date`: those a fleet still
+    /// exchanges.
+    public func registeredTests(endingAfter date: Date) throws -> [RegisteredTestRecord] {
+        try pool.read { db in try RegisteredTestRecord.filter(Column("expires_at") > date).fetchAll(db) }
+    }
+
+    /// Takes in copies of tests from elsewhere (the fleet's shared database):
+    /// a test not known here is added, a known one changes only to a state
+    /// further on (`State.progress`). Returns the tests that changed here.
+    @discardableResult
+    public func mergeRegisteredTests(_ records: [RegisteredTestRecord]) throws -> [RegisteredTestRecord] {
+        try pool.write { db in
+            var changed: [RegisteredTestRecord] = []
+            for record in records {
+                if let known = try RegisteredTestRecord.fetchOne(db, key: record.token), known.state.progress >= record.state.progress {
+                    continue
+                }
+                try record.save(db)
+                changed.append(record)
+            }
+            return changed
         }
     }
 

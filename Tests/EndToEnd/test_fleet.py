@@ -60,10 +60,10 @@ def fleet(workdir, postgres, start_milter, start_postfix, sink):
 
 def test_schema_is_created_once_and_versioned(fleet, postgres):
     milters, _ = fleet
-    assert postgres.query("SELECT version FROM relay_milter_schema") == "1"
+    assert postgres.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM relay_milter_schema") == "1,2"
     for m in milters.values():
-        assert "shared.schema=1" in m.log()
-    assert postgres.query("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'relay_milter_%'") == "4"
+        assert "shared.schema=2" in m.log()
+    assert postgres.query("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'relay_milter_%'") == "5"
 
 
 def refused_as_open_relay(out, ip):
@@ -283,3 +283,76 @@ def test_required_tls_verifies_the_server(workdir, start_milter):
         assert metric(unverified, "relay_milter_shared_store_up") == 0
     finally:
         server.stop()
+
+
+TESTED = "127.0.0.5"  # a host the admin answers for, under a registered test
+
+
+def registered_fleet(workdir, postgres, start_milter, start_postfix, window="5m", **tested_settings):
+    """Instances a and b with [registered] on, each before its own Postfix,
+    and an open relay on 127.0.0.5 that hands its mail to b's Postfix: a
+    test started at a comes back through b."""
+    milters, homes = {}, {}
+    for name in ("a", "b"):
+        milters[name] = start_milter(config_text(sections=(
+            f'[registered]\nenabled = true\nnetworks = ["{TESTED}/32"]\nwindow = "{window}"\n'
+            '[probe]\nenabled = false\nsource_address = "127.0.0.2"\n'
+            f'[cache]\npath = "{workdir}/{name}/verdicts.sqlite"\n' + postgres.config_section(name))), name=name)
+        homes[name] = start_postfix(name=f"home-{name}", milter=milters[name].postfix_spec)
+    assert wait_until(lambda: all(connected(m) for m in milters.values()), timeout=30), milters["a"].log()
+    settings = {"relayhost": f"[127.0.0.1]:{homes['b'].port}", "smtp_bind_address": TESTED}
+    settings.update(tested_settings)
+    tested = start_postfix(name="tested", listen=TESTED, mynetworks="0.0.0.0/0", local_domain="tested.example",
+                           hostname="mx.tested.example", extra=settings)
+    return milters, homes, tested
+
+
+def probe_registered(milter, target, *args):
+    return subprocess.run([binary(), "probe", "--registered", "--config", str(milter.config_path), *args, target],
+                          capture_output=True, text=True, timeout=300)
+
+
+def registered_outcomes(milter, outcome):
+    return metric(milter, "relay_milter_registered_tests_total", outcome=outcome)
+
+
+def test_a_registered_test_started_at_one_instance_comes_back_through_another(workdir, postgres, start_milter, start_postfix,
+                                                                                sink):
+    milters, homes, tested = registered_fleet(workdir, postgres, start_milter, start_postfix)
+    a, b = milters["a"], milters["b"]
+    result = probe_registered(a, f"{TESTED}:{tested.port}")
+    assert result.returncode == 0, result.stderr
+    assert "Result: open, confirmed by delivery: the message came back from 127.0.0.5" in result.stdout, \
+        result.stdout + result.stderr + b.log()[-3000:]
+    # The command shared the alias before sending, and b copies it at PostgreSQL's notification. On
+    # loopback the message can still outrun the copy: b then tempfails it (never refuses it) and takes
+    # the tested host's retry.
+    assert "unknown or expired test address" not in b.log() and "5.1.1" not in homes["b"].log(), homes["b"].log()
+    assert registered_outcomes(b, "delivered") == 1 and registered_outcomes(a, "delivered") == 0
+    assert wait_until(lambda: "milter-discard" in homes["b"].log(), timeout=10)
+    assert postgres.query("SELECT state, delivered_from, instance FROM relay_milter_registered_test") == "delivered|127.0.0.5|a"
+    # The verdict b set reaches a as any shared verdict does.
+    assert wait_until(lambda: postgres.query(f"SELECT verdict, source, instance FROM relay_milter_verdict WHERE host = '{TESTED}'")
+                      == "open|registered|b", timeout=15)
+    shown = lambda: subprocess.run([binary(), "cache", "show", TESTED, "--config", str(a.config_path)],
+                                   capture_output=True, text=True).stdout
+    assert wait_until(lambda: "source:   registered" in shown() and ": delivered (250 " in shown(), timeout=15), shown()
+
+
+def test_a_window_ends_once_for_the_fleet(workdir, postgres, start_milter, start_postfix, sink):
+    """The tested host discards the message: when the window ends, one
+    instance settles it accepted_undelivered for all."""
+    milters, homes, tested = registered_fleet(workdir, postgres, start_milter, start_postfix, window="1m",
+                                              transport_maps="inline:{ example.test=discard: }")
+    a, b = milters["a"], milters["b"]
+    result = probe_registered(a, f"{TESTED}:{tested.port}", "--wait", "3s")
+    assert result.returncode == 0 and "not back yet" in result.stdout, result.stdout + result.stderr
+    assert wait_until(lambda: postgres.query("SELECT state FROM relay_milter_registered_test") == "undelivered", timeout=90)
+    assert wait_until(lambda: postgres.query(f"SELECT verdict, source FROM relay_milter_verdict WHERE host = '{TESTED}'")
+                      == "accepted_undelivered|registered", timeout=15)
+    # Both instances close windows every 10 s; the shared database lets one of them settle it.
+    time.sleep(12)
+    assert registered_outcomes(a, "undelivered") + registered_outcomes(b, "undelivered") == 1, (a.metrics(), b.metrics())
+    # And a, whose command waits on its own database, learns the outcome.
+    show = subprocess.run([binary(), "cache", "show", TESTED, "--config", str(a.config_path)], capture_output=True, text=True).stdout
+    assert ": undelivered (250 " in show, show

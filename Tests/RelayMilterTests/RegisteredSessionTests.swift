@@ -20,10 +20,15 @@ struct RegisteredSessionTests {
         private let lock = NIOLock()
         private var recorded: [(token: String, client: String, hops: [String])] = []
         let live: Set<String>
+        /// What any other token is: `.unknown` alone, `.unknownHere` in a fleet.
+        let otherwise: RegisteredAliasStatus
 
-        init(live: Set<String>) { self.live = live }
+        init(live: Set<String>, otherwise: RegisteredAliasStatus = .unknown) {
+            self.live = live
+            self.otherwise = otherwise
+        }
 
-        func accepts(token: String, now: Date) -> Bool { live.contains(token) }
+        func status(token: String, now: Date) -> RegisteredAliasStatus { live.contains(token) ? .live : otherwise }
 
         func record(token: String, client: IPAddress?, hops: [String], at now: Date) {
             lock.withLock { recorded.append((token, client.map { "\($0)" } ?? "", hops)) }
@@ -32,7 +37,8 @@ struct RegisteredSessionTests {
         var arrivals: [(token: String, client: String, hops: [String])] { lock.withLock { recorded } }
     }
 
-    static func session(live: Set<String> = [token], enabled: Bool = true, index: VerdictIndex = VerdictIndex())
+    static func session(live: Set<String> = [token], otherwise: RegisteredAliasStatus = .unknown, enabled: Bool = true,
+                        index: VerdictIndex = VerdictIndex())
         -> (any MilterSession, FakeArrivals) {
         var config = RelayMilterConfig.defaults
         config.policy.localDomains = [try! DomainPattern(parsing: "example.org")]
@@ -41,7 +47,7 @@ struct RegisteredSessionTests {
         let metrics = RelayMetrics(version: "test")
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let scheduler = ProbeScheduler(prober: SMTPProber(group: MultiThreadedEventLoopGroup.singleton), index: index, logger: quiet, metrics: metrics)
-        let arrivals = FakeArrivals(live: live)
+        let arrivals = FakeArrivals(live: live, otherwise: otherwise)
         let factory = RelaySessionFactory(store: ConfigStore(config), logger: quiet, registered: arrivals,
                                           hostVerdicts: HostVerdicts(index: index, scheduler: scheduler, metrics: metrics),
                                           metrics: metrics, stats: StatsCollector())
@@ -80,6 +86,15 @@ struct RegisteredSessionTests {
         _ = session.mailFrom(EnvelopeAddress(address: "<x@example.net>", macros: Macros([:])))
         guard case .reject(let reply?) = Self.rcpt(session, Self.alias) else { Issue.record("guessed token taken"); return }
         #expect(reply.code == "550" && reply.enhancedCode == "5.1.1")
+        #expect(arrivals.arrivals.isEmpty)
+    }
+
+    /// In a fleet, a token another instance may have just made is tried again later.
+    @Test func aTokenNotKnownHereYetIsTempfailed() {
+        let (session, arrivals) = Self.session(live: [], otherwise: .unknownHere)
+        _ = session.mailFrom(EnvelopeAddress(address: "<x@example.net>", macros: Macros([:])))
+        guard case .tempfail(let reply?) = Self.rcpt(session, Self.alias) else { Issue.record("not tempfailed"); return }
+        #expect(reply.code == "450" && reply.enhancedCode == "4.1.1")
         #expect(arrivals.arrivals.isEmpty)
     }
 

@@ -38,9 +38,10 @@ struct RegisteredTestRunTests {
         config.registered.maxPerHostPerDay = 1
         let store = try VerdictStore(path: NSTemporaryDirectory() + "registered-run-\(UUID()).sqlite")
         let now = Date()
-        let message = try RegisteredTestRun.begin(Self.target("198.51.100.7"), config: config, store: store, now: now)
+        let (test, message) = try RegisteredTestRun.begin(Self.target("198.51.100.7"), config: config, store: store, now: now)
         #expect(message.alias.domain == "example.org" && "\(message.alias)".hasPrefix("relay-check+"))
-        #expect(try store.registeredTest(token: message.alias.token)?.state == .sending)
+        #expect(test.token == message.alias.token && test.host == "198.51.100.7")
+        #expect(try store.registeredTest(token: test.token)?.state == .sending)
         #expect(throws: RegisteredTestRun.Refusal.self) {
             try RegisteredTestRun.begin(Self.target("198.51.100.7"), config: config, store: store, now: now.addingTimeInterval(60))
         }

@@ -88,6 +88,26 @@ struct RegisteredTestStoreTests {
         #expect(try store.registeredTestCounts(since: Self.now.addingTimeInterval(-86400))[.sending] == 2)
     }
 
+    /// Copies of a test meet in any order and end the same: a state gives
+    /// way only to one further on, and settled states are final.
+    @Test func mergedCopiesOnlyMoveForward() throws {
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
+        var waiting = Self.test("t")
+        waiting.state = .waiting
+        var delivered = waiting
+        delivered.state = .delivered
+        delivered.deliveredFrom = "192.0.2.7"
+        var undelivered = waiting
+        undelivered.state = .undelivered
+        #expect(try store.mergeRegisteredTests([waiting]) == [waiting]) // new here
+        #expect(try store.mergeRegisteredTests([Self.test("t")]) == []) // sending is behind waiting
+        #expect(try store.mergeRegisteredTests([delivered]) == [delivered])
+        #expect(try store.mergeRegisteredTests([undelivered, waiting]) == [])
+        #expect(try store.registeredTest(token: "t") == delivered)
+        #expect(try store.registeredTests(endingAfter: Self.now.addingTimeInterval(3599)).map(\.token) == ["t"])
+        #expect(try store.registeredTests(endingAfter: Self.now.addingTimeInterval(3600)).isEmpty)
+    }
+
     /// A database as release 0.1.0 wrote it (Fixtures/verdicts-0.1.0.sqlite:
     /// two hosts set by hand, one tested) opens, migrates, and keeps every record.
     @Test func theLastReleasesDatabaseOpensWithItsRecords() throws {

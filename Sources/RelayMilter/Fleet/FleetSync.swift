@@ -15,7 +15,10 @@ import VerdictStore
 ///   path never waits on the network) and into the embedded database, at a
 ///   notification or at the latest every `poll_interval`;
 /// - statistics rollups are written there for `relay-milter stats --fleet`;
-/// - a test runs once fleet-wide: `claim` before, `release` after.
+/// - a test runs once fleet-wide: `claim` before, `release` after;
+/// - with `[registered]` on, registered tests go both ways, so that a test
+///   message may come back through any instance, and their windows are
+///   closed there, once for the fleet.
 ///
 /// When the server is away, enforcement goes on from memory, new verdicts
 /// stay queued in the embedded database (a restart keeps them), tests run
@@ -45,6 +48,10 @@ final class FleetSync: Sendable {
         /// dropped (a new connection starts with an exchange anyway). A stream
         /// per connection: a cancelled iteration ends its stream for good.
         var wake: AsyncStream<Void>.Continuation?
+        /// Each registered test's state here when it was last written to, or
+        /// taken from, the shared database: an exchange writes only the tests
+        /// changed here since. Emptied at each connection.
+        var sharedTestStates: [String: RegisteredTestRecord.State] = [:]
     }
 
     /// Changes are numbered when a transaction makes them, but two writers'
@@ -62,13 +69,20 @@ final class FleetSync: Sendable {
     private let logger: Logger
     private let eventLoop: any EventLoop
     private let retentionHours: Int
+    /// Whether registered tests are exchanged (`[registered] enabled`).
+    private let exchangesRegisteredTests: Bool
     private let state = NIOLockedValueBox(State())
 
+    /// Registered tests are exchanged while their windows are open, and this
+    /// long after, so that an instance that was away hears how they ended.
+    static let registeredTestsExchangedAfterWindow: TimeInterval = 3600
+
     init(
-        settings: RelayMilterConfig.Cache.Shared, probeTotalTimeoutSeconds: Int, retentionHours: Int, index: VerdictIndex,
-        database: VerdictDatabase, eventLoop: any EventLoop, metrics: RelayMetrics, logger: Logger
+        settings: RelayMilterConfig.Cache.Shared, probeTotalTimeoutSeconds: Int, retentionHours: Int, exchangesRegisteredTests: Bool,
+        index: VerdictIndex, database: VerdictDatabase, eventLoop: any EventLoop, metrics: RelayMetrics, logger: Logger
     ) {
         self.settings = settings
+        self.exchangesRegisteredTests = exchangesRegisteredTests
         // A claim outlives the longest test; one whose tester died lapses a minute after that.
         claimSeconds = probeTotalTimeoutSeconds + 60
         self.retentionHours = retentionHours
@@ -102,6 +116,7 @@ final class FleetSync: Sendable {
                 state.withLockedValue {
                     $0.store = store
                     $0.rollupsWrittenAt = nil
+                    $0.sharedTestStates = [:]
                     $0.wake = wake
                 }
                 wake.yield() // a first exchange at once
@@ -193,6 +208,39 @@ final class FleetSync: Sendable {
         }
     }
 
+    /// Writes a registered test to the shared database now (before its
+    /// message is sent, so that any instance knows the alias when it comes
+    /// back); without the server, the next exchange writes it.
+    func share(_ test: RegisteredTestRecord) async {
+        guard let store = state.withLockedValue({ $0.store }) else { return }
+        do {
+            try await store.shareRegisteredTests([test])
+            state.withLockedValue { $0.sharedTestStates[test.token] = test.state }
+        } catch {
+            nudge()
+        }
+    }
+
+    /// Ends the registered tests' windows that passed, in the shared
+    /// database, where one instance ends each; the tests this instance made
+    /// `undelivered` are copied into its own database and returned (their
+    /// verdicts are its to set). Nil without the server: the windows wait,
+    /// since a message may have come back through another instance.
+    func closeRegisteredWindows(at now: Date) async -> [RegisteredTestRecord]? {
+        guard let store = state.withLockedValue({ $0.store }) else { return nil }
+        do {
+            let undelivered = try await store.closeRegisteredWindows(at: now)
+            _ = await database.withWritableStore { try $0.mergeRegisteredTests(undelivered) }
+            state.withLockedValue { state in
+                for test in undelivered { state.sharedTestStates[test.token] = test.state }
+            }
+            return undelivered
+        } catch {
+            nudge()
+            return nil
+        }
+    }
+
     /// At a clean stop, after the last verdicts and rollups are in the
     /// embedded database: shares them now rather than at the next start,
     /// waiting `timeout` at most. Blocks the calling (main) thread.
@@ -239,6 +287,7 @@ final class FleetSync: Sendable {
             try Task.checkCancellation()
             try await sendQueued(to: store)
             try await receiveChanges(from: store)
+            if exchangesRegisteredTests { try await exchangeRegisteredTests(with: store) }
             try await sendRollupsIfDue(to: store)
             markUp()
         }
@@ -306,6 +355,25 @@ final class FleetSync: Sendable {
         }
     }
 
+    /// Writes this instance's registered tests that changed since the shared
+    /// database last saw them, and takes in the others' (a state only moves
+    /// forward, on both sides, so the order of the two does not matter).
+    private func exchangeRegisteredTests(with store: SharedVerdictStore) async throws {
+        let since = Date().addingTimeInterval(-Self.registeredTestsExchangedAfterWindow)
+        guard case .success(let local)? = await database.withWritableStore({ try $0.registeredTests(endingAfter: since) }) else { return }
+        let known = state.withLockedValue { $0.sharedTestStates }
+        let changed = local.filter { known[$0.token] != $0.state }
+        if !changed.isEmpty { try await store.shareRegisteredTests(changed) }
+        let shared = try await store.registeredTests(endingAfter: since)
+        let merged = await database.withWritableStore { try $0.mergeRegisteredTests(shared) }
+        let taken = if case .success(let taken)? = merged { taken } else { [RegisteredTestRecord]() }
+        state.withLockedValue { state in
+            for test in changed + taken { state.sharedTestStates[test.token] = test.state }
+            let kept = Set((local + taken).map(\.token))
+            state.sharedTestStates = state.sharedTestStates.filter { kept.contains($0.key) }
+        }
+    }
+
     /// This instance's recent rollups, once a minute and at each reconnection
     /// (periods are written whole, so writing one again is harmless).
     private func sendRollupsIfDue(to store: SharedVerdictStore) async throws {
@@ -362,6 +430,30 @@ final class FleetSync: Sendable {
 }
 
 extension RelayMilterConfig.Cache.Shared {
+    /// One connection for a command: connects, runs `body`, closes. Blocks
+    /// the calling (main) thread; postgres-nio's own logs stay quiet, the
+    /// caller says what failed.
+    func withCommandConnection<Value: Sendable>(
+        on group: any EventLoopGroup, _ body: @escaping @Sendable (SharedVerdictStore) async throws -> Value
+    ) throws -> Value {
+        var quiet = Logger(label: "relay-milter.command")
+        quiet.logLevel = .critical
+        let (logger, endpoint, instance, timeout) = (quiet, try loginEndpoint(), instance, queryTimeoutSeconds)
+        return try group.next().makeFutureWithTask {
+            let store = try await SharedVerdictStore.connect(
+                to: endpoint, instance: instance, eventLoop: group.next(), queryTimeout: .seconds(timeout), logger: logger
+            )
+            do {
+                let value = try await body(store)
+                await store.close()
+                return value
+            } catch {
+                await store.close()
+                throw error
+            }
+        }.wait()
+    }
+
     /// The endpoint with the password from `password_file` (its first line),
     /// read at each connection so that a changed password needs no reload.
     func loginEndpoint() throws -> SharedVerdictStore.Endpoint {

@@ -5,12 +5,23 @@ import RelayPolicy
 import RelayProbe
 import VerdictStore
 
+/// What an alias's token is worth when a message for it comes.
+enum RegisteredAliasStatus: Equatable {
+    /// The test exists, its window is open, and nothing arrived for it yet.
+    case live
+    /// Its window ended, or its message already came.
+    case ended
+    /// No test has it.
+    case unknown
+    /// No test here has it, but in a fleet another instance may have made
+    /// it moments ago and not yet shared it.
+    case unknownHere
+}
+
 /// Where sessions check and record the arrivals of registered test messages.
 /// A protocol so that session tests need no database.
 protocol RegisteredArrivals: Sendable {
-    /// Whether a message for `token` would be taken now: the test exists, its
-    /// window is open, and nothing arrived for it yet.
-    func accepts(token: String, now: Date) -> Bool
+    func status(token: String, now: Date) -> RegisteredAliasStatus
     /// Records the arrival and makes the host's verdict `open`, confirmed by delivery.
     func record(token: String, client: IPAddress?, hops: [String], at now: Date)
 }
@@ -24,29 +35,32 @@ protocol RegisteredArrivals: Sendable {
 final class DatabaseArrivals: RegisteredArrivals {
     private let path: String
     private let database: VerdictDatabase
+    /// Shares an arrival with the fleet; nil without one.
+    private let fleet: FleetSync?
     private let index: VerdictIndex
     private let ttlSeconds: @Sendable () -> Int
     private let logger: Logger
     private let metrics: RelayMetrics
     private let reader = NIOLockedValueBox<VerdictStore?>(nil)
 
-    init(path: String, database: VerdictDatabase, index: VerdictIndex, ttlSeconds: @escaping @Sendable () -> Int,
+    init(path: String, database: VerdictDatabase, fleet: FleetSync?, index: VerdictIndex, ttlSeconds: @escaping @Sendable () -> Int,
          metrics: RelayMetrics, logger: Logger) {
         self.metrics = metrics
         self.path = path
         self.database = database
+        self.fleet = fleet
         self.index = index
         self.ttlSeconds = ttlSeconds
         self.logger = logger
     }
 
-    func accepts(token: String, now: Date) -> Bool {
+    func status(token: String, now: Date) -> RegisteredAliasStatus {
         let store = reader.withLockedValue { reader -> VerdictStore? in
             if reader == nil { reader = try? VerdictStore(path: path) }
             return reader
         }
-        guard let test = try? store?.registeredTest(token: token) else { return false }
-        return test.expiresAt > now && (test.state == .sending || test.state == .waiting)
+        guard let test = try? store?.registeredTest(token: token) else { return fleet == nil ? .unknown : .unknownHere }
+        return test.expiresAt > now && (test.state == .sending || test.state == .waiting) ? .live : .ended
     }
 
     func record(token: String, client: IPAddress?, hops: [String], at now: Date) {
@@ -67,6 +81,7 @@ final class DatabaseArrivals: RegisteredArrivals {
             )
             index.update(record)
             database.save(record)
+            fleet?.nudge() // the test's new state, for the instance that waits on it
             metrics.registeredTestSettled("delivered")
             logger.notice("registered test confirmed", metadata: [
                 "registered.host": "\(test.host)", "registered.token": "\(token)", "client.address": "\(clientText)",

@@ -15,6 +15,8 @@ import VerdictStore
 /// using an open relay, not testing it.
 struct RegisteredFollowUps: Sendable {
     let database: VerdictDatabase
+    /// Shares the test before its message leaves; nil without a fleet.
+    let fleet: FleetSync?
     let store: ConfigStore
     let sender: RegisteredSender
     let metrics: RelayMetrics
@@ -39,7 +41,7 @@ struct RegisteredFollowUps: Sendable {
         guard RegisteredTestRun.refusal(target, config: config) == nil else { return }
         let now = Date()
         let begun = await database.withWritableStore { store in try RegisteredTestRun.begin(target, config: config, store: store, now: now) }
-        guard case .success(let message)? = begun else {
+        guard case .success(let (test, message))? = begun else {
             let why = switch begun {
             case .failure(let error)?: "\(error)"
             case .success?, nil: "the verdict database cannot be written"
@@ -47,10 +49,12 @@ struct RegisteredFollowUps: Sendable {
             logger.info("registered test not started", metadata: ["registered.host": "\(target.address)", "reason": "\(why)"])
             return
         }
-        let token = message.alias.token
+        let token = test.token
+        await fleet?.share(test)
         let report = (try? await RegisteredTestRun.send(message, to: target, config: config, with: sender).get()) ?? RegisteredTestRun.aborted
         let settled = await database.withWritableStore { store in try RegisteredTestRun.settle(report, token: token, store: store) }
         let state: RegisteredTestRecord.State? = if case .success(let state)? = settled { state } else { nil }
+        fleet?.nudge() // the sending's outcome, for the fleet
         let answer: String = switch report.outcome {
         case .failed(let why): why
         case .accepted, .refused, .deferred: report.reply.map { "\($0.code) \($0.lines.joined(separator: " "))" } ?? ""

@@ -4,6 +4,7 @@ import RelayConfig
 import RelayPolicy
 import RelayProbe
 import RelayProbeNIO
+import SharedVerdictStore
 import VerdictStore
 
 /// `relay-milter probe --registered HOST[:PORT]`: relays one fixed message
@@ -18,15 +19,24 @@ public enum RegisteredTestCommand {
         if let refusal = RegisteredTestRun.refusal(target, config: config) { throw refusal }
         let store = try VerdictStore(path: config.cache.path)
         let now = Date()
-        let message = try RegisteredTestRun.begin(target, config: config, store: store, now: now)
-        let token = message.alias.token
-        progress("relaying the test message through \(target) to \(message.alias)")
+        let (test, message) = try RegisteredTestRun.begin(target, config: config, store: store, now: now)
+        let token = test.token
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        let report = (try? RegisteredTestRun.send(message, to: target, config: config, with: RegisteredSender(group: group)).wait()) ?? RegisteredTestRun.aborted
+        // In a fleet the message may come back through another instance: it
+        // must know the alias first. Without the shared database the daemon
+        // shares the test at its next exchange, and an instance that does not
+        // know the alias yet tempfails it, so the tested host tries again.
+        if config.cache.backend == .postgresql, let problem = share(test, config: config, group: group) {
+            progress("warning: the test is not in the shared database yet (\(problem)); the daemon shares it at its next exchange")
+        }
+        progress("relaying the test message through \(target) to \(message.alias)")
+        let report = (try? RegisteredTestRun.send(message, to: target, config: config, with: RegisteredSender(group: group)).wait())
+            ?? RegisteredTestRun.aborted
         try RegisteredTestRun.settle(report, token: token, store: store)
-        if let test = try store.registeredTest(token: token), test.state == .waiting {
-            progress("\(target) took it (\(test.sentReply)); waiting for it to come back")
+        if let settled = try store.registeredTest(token: token) {
+            if config.cache.backend == .postgresql { _ = share(settled, config: config, group: group) }
+            if settled.state == .waiting { progress("\(target) took it (\(settled.sentReply)); waiting for it to come back") }
         }
         let window = TimeInterval(config.registered.windowSeconds)
         let deadline = now.addingTimeInterval(min(TimeInterval(waitSeconds), window))
@@ -37,6 +47,18 @@ public enum RegisteredTestCommand {
             throw RegisteredTestRun.Refusal(description: "the test's row (\(token)) is gone from \(config.cache.path)")
         }
         return test
+    }
+
+    /// Writes the test to the fleet's shared database; returns what went
+    /// wrong, or nil. Blocks the calling (main) thread.
+    private static func share(_ test: RegisteredTestRecord, config: RelayMilterConfig, group: MultiThreadedEventLoopGroup) -> String? {
+        let shared = config.cache.postgresql
+        do {
+            try shared.withCommandConnection(on: group) { store in try await store.shareRegisteredTests([test]) }
+            return nil
+        } catch {
+            return "\(shared.host):\(shared.port)/\(shared.database): \(String(reflecting: error))"
+        }
     }
 
     /// The test as one JSON object (snake_case keys, ISO 8601 times).

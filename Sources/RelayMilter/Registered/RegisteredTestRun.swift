@@ -35,8 +35,9 @@ enum RegisteredTestRun {
     }
 
     /// Makes the one-time alias and the test's row, unless a limit is
-    /// reached, and returns the message to relay. Call after `refusal`.
-    static func begin(_ target: ProbeTarget, config: RelayMilterConfig, store: VerdictStore, now: Date) throws -> RegisteredTestMessage {
+    /// reached, and returns them with the message to relay. Call after `refusal`.
+    static func begin(_ target: ProbeTarget, config: RelayMilterConfig, store: VerdictStore, now: Date) throws
+        -> (test: RegisteredTestRecord, message: RegisteredTestMessage) {
         let registered = config.registered
         guard let domain = config.registeredDomain, let contact = config.registeredContact else {
             throw Refusal(description: "no domain for the aliases")
@@ -50,7 +51,7 @@ enum RegisteredTestRun {
         switch try store.startRegisteredTest(record, limits: RegisteredTestLimits(perHostPerDay: registered.maxPerHostPerDay,
                                                                                   perHour: registered.maxPerHour)) {
         case .started:
-            return RegisteredTestMessage(contact: contact, alias: alias, host: target.address, date: now)
+            return (record, RegisteredTestMessage(contact: contact, alias: alias, host: target.address, date: now))
         case .hostLimitReached:
             throw Refusal(description: "\(target.address) had \(registered.maxPerHostPerDay) registered tests in 24 hours ([registered] max_per_host)")
         case .hourLimitReached:

@@ -6,8 +6,11 @@ import VerdictStore
 /// Closes registered tests' windows as they end: a host that took the test
 /// message and never delivered it gets `accepted_undelivered` (it accepts
 /// and then discards), whether or not `probe --registered` still waits.
+/// In a fleet the shared database closes them, once for all instances: the
+/// message may have come back through another one.
 struct RegisteredWindows: Sendable {
     let database: VerdictDatabase
+    let fleet: FleetSync?
     let index: VerdictIndex
     let store: ConfigStore
     let metrics: RelayMetrics
@@ -23,8 +26,15 @@ struct RegisteredWindows: Sendable {
     }
 
     func closeEnded(at now: Date) async {
-        guard case .success(let undelivered)? = await database.withWritableStore({ store in try store.closeRegisteredWindows(at: now) }) else {
-            return
+        let undelivered: [RegisteredTestRecord]
+        if let fleet {
+            guard let closed = await fleet.closeRegisteredWindows(at: now) else { return }
+            undelivered = closed
+        } else {
+            guard case .success(let closed)? = await database.withWritableStore({ store in try store.closeRegisteredWindows(at: now) }) else {
+                return
+            }
+            undelivered = closed
         }
         let ttl = store.snapshot.cache.ttl(for: .acceptedUndelivered)
         for test in undelivered {

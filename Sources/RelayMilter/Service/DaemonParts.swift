@@ -43,19 +43,19 @@ struct DaemonParts {
         verdicts = VerdictDatabase(path: config.cache.path, queuesForSharing: shared, index: index, metrics: metrics, logger: logger)
         fleet = shared ? FleetSync(
             settings: config.cache.postgresql, probeTotalTimeoutSeconds: config.probe.totalTimeoutSeconds,
-            retentionHours: config.stats.retentionHours, index: index, database: verdicts, eventLoop: probeLoops.next(),
-            metrics: metrics, logger: logger
+            retentionHours: config.stats.retentionHours, exchangesRegisteredTests: config.registered.enabled, index: index,
+            database: verdicts, eventLoop: probeLoops.next(), metrics: metrics, logger: logger
         ) : nil
         let store = store
         scheduler = ProbeScheduler(
             prober: SMTPProber(group: probeLoops), index: index, database: verdicts, fleet: fleet,
             followUps: config.registered.enabled ? RegisteredFollowUps(
-                database: verdicts, store: store, sender: RegisteredSender(group: probeLoops), metrics: metrics, logger: logger
+                database: verdicts, fleet: fleet, store: store, sender: RegisteredSender(group: probeLoops), metrics: metrics, logger: logger
             ) : nil,
             logger: logger, metrics: metrics
         )
         let registered: DatabaseArrivals? = config.registered.enabled ? DatabaseArrivals(
-            path: config.cache.path, database: verdicts, index: index,
+            path: config.cache.path, database: verdicts, fleet: fleet, index: index,
             ttlSeconds: { store.snapshot.cache.ttl(for: .open) }, metrics: metrics, logger: logger
         ) : nil
         factory = RelaySessionFactory(
@@ -69,7 +69,7 @@ struct DaemonParts {
         history = StatsHistory(stats: stats, database: verdicts, logger: logger)
         zonePublisher = ZonePublisher(store: store, index: index, logger: logger)
         registeredWindows = config.registered.enabled
-            ? RegisteredWindows(database: verdicts, index: index, store: store, metrics: metrics, logger: logger, interval: .seconds(10)) : nil
+            ? RegisteredWindows(database: verdicts, fleet: fleet, index: index, store: store, metrics: metrics, logger: logger, interval: .seconds(10)) : nil
     }
 
     /// The services, in start order; `ServiceGraph` stops them in the reverse

@@ -265,10 +265,18 @@ final class RelaySession: MilterSession, @unchecked Sendable {
     /// A registered test's alias: taken alone, within its window, once.
     private func registeredRecipient(_ token: String, _ address: String, _ registered: any RegisteredArrivals) -> MilterResponse {
         guard message.recipients == 0, message.registeredToken == nil else { return .reject(Self.registeredAloneReply) }
-        guard registered.accepts(token: token, now: Date()) else {
+        switch registered.status(token: token, now: Date()) {
+        case .live:
+            break
+        case .ended, .unknown:
             metrics.registeredAliasRefused()
             logger.notice("registered test address refused", metadata: ["mail.rcpt": "\(truncatedForLog(address))"])
             return .reject(SMTPReply(code: "550", enhancedCode: "5.1.1", lines: ["\(truncatedForLog(address)): unknown or expired test address"]))
+        case .unknownHere:
+            // Made by another instance and not copied here yet: the sender's retry finds it.
+            metrics.registeredAliasRefused()
+            logger.notice("registered test address not known here yet", metadata: ["mail.rcpt": "\(truncatedForLog(address))"])
+            return .tempfail(SMTPReply(code: "450", enhancedCode: "4.1.1", lines: ["\(truncatedForLog(address)): test address not known here yet, try again later"]))
         }
         message.registeredToken = token
         logger.info("registered test message arriving", metadata: ["registered.token": "\(token)", "mail.rcpt": "\(truncatedForLog(address))"])

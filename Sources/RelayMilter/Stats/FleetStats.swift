@@ -84,24 +84,10 @@ public enum FleetStatsClient {
         let firstPeriod = (Int(Date().timeIntervalSince1970) - seconds) / periodSeconds + 1
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        var logger = Logger(label: "relay-milter.stats")
-        logger.logLevel = .critical
-        let quiet = logger
         do {
-            let rows = try group.next().makeFutureWithTask {
-                let store = try await SharedVerdictStore.connect(
-                    to: try shared.loginEndpoint(), instance: shared.instance, eventLoop: group.next(),
-                    queryTimeout: .seconds(shared.queryTimeoutSeconds), logger: quiet
-                )
-                do {
-                    let rows = try await store.fleetRollups(granularity, since: firstPeriod)
-                    await store.close()
-                    return rows.map { FleetRow(instance: $0.instance, row: $0.row) }
-                } catch {
-                    await store.close()
-                    throw error
-                }
-            }.wait()
+            let rows = try shared.withCommandConnection(on: group) { store in
+                try await store.fleetRollups(granularity, since: firstPeriod).map { FleetRow(instance: $0.instance, row: $0.row) }
+            }
             return FleetStatsReport.build(rows.map { ($0.instance, $0.row) }, sinceSeconds: seconds)
         } catch {
             throw Failure(description: "cannot read the fleet's rollups from \(shared.host):\(shared.port)/\(shared.database): \(String(reflecting: error))")
