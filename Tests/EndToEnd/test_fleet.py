@@ -6,12 +6,13 @@ import concurrent.futures
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from mailharness.ports import wait_until
 from mailharness.postgres import PostgresServer
-from mailharness.relaymilter import binary, config_text
+from mailharness.relaymilter import binary, cached_verdicts, config_text
 from mailharness.swaks import swaks
 
 
@@ -178,6 +179,24 @@ def test_a_database_from_a_newer_release_is_refused(workdir, postgres, start_mil
     assert wait_until(lambda: "schema version 99" in milter.log(), timeout=20), milter.log()
     assert metric(milter, "relay_milter_shared_store_up") == 0
     assert postgres.query("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'relay_milter_%'") == "1"
+
+
+def test_the_last_releases_database_is_migrated_with_its_verdicts(workdir, postgres, start_milter):
+    """Fixtures/shared-schema-1.sql: the database relay-milter 0.1.0 left,
+    two verdicts set by hand. This release migrates it to schema 2 and
+    reads the verdicts from it."""
+    postgres.load(Path(__file__).parent / "Fixtures" / "shared-schema-1.sql")
+    # The rows' expiry moved ahead, so that the test does not age with the fixture.
+    postgres.query("UPDATE relay_milter_verdict SET expires_at = now() + interval '30 days'")
+    milter = start_milter(fleet_config(workdir, "mx2", postgres, 25), name="mx2")
+    assert wait_until(lambda: connected(milter), timeout=30), milter.log()
+    assert "shared.schema=2" in milter.log() and "shared.schema_migrated_from=1" in milter.log()
+    assert postgres.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM relay_milter_schema") == "1,2"
+    assert postgres.query("SELECT string_agg(host || ' ' || verdict || ' ' || instance, ',' ORDER BY host) FROM relay_milter_verdict") \
+        == "192.0.2.7 open mx1,2001:db8::25 closed mx1"
+    verdicts = lambda: {v["host"]: (v["verdict"], v["source"]) for v in cached_verdicts(milter.config_path)}
+    assert wait_until(lambda: verdicts() == {"192.0.2.7": ("open", "manual"), "2001:db8::25": ("closed", "manual")},
+                      timeout=15), verdicts()
 
 
 def test_a_manual_listing_reaches_every_instance(fleet, postgres):
