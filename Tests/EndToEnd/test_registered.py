@@ -44,7 +44,9 @@ def test_a_relay_that_delivers_is_confirmed_open_and_nothing_reaches_a_mailbox(s
     result = probe_registered(milter, f"{TESTED}:{tested.port}")
     assert result.returncode == 0, result.stderr
     assert "Result: open, confirmed by delivery: the message came back from 127.0.0.5" in result.stdout, result.stdout + result.stderr
-    assert "  Received: " in result.stdout, result.stdout  # the hops it came through
+    # The hops it came through, as Postfix hands them to a milter: the tested host's, not its own.
+    hops = [line for line in result.stdout.splitlines() if line.startswith("  Received: ")]
+    assert len(hops) == 1 and "by mx.tested.example (Postfix)" in hops[0], result.stdout
     verdict = {v["host"]: v for v in cached_verdicts(milter.config_path)}[TESTED]
     assert verdict["verdict"] == "open" and verdict["source"] == "registered", verdict
     shown = subprocess.run([binary(), "cache", "show", TESTED, "--config", str(milter.config_path)],
@@ -165,3 +167,23 @@ def test_the_daemon_settles_an_unconfirmed_host_it_answers_for_and_never_sends_a
     assert json.loads(stats.stdout)["registeredTests"] == {"delivered": 1}, stats.stdout
     text = subprocess.run([binary(), "stats", "--config", str(milter.config_path)], capture_output=True, text=True, check=True).stdout
     assert "registered tests started in the window: 1 test(s) (delivered 1)" in text, text
+
+
+def test_through_sendmail_the_message_comes_back_and_is_discarded(start_milter, start_sendmail, start_postfix, sink):
+    """The same loop with Sendmail as the MTA relay-milter serves: Sendmail
+    hands the test message's headers to the milter and honours its DISCARD
+    at the end of the message."""
+    milter = start_milter(registered_config())
+    home = start_sendmail(milter=milter.socket)
+    tested = start_tested(start_postfix, home)
+    result = probe_registered(milter, f"{TESTED}:{tested.port}")
+    assert result.returncode == 0, result.stderr
+    assert "Result: open, confirmed by delivery: the message came back from 127.0.0.5" in result.stdout, \
+        result.stdout + result.stderr + milter.log()[-2000:] + home.log()[-2000:]
+    # Sendmail, like Postfix, hands the milter the tested host's hop, not its own.
+    hops = [line for line in result.stdout.splitlines() if line.startswith("  Received: ")]
+    assert len(hops) == 1 and "by mx.tested.example (Postfix)" in hops[0], result.stdout
+    verdict = {v["host"]: v for v in cached_verdicts(milter.config_path)}[TESTED]
+    assert verdict["verdict"] == "open" and verdict["source"] == "registered", verdict
+    assert wait_until(lambda: "discard" in home.log().lower(), timeout=10), home.log()[-2000:]
+    assert home.delivered() == [] and sink.recipients() == []
