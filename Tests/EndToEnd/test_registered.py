@@ -59,6 +59,8 @@ def test_a_relay_that_delivers_is_confirmed_open_and_nothing_reaches_a_mailbox(s
     assert wait_until(lambda: "milter-discard" in home.log(), timeout=10), home.log()[-2000:]
     assert not any(home.mail_dir.rglob("inbox/new/*")), list(home.mail_dir.rglob("*"))
     assert sink.recipients() == []
+    # The tested host was sent one message, the fixed one from the alias domain's postmaster.
+    assert messages_taken(tested) == ["postmaster@example.test"], tested.log()[-3000:]
 
 
 def test_a_relay_that_discards_is_accepted_undelivered(start_milter, start_postfix, sink):
