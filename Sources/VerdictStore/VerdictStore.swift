@@ -154,6 +154,13 @@ public final class VerdictStore: Sendable {
         }
     }
 
+    /// SQLite's `data_version` on the writing connection: it changes when
+    /// another connection (another process: a `relay-milter cache` command,
+    /// a second daemon) commits, never for this one's own writes.
+    public func commitsElsewhere() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
     public func all() throws -> [VerdictRecord] {
         try pool.read { db in try VerdictRecord.order(VerdictRecord.Columns.host).fetchAll(db) }
     }

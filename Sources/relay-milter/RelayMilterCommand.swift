@@ -220,7 +220,7 @@ struct Probe: ParsableCommand {
 
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read and edit the open-relay verdict cache (also while the daemon runs; it reloads at SIGHUP).",
+        abstract: "Read and edit the open-relay verdict cache (also while the daemon runs; it reads changes within 10 seconds).",
         subcommands: [List.self, Show.self, Forget.self, Set.self, PurgeExpired.self, Export.self]
     )
 

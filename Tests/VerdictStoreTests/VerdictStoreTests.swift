@@ -32,6 +32,19 @@ struct VerdictStoreTests {
         #expect(try reopened.records(verdict: "closed").map(\.host) == ["2001:db8::1"])
     }
 
+    /// How the daemon notices a `cache set` from another process: the count
+    /// moves for another connection's commit, never for its own writes.
+    @Test func commitsElsewhereMoveOnlyForAnotherConnection() throws {
+        let path = Self.freshPath()
+        let daemon = try VerdictStore(path: path)
+        let before = try daemon.commitsElsewhere()
+        try daemon.save(VerdictRecord(host: "192.0.2.1", verdict: "open", testedAt: Date(), expiresAt: Date().addingTimeInterval(60), source: .manual))
+        #expect(try daemon.commitsElsewhere() == before)
+        let command = try VerdictStore(path: path)
+        try command.save(VerdictRecord(host: "192.0.2.2", verdict: "open", testedAt: Date(), expiresAt: Date().addingTimeInterval(60), source: .manual))
+        #expect(try daemon.commitsElsewhere() != before)
+    }
+
     @Test func saveReplacesTheHostsRecord() throws {
         let store = try VerdictStore(path: VerdictStoreTests.freshPath())
         try store.save(Self.record("192.0.2.1", "open"))

@@ -5,8 +5,8 @@ import RelayPolicy
 import VerdictStore
 
 /// `relay-milter cache ...`: the verdict database as an admin sees it. Works
-/// beside a running daemon (SQLite WAL); the daemon reloads its in-memory
-/// copy at SIGHUP.
+/// beside a running daemon (SQLite WAL); the daemon reads the file again
+/// within 10 seconds of a change (`VerdictDatabase`), or at SIGHUP.
 public struct CacheCommands {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -85,9 +85,9 @@ public struct CacheCommands {
                                    detail: "set by hand", source: .manual)
         try store.saveAsThisInstance(record, config: config)
         guard config.cache.backend == .postgresql else {
-            return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (a running relay-milter picks it up at its next SIGHUP)\n"
+            return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (a running relay-milter reads it within 10 seconds)\n"
         }
-        return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (queued for the fleet's shared database: the running relay-milter shares it within its poll interval; this instance picks it up at SIGHUP)\n"
+        return "\(host) set to \(verdict) until \(HostReplyTemplate.timestamp(record.expiresAt)) (queued for the fleet's shared database: the running relay-milter reads it within 10 seconds and shares it within its poll interval)\n"
     }
 
     public func purgeExpired(now: Date = Date()) throws -> String {

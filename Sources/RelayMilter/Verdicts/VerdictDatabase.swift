@@ -15,7 +15,9 @@ import VerdictStore
 /// statistics) and at SIGHUP it heals what it can:
 /// - a damaged file is moved aside and rebuilt (`openMovingDamagedAside`);
 /// - a file deleted while open is written back from the still-open copy;
-/// - a file an admin replaced is read into the index;
+/// - a file an admin replaced is read into the index, and so is one that
+///   another process committed to (`relay-milter cache set`, `probe`), so
+///   that their verdicts reach the daemon within seconds without a SIGHUP;
 /// - a database that cannot be opened for writing (read-only directory or
 ///   file system) is read once, read-only, and opened for writing again as
 ///   soon as that works.
@@ -36,6 +38,8 @@ final class VerdictDatabase: Sendable {
         /// queued for the fleet's shared database when written.
         var unsavedToShare: Set<String> = []
         var unsavedRollups: [RollupRow] = []
+        /// The writable file's `commitsElsewhere` when the index last read it.
+        var commitsRead: Int?
     }
 
     /// Bounds on what is kept for a database that takes no writes. Beyond
@@ -75,7 +79,7 @@ final class VerdictDatabase: Sendable {
             state.withLockedValue { state in
                 if let store = openWritable() {
                     state.handle = .writable(store)
-                    loadIndex(from: store, state)
+                    read(store, into: &state)
                     return
                 }
                 metrics.cacheError("open")
@@ -163,7 +167,8 @@ final class VerdictDatabase: Sendable {
                 // Reopening a replaced or read-only file has just read it.
                 guard !writeUnsaved(&state, writing: "reload") else { return }
                 switch state.handle {
-                case .writable(let store), .readOnly(let store): loadIndex(from: store, state)
+                case .writable(let store): read(store, into: &state)
+                case .readOnly(let store): loadIndex(from: store, state)
                 case .unavailable: break
                 }
             }
@@ -192,6 +197,14 @@ final class VerdictDatabase: Sendable {
         }
     }
 
+    /// Reads the writable `store` into the index, noting how far its other
+    /// writers' commits go (taken first: a commit during the read is read
+    /// again at the next check, never missed).
+    private func read(_ store: VerdictStore, into state: inout State) {
+        state.commitsRead = try? store.commitsElsewhere()
+        loadIndex(from: store, state)
+    }
+
     /// Fills the index from `store`, then lays the unsaved verdicts over it.
     @discardableResult
     private func loadIndex(from store: VerdictStore, _ state: State) -> Int? {
@@ -218,12 +231,16 @@ final class VerdictDatabase: Sendable {
         case .writable(let store):
             switch store.fileAtPath {
             case .same:
-                return (store, false)
+                guard let commits = try? store.commitsElsewhere(), commits != state.commitsRead else { return (store, false) }
+                // Another process wrote to it: its verdicts (a `cache set`) are read in.
+                read(store, into: &state)
+                return (store, true)
             case .gone:
                 metrics.cacheError("deleted")
                 do {
                     let rewritten = try store.rewrittenToPath()
                     state.handle = .writable(rewritten)
+                    state.commitsRead = try? rewritten.commitsElsewhere()
                     logger.error("the verdict database file was deleted while open; written back from the open copy", metadata: ["cache.path": "\(path)"])
                     return (rewritten, false)
                 } catch {
@@ -240,7 +257,7 @@ final class VerdictDatabase: Sendable {
                 }
                 state.handle = .writable(reopened)
                 logger.notice("the verdict database file was replaced; reading the new one", metadata: ["cache.path": "\(path)"])
-                loadIndex(from: reopened, state)
+                read(reopened, into: &state)
                 return (reopened, true)
             }
         case .readOnly, .unavailable:
@@ -253,6 +270,7 @@ final class VerdictDatabase: Sendable {
             // After a read-only spell the file may have changed (an admin's
             // fix); with no file before, the index is all there is, and
             // reading the fresh file would empty it.
+            state.commitsRead = try? reopened.commitsElsewhere()
             if wasReadOnly { loadIndex(from: reopened, state) }
             return (reopened, wasReadOnly)
         }
