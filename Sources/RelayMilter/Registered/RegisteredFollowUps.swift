@@ -57,7 +57,7 @@ struct RegisteredFollowUps: Sendable {
         fleet?.nudge() // the sending's outcome, for the fleet
         let answer: String = switch report.outcome {
         case .failed(let why): why
-        case .accepted, .refused, .deferred: report.reply.map { "\($0.code) \($0.lines.joined(separator: " "))" } ?? ""
+        case .accepted, .refused, .deferred: RegisteredTestRun.replyText(report)
         }
         let metadata: Logger.Metadata = [
             "registered.host": "\(target.address)", "registered.token": "\(token)", "registered.anonymous_verdict": "\(verdict.rawValue)",

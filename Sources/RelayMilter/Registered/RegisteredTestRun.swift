@@ -72,7 +72,7 @@ enum RegisteredTestRun {
     /// with the host's reply) and returns that state.
     @discardableResult
     static func settle(_ report: RegisteredDeliveryReport, token: String, store: VerdictStore) throws -> RegisteredTestRecord.State {
-        let reply = report.reply.map { "\($0.code) \($0.lines.joined(separator: " "))" } ?? ""
+        let reply = replyText(report)
         let (state, text): (RegisteredTestRecord.State, String) = switch report.outcome {
         case .accepted: (.waiting, reply)
         case .refused(let step), .deferred(let step): (.refused, "at \(step.rawValue): \(reply)")
@@ -80,5 +80,10 @@ enum RegisteredTestRun {
         }
         try store.settleSending(token: token, state: state, reply: text)
         return state
+    }
+
+    /// The host's last reply on one line, "250 2.0.0 Ok: queued as 4ABC"; empty when it sent none.
+    static func replyText(_ report: RegisteredDeliveryReport) -> String {
+        report.reply.map { "\($0.code) \($0.lines.joined(separator: " "))" } ?? ""
     }
 }
