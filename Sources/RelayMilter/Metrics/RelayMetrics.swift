@@ -94,7 +94,7 @@ public final class RelayMetrics: Sendable {
         name("registered_tests_total", "Registered relay tests settled by this daemon, by outcome: delivered, undelivered; and of those it starts itself, refused, not_sent.")
     }
     static var registeredAliasesRefusedName: MetricNameDescriptor {
-        name("registered_aliases_refused_total", "Messages for a registered test address that was unknown, expired or already used.")
+        name("registered_aliases_refused_total", "Messages for a registered test address that was unknown, expired or already used (refused), or not yet copied from the fleet (tempfailed).")
     }
     static var dnsblLookupsName: MetricNameDescriptor { name("dnsbl_lookups_total", "DNS blocklist lookups, by result (listed, not_listed, error).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }

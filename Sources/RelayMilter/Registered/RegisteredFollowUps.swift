@@ -52,24 +52,22 @@ struct RegisteredFollowUps: Sendable {
         let token = test.token
         await fleet?.share(test)
         let report = (try? await RegisteredTestRun.send(message, to: target, config: config, with: sender).get()) ?? RegisteredTestRun.aborted
-        let settled = await database.withWritableStore { store in try RegisteredTestRun.settle(report, token: token, store: store) }
-        let state: RegisteredTestRecord.State? = if case .success(let state)? = settled { state } else { nil }
+        // The log and the counter below go by what the host answered, whether or not the database took the row.
+        _ = await database.withWritableStore { store in try RegisteredTestRun.settle(report, token: token, store: store) }
         fleet?.nudge() // the sending's outcome, for the fleet
-        let answer: String = switch report.outcome {
-        case .failed(let why): why
-        case .accepted, .refused, .deferred: RegisteredTestRun.replyText(report)
-        }
-        let metadata: Logger.Metadata = [
+        var metadata: Logger.Metadata = [
             "registered.host": "\(target.address)", "registered.token": "\(token)", "registered.anonymous_verdict": "\(verdict.rawValue)",
-            "registered.reply": "\(truncatedForLog(answer, limit: 200))",
         ]
-        switch state {
-        case .waiting?:
+        switch report.outcome {
+        case .accepted:
+            metadata["registered.reply"] = "\(truncatedForLog(RegisteredTestRun.replyText(report), limit: 200))"
             logger.notice("registered test sent", metadata: metadata)
-        case .refused?:
+        case .refused, .deferred:
+            metadata["registered.reply"] = "\(truncatedForLog(RegisteredTestRun.replyText(report), limit: 200))"
             metrics.registeredTestSettled("refused")
             logger.notice("registered test refused", metadata: metadata)
-        case .lapsed?, nil, .sending?, .delivered?, .undelivered?: // settle writes only waiting, refused or lapsed
+        case .failed(let why):
+            metadata["registered.reply"] = "\(truncatedForLog(why, limit: 200))"
             metrics.registeredTestSettled("not_sent")
             logger.warning("registered test not sent", metadata: metadata)
         }

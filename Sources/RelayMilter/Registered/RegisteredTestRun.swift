@@ -68,10 +68,9 @@ enum RegisteredTestRun {
 
     static let aborted = RegisteredDeliveryReport(outcome: .failed("sending aborted"), reply: nil, banner: "", transcript: [])
 
-    /// Writes what the sending came to (`waiting`, `refused` or `lapsed`,
-    /// with the host's reply) and returns that state.
-    @discardableResult
-    static func settle(_ report: RegisteredDeliveryReport, token: String, store: VerdictStore) throws -> RegisteredTestRecord.State {
+    /// Writes what the sending came to: `waiting`, `refused` or `lapsed`,
+    /// with the host's reply.
+    static func settle(_ report: RegisteredDeliveryReport, token: String, store: VerdictStore) throws {
         let reply = replyText(report)
         let (state, text): (RegisteredTestRecord.State, String) = switch report.outcome {
         case .accepted: (.waiting, reply)
@@ -79,7 +78,6 @@ enum RegisteredTestRun {
         case .failed(let why): (.lapsed, why)
         }
         try store.settleSending(token: token, state: state, reply: text)
-        return state
     }
 
     /// The host's last reply on one line, "250 2.0.0 Ok: queued as 4ABC"; empty when it sent none.
