@@ -108,6 +108,19 @@ extension VerdictRecord {
     }
 }
 
+/// What changed in the verdict table after some change number: each host as
+/// it is now (nil: gone, or a verdict this release does not know).
+public struct VerdictChanges: Sendable {
+    /// The number of the last change included.
+    public var through: Int
+    public var hosts: [(host: String, summary: VerdictSummary?)]
+
+    public init(through: Int, hosts: [(host: String, summary: VerdictSummary?)]) {
+        self.through = through
+        self.hosts = hosts
+    }
+}
+
 /// A count of decisions with one action and reason in one minute or hour.
 public struct RollupRow: Sendable, Equatable {
     public enum Granularity: String, Sendable {

@@ -79,8 +79,34 @@ public final class VerdictStore: Sendable {
                 t.column("hops", .jsonText).notNull()
             }
         }
+        migrator.registerMigration("v5: verdict changes") { db in
+            // Every change to a verdict row, numbered, so that a daemon reads
+            // only the hosts another process changed (`verdictChanges(after:)`)
+            // instead of the whole table. Triggers, so that every writer logs,
+            // a release that predates the log included. The log keeps the last
+            // `changeLogLength` changes; a reader further behind reads everything.
+            try db.execute(sql: """
+                CREATE TABLE verdict_change (seq INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL);
+                CREATE TRIGGER verdict_change_after_insert AFTER INSERT ON verdict
+                BEGIN INSERT INTO verdict_change (host) VALUES (NEW.host); END;
+                CREATE TRIGGER verdict_change_after_update AFTER UPDATE ON verdict
+                BEGIN
+                    INSERT INTO verdict_change (host) VALUES (NEW.host);
+                    INSERT INTO verdict_change (host) SELECT OLD.host WHERE OLD.host IS NOT NEW.host;
+                END;
+                CREATE TRIGGER verdict_change_after_delete AFTER DELETE ON verdict
+                BEGIN INSERT INTO verdict_change (host) VALUES (OLD.host); END;
+                CREATE TRIGGER verdict_change_bounded AFTER INSERT ON verdict_change
+                BEGIN DELETE FROM verdict_change WHERE seq <= NEW.seq - \(Self.changeLogLength); END;
+                """)
+        }
         return migrator
     }
+
+    /// How many changes the log keeps: more than a daemon sees between two
+    /// checks (10 s) but for a bulk load, after which reading everything is
+    /// the cheaper way anyway.
+    public static let changeLogLength = 100_000
 
     // MARK: - The queue for the shared database
 
@@ -161,26 +187,67 @@ public final class VerdictStore: Sendable {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
     }
 
+    /// The hosts whose verdict changed after change number `after`, each as it
+    /// is now, and the number of the last change read; nil when the log no
+    /// longer reaches back that far (read everything with `forEachSummary`).
+    public func verdictChanges(after: Int) throws -> VerdictChanges? {
+        try pool.read { db in
+            let through = try Self.lastChange(db)
+            guard through > after else { return VerdictChanges(through: through, hosts: []) }
+            let oldest = try Int.fetchOne(db, sql: "SELECT min(seq) FROM verdict_change") ?? through + 1
+            guard oldest <= after + 1 else { return nil }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT changed.host, verdict, tested_at, expires_at, json_array_length(accepted_tests), tests_run, source
+                FROM (SELECT DISTINCT host FROM verdict_change WHERE seq > ? AND seq <= ?) AS changed
+                LEFT JOIN verdict USING (host)
+                """, arguments: [after, through])
+            var hosts: [(host: String, summary: VerdictSummary?)] = []
+            while let row = try rows.next() { hosts.append((row[0], Self.summary(row))) }
+            return VerdictChanges(through: through, hosts: hosts)
+        }
+    }
+
+    /// The number of the last change to a verdict (see `verdictChanges`).
+    public func lastVerdictChange() throws -> Int {
+        try pool.read(Self.lastChange)
+    }
+
+    /// The number of the last change logged (0 before any, and in a database
+    /// an earlier release left unmigrated).
+    private static func lastChange(_ db: Database) throws -> Int {
+        guard try db.tableExists("verdict_change") else { return 0 }
+        return try Int.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'verdict_change'") ?? 0
+    }
+
+    /// A summary from the columns `forEachSummary` and `verdictChanges` select
+    /// (from column 1); nil for no row, or a verdict this release does not know
+    /// (a newer one wrote it): the host is tested again.
+    private static func summary(_ row: Row) -> VerdictSummary? {
+        guard let text: String = row[1], let verdict = ProbeVerdict(rawValue: text) else { return nil }
+        // A source this release does not know claims no more than a record from elsewhere.
+        let source = VerdictRecord.Source(rawValue: row[6]) ?? .import
+        return VerdictSummary(verdict: verdict, testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5], source: source)
+    }
+
     public func all() throws -> [VerdictRecord] {
         try pool.read { db in try VerdictRecord.order(VerdictRecord.Columns.host).fetchAll(db) }
     }
 
-    /// Streams every host's summary, for loading the in-memory index at start.
-    /// Rows are read directly, without decoding whole records: a million
-    /// hosts load in seconds, not minutes.
-    public func forEachSummary(_ body: (String, VerdictSummary) throws -> Void) throws {
+    /// Streams every host's summary, for loading the in-memory index, and
+    /// returns the number of the last change the read includes (see
+    /// `verdictChanges`). Rows are read directly, without decoding whole
+    /// records: a million hosts load in seconds, not minutes.
+    @discardableResult
+    public func forEachSummary(_ body: (String, VerdictSummary) throws -> Void) throws -> Int {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT host, verdict, tested_at, expires_at, json_array_length(accepted_tests), tests_run, source FROM verdict
                 """)
             while let row = try rows.next() {
-                // A verdict this release does not know (a newer one wrote it) is left out: the host is tested again.
-                guard let verdict = ProbeVerdict(rawValue: row[1]) else { continue }
-                // A source this release does not know claims no more than a record from elsewhere.
-                let source = VerdictRecord.Source(rawValue: row[6]) ?? .import
-                try body(row[0], VerdictSummary(verdict: verdict, testedAt: row[2], expiresAt: row[3], acceptedCount: row[4], testsRun: row[5],
-                                                source: source))
+                guard let summary = Self.summary(row) else { continue }
+                try body(row[0], summary)
             }
+            return try Self.lastChange(db)
         }
     }
 

@@ -142,13 +142,20 @@ def test_manual_listing_reaches_a_running_daemon_at_sighup(start_milter, start_p
 def test_manual_listing_reaches_a_running_daemon_by_itself(start_milter, start_postfix, sink):
     """No signal: before its next write (at least every 10 s, with the
     statistics) the daemon sees that another process committed, and reads
-    the database again."""
+    the hosts it changed, not the whole database again."""
     milter = start_milter(probing_config(25))
     guarded = start_postfix(name="guarded", milter=milter.postfix_spec)
     subprocess.run([binary(), "cache", "set", "127.0.0.6", "open", "--config", str(milter.config_path)], check=True)
-    assert wait_until(lambda: milter.log().count('msg="verdict cache loaded"') == 2, timeout=30), milter.log()[-2000:]
+    changed = 'msg="verdict cache changed by another process" cache.changed=1'
+    assert wait_until(lambda: changed in milter.log(), timeout=30), milter.log()[-2000:]
     code, out = swaks(guarded.port, to="bob@example.test", source="127.0.0.6")
     assert "<** 550 5.7.1 Your host 127.0.0.6 was found to be an open relay" in out, out
-    # Its own writes (the statistics, every 10 s) do not make it read the file again.
+    # A forgotten host goes from the running daemon too.
+    subprocess.run([binary(), "cache", "forget", "127.0.0.6", "--config", str(milter.config_path)], check=True)
+    assert wait_until(lambda: milter.log().count(changed) == 2, timeout=30), milter.log()[-2000:]
+    code, out = swaks(guarded.port, to="bob@example.test", source="127.0.0.6")
+    assert code == 0 and "open relay" not in out, out
+    # Its own writes (the statistics, every 10 s) do not make it read anything again.
     time.sleep(12)
-    assert milter.log().count('msg="verdict cache loaded"') == 2, milter.log()[-2000:]
+    assert milter.log().count(changed) == 2, milter.log()[-2000:]
+    assert milter.log().count('msg="verdict cache loaded"') == 1, milter.log()[-2000:]

@@ -103,10 +103,41 @@ struct VerdictIndexTests {
         let store = try VerdictStore(path: FileManager.default.temporaryDirectory.appendingPathComponent("index-\(UUID().uuidString).sqlite").path)
         let future = VerdictRecord(host: "192.0.2.9", verdict: "open_by_proxy", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .probe)
         try store.saveAll([future])
-        #expect(try index.replaceAll(from: store) == 0)
+        #expect(try index.replaceAll(from: store).hosts == 0)
         index.update(future)
         #expect(index.updateIfNewer(future) == false)
         #expect(index.lookup(IPAddress("192.0.2.9")!, now: now) == .miss && index.countByVerdict.isEmpty)
+    }
+
+    /// Another process's changes: a host it removed goes, one it changed is
+    /// taken, unless the index holds a later test of it (this process's own
+    /// verdict, not yet written) — and the per-verdict counts follow.
+    @Test func appliesAnotherProcesssChanges() throws {
+        let index = VerdictIndex()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("index-\(UUID().uuidString).sqlite").path
+        let daemon = try VerdictStore(path: path)
+        func record(_ host: String, _ verdict: String, at time: Date) -> VerdictRecord {
+            VerdictRecord(host: host, verdict: verdict, testedAt: time, expiresAt: time.addingTimeInterval(3600), source: .manual)
+        }
+        try daemon.saveAll([record("192.0.2.1", "open", at: now), record("192.0.2.2", "open", at: now), record("2001:db8::1", "open", at: now)])
+        let read = try index.replaceAll(from: daemon).through
+        // This process's own later verdict for .2, in the index before the store.
+        index.update(record("192.0.2.2", "closed", at: now.addingTimeInterval(5)))
+        let command = try VerdictStore(path: path)
+        try command.forget("2001:db8::1")
+        try command.save(record("192.0.2.1", "closed", at: now.addingTimeInterval(1)))
+        try command.save(record("192.0.2.2", "open", at: now.addingTimeInterval(1)))
+        try command.save(record("192.0.2.3", "open", at: now.addingTimeInterval(1)))
+        let changes = try #require(try daemon.verdictChanges(after: read))
+        #expect(index.apply(changes) == 3)
+        func verdict(_ host: String) -> String? {
+            guard case .hit(let summary) = index.lookup(IPAddress(host)!, now: now) else { return nil }
+            return summary.verdict.rawValue
+        }
+        #expect(verdict("192.0.2.1") == "closed" && verdict("192.0.2.2") == "closed" && verdict("192.0.2.3") == "open")
+        #expect(verdict("2001:db8::1") == nil)
+        #expect(index.countByVerdict == ["closed": 2, "open": 1] && index.count == 3)
     }
 
     @Test func hitsExpiresAndMisses() throws {
@@ -118,7 +149,7 @@ struct VerdictIndexTests {
             VerdictRecord(host: "192.0.2.2", verdict: "closed", testedAt: now, expiresAt: now.addingTimeInterval(-1), source: .probe),
             VerdictRecord(host: "2001:db8::1", verdict: "open", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .manual),
         ])
-        #expect(try index.replaceAll(from: store) == 3)
+        #expect(try index.replaceAll(from: store).hosts == 3)
         #expect(index.count == 3)
         guard case .hit(let summary) = index.lookup(IPAddress("192.0.2.1")!, now: now) else { Issue.record("no hit"); return }
         #expect(summary.verdict == .open && summary.acceptedCount == 1 && summary.testsRun == 20 && summary.source == .probe)

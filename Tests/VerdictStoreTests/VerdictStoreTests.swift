@@ -45,6 +45,38 @@ struct VerdictStoreTests {
         #expect(try daemon.commitsElsewhere() != before)
     }
 
+    /// What the daemon reads after another process's commit: the hosts changed
+    /// since its last read, each as it is now (gone: nil), whoever wrote them.
+    @Test func verdictChangesNameTheHostsChangedSinceARead() throws {
+        let path = Self.freshPath()
+        let daemon = try VerdictStore(path: path)
+        try daemon.save(Self.record("192.0.2.1", "open"))
+        try daemon.save(Self.record("192.0.2.2", "open"))
+        let read = try daemon.forEachSummary { _, _ in }
+        #expect(read == 2)
+        let command = try VerdictStore(path: path)
+        try command.save(Self.record("192.0.2.2", "closed"))
+        try command.save(Self.record("192.0.2.3", "from-a-newer-release"))
+        #expect(try command.forget("192.0.2.1"))
+        #expect(try command.forget("192.0.2.9") == false)
+        let changes = try #require(try daemon.verdictChanges(after: read))
+        #expect(changes.through == 5)
+        let byHost = Dictionary(uniqueKeysWithValues: changes.hosts.map { ($0.host, $0.summary?.verdict.rawValue ?? "gone") })
+        // A verdict this release does not know reads as gone: the host is tested again.
+        #expect(byHost == ["192.0.2.1": "gone", "192.0.2.2": "closed", "192.0.2.3": "gone"])
+        #expect(try daemon.verdictChanges(after: changes.through)?.hosts.isEmpty == true)
+    }
+
+    /// A reader further behind than the log reaches is told to read everything.
+    @Test func verdictChangesBeyondTheLogAskForAFullRead() throws {
+        let store = try VerdictStore(path: Self.freshPath())
+        let records = (0..<(VerdictStore.changeLogLength + 10)).map { Self.record("10.\($0 >> 16).\(($0 >> 8) & 255).\($0 & 255)", "open") }
+        try store.saveAll(records)
+        #expect(try store.lastVerdictChange() == records.count)
+        #expect(try store.verdictChanges(after: 0) == nil)
+        #expect(try store.verdictChanges(after: 10)?.hosts.count == VerdictStore.changeLogLength)
+    }
+
     @Test func saveReplacesTheHostsRecord() throws {
         let store = try VerdictStore(path: VerdictStoreTests.freshPath())
         try store.save(Self.record("192.0.2.1", "open"))

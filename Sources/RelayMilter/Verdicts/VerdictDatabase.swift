@@ -15,9 +15,10 @@ import VerdictStore
 /// statistics) and at SIGHUP it heals what it can:
 /// - a damaged file is moved aside and rebuilt (`openMovingDamagedAside`);
 /// - a file deleted while open is written back from the still-open copy;
-/// - a file an admin replaced is read into the index, and so is one that
-///   another process committed to (`relay-milter cache set`, `probe`), so
-///   that their verdicts reach the daemon within seconds without a SIGHUP;
+/// - a file an admin replaced is read into the index; from one that another
+///   process committed to (`relay-milter cache set`, `probe`, a trap's
+///   daemon) the hosts it changed are read, so that their verdicts reach
+///   the daemon within seconds without a SIGHUP;
 /// - a database that cannot be opened for writing (read-only directory or
 ///   file system) is read once, read-only, and opened for writing again as
 ///   soon as that works.
@@ -40,6 +41,9 @@ final class VerdictDatabase: Sendable {
         var unsavedRollups: [RollupRow] = []
         /// The writable file's `commitsElsewhere` when the index last read it.
         var commitsRead: Int?
+        /// The last of the writable file's verdict changes the index has read
+        /// (`VerdictStore.verdictChanges`); nil when the last read failed.
+        var changesRead: Int?
     }
 
     /// Bounds on what is kept for a database that takes no writes. Beyond
@@ -86,9 +90,9 @@ final class VerdictDatabase: Sendable {
                 do {
                     let snapshot = try VerdictStore.openReadOnlySnapshot(path: path)
                     state.handle = .readOnly(snapshot)
-                    let count = loadIndex(from: snapshot, state)
+                    let loaded = loadIndex(from: snapshot, state)
                     logger.error("cannot write the verdict database; its verdicts are read, new ones kept in memory until it can be written", metadata: [
-                        "cache.path": "\(path)", "cache.entries": "\(count ?? 0)",
+                        "cache.path": "\(path)", "cache.entries": "\(loaded?.hosts ?? 0)",
                     ])
                 } catch {
                     logger.error("cannot open the verdict database; verdicts are kept in memory until it can be opened", metadata: [
@@ -202,21 +206,42 @@ final class VerdictDatabase: Sendable {
     /// again at the next check, never missed).
     private func read(_ store: VerdictStore, into state: inout State) {
         state.commitsRead = try? store.commitsElsewhere()
-        loadIndex(from: store, state)
+        state.changesRead = loadIndex(from: store, state)?.through
+    }
+
+    /// Reads what another process changed in the writable `store` into the
+    /// index; the whole of it when the change log no longer reaches back to
+    /// the last read (a bulk load) or that read failed.
+    private func readChanges(_ store: VerdictStore, commits: Int, into state: inout State) {
+        guard let after = state.changesRead else { return read(store, into: &state) }
+        do {
+            guard let changes = try store.verdictChanges(after: after) else { return read(store, into: &state) }
+            state.commitsRead = commits
+            let changed = index.apply(changes)
+            for record in state.unsavedVerdicts.values { index.update(record) }
+            state.changesRead = changes.through
+            if changed > 0 {
+                logger.info("verdict cache changed by another process", metadata: [
+                    "cache.changed": "\(changed)", "cache.path": "\(store.path)",
+                ])
+            }
+        } catch {
+            logger.error("cannot read the verdict database's changes; keeping the verdicts in memory", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Fills the index from `store`, then lays the unsaved verdicts over it.
     @discardableResult
-    private func loadIndex(from store: VerdictStore, _ state: State) -> Int? {
+    private func loadIndex(from store: VerdictStore, _ state: State) -> (hosts: Int, through: Int)? {
         do {
             let started = ContinuousClock.now
-            let count = try index.replaceAll(from: store)
+            let loaded = try index.replaceAll(from: store)
             for record in state.unsavedVerdicts.values { index.update(record) }
             logger.info("verdict cache loaded", metadata: [
-                "cache.entries": "\(count)", "cache.path": "\(store.path)",
+                "cache.entries": "\(loaded.hosts)", "cache.path": "\(store.path)",
                 "cache.load_ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
-            return count
+            return loaded
         } catch {
             logger.error("cannot read the verdict database; keeping the verdicts in memory", metadata: ["error": "\(error)"])
             return nil
@@ -233,14 +258,15 @@ final class VerdictDatabase: Sendable {
             case .same:
                 guard let commits = try? store.commitsElsewhere(), commits != state.commitsRead else { return (store, false) }
                 // Another process wrote to it: its verdicts (a `cache set`) are read in.
-                read(store, into: &state)
-                return (store, true)
+                readChanges(store, commits: commits, into: &state)
+                return (store, false)
             case .gone:
                 metrics.cacheError("deleted")
                 do {
                     let rewritten = try store.rewrittenToPath()
                     state.handle = .writable(rewritten)
                     state.commitsRead = try? rewritten.commitsElsewhere()
+                    state.changesRead = try? rewritten.lastVerdictChange()
                     logger.error("the verdict database file was deleted while open; written back from the open copy", metadata: ["cache.path": "\(path)"])
                     return (rewritten, false)
                 } catch {
@@ -271,7 +297,7 @@ final class VerdictDatabase: Sendable {
             // fix); with no file before, the index is all there is, and
             // reading the fresh file would empty it.
             state.commitsRead = try? reopened.commitsElsewhere()
-            if wasReadOnly { loadIndex(from: reopened, state) }
+            state.changesRead = wasReadOnly ? loadIndex(from: reopened, state)?.through : try? reopened.lastVerdictChange()
             return (reopened, wasReadOnly)
         }
     }

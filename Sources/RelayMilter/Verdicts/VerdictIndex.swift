@@ -70,6 +70,22 @@ public final class VerdictIndex: Sendable {
             countByVerdict[summary.verdict, default: 0] += 1
         }
 
+        func packed(for address: IPAddress) -> Packed? {
+            switch address {
+            case .v4(let key): v4[key]
+            case .v6(let key): v6[key]
+            }
+        }
+
+        mutating func remove(_ address: IPAddress) {
+            let old: Packed?
+            switch address {
+            case .v4(let key): old = v4.removeValue(forKey: key)
+            case .v6(let key): old = v6.removeValue(forKey: key)
+            }
+            if let old { countByVerdict[VerdictIndex.verdicts[Int(old.verdictCode)], default: 0] -= 1 }
+        }
+
         static func seconds(_ date: Date) -> UInt32 {
             let value = date.timeIntervalSince1970.rounded(.down)
             return value <= 0 ? 0 : value >= Double(UInt32.max) ? UInt32.max : UInt32(value)
@@ -81,28 +97,46 @@ public final class VerdictIndex: Sendable {
     public init() {}
 
     /// Replaces the whole index from the store (start-up, or a reload after the
-    /// CLI changed it); returns how many hosts it holds.
+    /// CLI changed it); returns how many hosts it holds and the store's last
+    /// change number included (see `VerdictStore.verdictChanges`).
     @discardableResult
-    public func replaceAll(from store: VerdictStore) throws -> Int {
+    public func replaceAll(from store: VerdictStore) throws -> (hosts: Int, through: Int) {
         var fresh = Entries()
-        try store.forEachSummary { host, summary in
+        let through = try store.forEachSummary { host, summary in
             guard let address = IPAddress(host) else { return }
             fresh.set(summary, for: address)
         }
         let count = fresh.v4.count + fresh.v6.count
         entries.withLockedValue { $0 = fresh }
-        return count
+        return (count, through)
+    }
+
+    /// Takes what another process changed in the store: a host gone from it
+    /// goes from the index; a changed one is taken unless the index holds a
+    /// later test of it (to the second), which is this process's own verdict
+    /// on its way to the store. Returns how many hosts changed here.
+    @discardableResult
+    public func apply(_ changes: VerdictChanges) -> Int {
+        let parsed = changes.hosts.compactMap { change in IPAddress(change.host).map { ($0, change.summary) } }
+        return entries.withLockedValue { entries in
+            var changed = 0
+            for (address, summary) in parsed {
+                let held = entries.packed(for: address)
+                if let summary {
+                    if let held, held.testedAt > Entries.seconds(summary.testedAt) { continue }
+                    entries.set(summary, for: address)
+                    changed += 1
+                } else if held != nil {
+                    entries.remove(address)
+                    changed += 1
+                }
+            }
+            return changed
+        }
     }
 
     public func lookup(_ address: IPAddress, now: Date) -> Lookup {
-        guard let summary = entries.withLockedValue({ entries -> VerdictSummary? in
-            let packed: Packed?
-            switch address {
-            case .v4(let key): packed = entries.v4[key]
-            case .v6(let key): packed = entries.v6[key]
-            }
-            return packed.map(entries.unpack)
-        }) else { return .miss }
+        guard let summary = entries.withLockedValue({ $0.packed(for: address).map($0.unpack) }) else { return .miss }
         return summary.isExpired(at: now) ? .expired(summary) : .hit(summary)
     }
 
@@ -119,11 +153,7 @@ public final class VerdictIndex: Sendable {
         guard let address = IPAddress(record.host), let summary = record.summary else { return false }
         let tested = Entries.seconds(summary.testedAt)
         return entries.withLockedValue { entries in
-            let held: Packed? = switch address {
-            case .v4(let key): entries.v4[key]
-            case .v6(let key): entries.v6[key]
-            }
-            if let held, held.testedAt >= tested { return false }
+            if let held = entries.packed(for: address), held.testedAt >= tested { return false }
             entries.set(summary, for: address)
             return true
         }
