@@ -15,7 +15,7 @@ enum Callbacks {
         let context = ConnectionContext.attached(to: ctx, registration: registration)
         // Skip every step the relay policy never looks at; ask for refused
         // recipients too where the MTA can send them.
-        let wantedSkips = (registration.readsHeaders ? 0 : MilterFlags.noHeaders) | MilterFlags.noBody
+        let wantedSkips = (registration.readsHeaders ? 0 : MilterFlags.noHeaders) | (registration.readsBody ? 0 : MilterFlags.noBody)
             | MilterFlags.noEndOfHeaders | MilterFlags.noUnknown
         let wantedExtras = MilterFlags.rejectedRecipients
         // Ask only for what the MTA offers; without add-header, tagging is silently skipped.
@@ -80,6 +80,13 @@ enum Callbacks {
         guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
         let response = context.session.header(name: name.map { String(cString: $0) } ?? "", value: value.map { String(cString: $0) } ?? "")
         return reply(ctx, response)
+    }
+
+    /// Only called when `MilterSettings.readsBody` is on (else the MTA skips
+    /// the body). The chunk is libmilter's, valid for the call only.
+    static let body: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, Int) -> sfsistat = { ctx, bytes, length in
+        guard let context = ConnectionContext.existing(for: ctx) else { return SMFIStatus.continue.rawValue }
+        return reply(ctx, context.session.body(UnsafeRawBufferPointer(start: bytes, count: bytes == nil ? 0 : length)))
     }
 
     static let eom: @convention(c) (OpaquePointer?) -> sfsistat = { ctx in

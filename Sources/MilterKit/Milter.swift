@@ -35,10 +35,15 @@ public struct MilterSettings: Sendable, Equatable {
     /// Whether the MTA sends the message's header fields (`MilterSession.header`);
     /// otherwise it is told to skip them (`SMFIP_NOHDRS`).
     public var readsHeaders: Bool
+    /// Whether the MTA sends the message's body (`MilterSession.body`);
+    /// otherwise it is told to skip it (`SMFIP_NOBODY`).
+    public var readsBody: Bool
 
     public init(name: String, socket: SocketSpec, backlog: Int32, timeoutSeconds: Int32, macros: MacroRequest,
-                quietStages: Set<MilterStage> = [], skippedStages: Set<MilterStage> = [], readsHeaders: Bool = false) {
+                quietStages: Set<MilterStage> = [], skippedStages: Set<MilterStage> = [], readsHeaders: Bool = false,
+                readsBody: Bool = false) {
         self.readsHeaders = readsHeaders
+        self.readsBody = readsBody
         self.name = name
         self.socket = socket
         self.backlog = backlog
@@ -101,7 +106,7 @@ public final class Milter: Sendable {
     public init(settings: MilterSettings, factory: any MilterSessionFactory) throws(MilterError) {
         let registration = Registration(
             factory: factory, macros: settings.macros, noReplySteps: settings.noReplySteps, skipSteps: settings.skipSteps,
-            readsHeaders: settings.readsHeaders
+            readsHeaders: settings.readsHeaders, readsBody: settings.readsBody
         )
         guard Registration.install(registration) else {
             throw .alreadyRegistered
@@ -123,6 +128,7 @@ public final class Milter: Sendable {
         description.xxfi_envrcpt = Callbacks.envrcpt
         description.xxfi_data = Callbacks.data
         description.xxfi_header = Callbacks.header
+        description.xxfi_body = Callbacks.body
         description.xxfi_eom = Callbacks.eom
         description.xxfi_abort = Callbacks.abort
         description.xxfi_close = Callbacks.close

@@ -15,6 +15,9 @@ public protocol MilterSession: AnyObject, Sendable {
     func data(macros: Macros) -> MilterResponse
     /// One header field, in order; only when `MilterSettings.readsHeaders` asked for them.
     func header(name: String, value: String) -> MilterResponse
+    /// A chunk of the body, in order; only when `MilterSettings.readsBody` asked
+    /// for it. The bytes are valid for the call only.
+    func body(_ chunk: UnsafeRawBufferPointer) -> MilterResponse
     /// The headers returned are added before the response is sent.
     func endOfMessage(macros: Macros) -> (MilterResponse, [HeaderField])
     /// The message was aborted (RSET, dropped connection): reset per-message state.
@@ -26,6 +29,8 @@ public protocol MilterSession: AnyObject, Sendable {
 extension MilterSession {
     /// Sessions that read no headers never get one (the MTA skips them).
     public func header(name: String, value: String) -> MilterResponse { .continue }
+    /// Sessions that read no body never get one (the MTA skips it).
+    public func body(_ chunk: UnsafeRawBufferPointer) -> MilterResponse { .continue }
 }
 
 /// Makes a session for each MTA connection. Called on a libmilter thread.

@@ -13,9 +13,13 @@ struct Registration: Sendable {
     let symbolLists: [(stage: CInt, names: String)]
     /// Whether header fields are asked for (`MilterSettings.readsHeaders`).
     let readsHeaders: Bool
+    /// Whether the body is asked for (`MilterSettings.readsBody`).
+    let readsBody: Bool
 
-    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt, skipSteps: UInt, readsHeaders: Bool = false) {
+    init(factory: any MilterSessionFactory, macros: MacroRequest, noReplySteps: UInt, skipSteps: UInt, readsHeaders: Bool = false,
+         readsBody: Bool = false) {
         self.readsHeaders = readsHeaders
+        self.readsBody = readsBody
         self.factory = factory
         self.macros = macros
         self.noReplySteps = noReplySteps

@@ -61,11 +61,12 @@ public enum ConfigSchema {
         ("actions", "what each refusal reason does"),
         ("reply", "the texts of refusals and the tag header"),
         ("registered", "registered relay tests of hosts you answer for (off by default)"),
+        ("trap", "a listener that looks like an open relay and keeps the evidence (off by default; a process of its own)"),
     ]
 
     /// Every key, table by table, in the order of `sections`.
     public static let keys: [ConfigKey] = milter + service + metrics + stats + publish + dnsbl + policy + probe + cache
-        + cacheTTL + cachePostgreSQL + enforcement + actions + reply + registered
+        + cacheTTL + cachePostgreSQL + enforcement + actions + reply + registered + trap
 
     /// The restart-only keys whose value differs between two configs, by path.
     public static func restartOnlyChanges(from old: RelayMilterConfig, to new: RelayMilterConfig) -> [String] {
@@ -304,6 +305,42 @@ public enum ConfigSchema {
         .field("registered", "max_per_host", \.registered.maxPerHostPerDay, .int(1...100), .applies, "tests of one host in 24 hours"),
         .field("registered", "max_per_hour", \.registered.maxPerHour, .int(1...1000), .applies, "tests of all hosts in an hour"),
     ]
+
+    private static let trap: [ConfigKey] = [
+        .field("trap", "enabled", \.trap.enabled, .bool, .atRestart, "this process serves a trap listener's milter socket"),
+        .field("trap", "daemon_names", \.trap.daemonNames, ConfigCodec(read: { (table: inout Section, key: String, current: [String]) throws(ConfigError) in
+            let names = try listCodec({ (text: String) throws(BadValue) -> String in
+                guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                    throw BadValue("expected a daemon name without spaces, got \"\(text)\"")
+                }
+                return text
+            }, { $0 }).read(&table, key, current)
+            if let problem = trapNamesProblem(names) { throw table.error(key, problem) }
+            return names
+        }, write: { TOMLText.list($0) }), .atRestart,
+               "the MTA's {daemon_name} values that mark the trap listener; no other is ever trapped"),
+        .field("trap", "local_mail", \.trap.localMail, .choice(RelayMilterConfig.Trap.LocalMail.allCases), .applies,
+               "mail the relay rules allow on the trap listener: deliver, or discard"),
+        .field("trap", "reject_text", \.trap.rejectText, .string, .applies,
+               "at MAIL, to a trapped host on the other listeners; placeholders as [enforcement] reject_text"),
+        .field("trap", "retention", \.trap.retentionSeconds, .duration(3600...3650 * 86400), .applies, "how long a relay attempt's record is kept"),
+        .field("trap", "max_records", \.trap.maxRecords, .int(100...10_000_000), .applies, "records kept at most; the oldest go first"),
+    ]
+
+    /// Why a trap named so would catch more than its own listener, if it would.
+    static func trapNamesProblem(_ names: [String]) -> String? {
+        if names.isEmpty { return "expected at least one daemon name: with none, the trap would be every listener" }
+        let host = systemHostName().lowercased()
+        for name in names {
+            if RelayMilterConfig.Trap.stockDaemonNames.contains(name) {
+                return "\"\(name)\" is a daemon name every listener of a stock Sendmail has: name the trap's own daemon"
+            }
+            if name.lowercased() == host || host.hasPrefix(name.lowercased() + ".") || name.lowercased().hasPrefix(host + ".") {
+                return "\"\(name)\" is this host's name, which Postfix gives every listener as {daemon_name} (milter_macro_daemon_name = $myhostname): name the trap's own service"
+            }
+        }
+        return nil
+    }
 
     private static func octal(_ mode: UInt32) -> String {
         let digits = String(mode, radix: 8)

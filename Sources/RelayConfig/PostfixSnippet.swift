@@ -24,14 +24,52 @@ public enum PostfixSnippet {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func socketLines(_ socket: SocketSpec, group: String?) -> [String] {
+    /// The `master.cf` service of a trap listener served by the trap process
+    /// `config` describes (`relay-milter postfix-snippet --trap`): Postfix
+    /// relays for anyone there, relay-milter takes and discards what comes.
+    public static func renderTrap(_ config: RelayMilterConfig, configPath: String, listen: String) -> String {
+        let name = config.trap.daemonNames.first ?? ""
+        var lines = [
+            "# relay-milter trap: add to /etc/postfix/master.cf, then run `postfix reload`.",
+            "# Made from \(configPath): [milter] socket = \"\(config.milter.socket)\", [trap] daemon_names = \(config.trap.daemonNames).",
+            "# Give the trap an address or port of its own that no real client uses; never your MX's port 25.",
+            "# Postfix relays for anyone on it: relay-milter alone keeps it from relaying, and with relay-milter",
+            "# stopped milter_default_action=tempfail refuses all its mail for now. (Postfix will not start an",
+            "# smtpd whose relay restrictions are a bare `permit`; static:OK lets every client past the check.)",
+            "# Where main.cf's smtpd_recipient_restrictions refuses relaying too, override it here as well.",
+        ]
+        if case .unix(let path) = config.milter.socket, !path.hasPrefix(queueDirectory) {
+            lines.append("# A chrooted smtpd cannot reach \(path): put the socket under \(queueDirectory) or use inet: on loopback.")
+        }
+        lines += [
+            "\(listen) inet  n       -       -       -       -       smtpd",
+            "  -o syslog_name=postfix/trap",
+            "  -o milter_macro_daemon_name=\(name)",
+            "  -o smtpd_relay_restrictions=check_client_access,static:OK,reject_unauth_destination",
+            "  -o smtpd_milters=\(milterTarget(config.milter.socket))",
+            "  -o milter_default_action=tempfail",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The socket as Postfix's milter settings name it.
+    static func milterTarget(_ socket: SocketSpec) -> String {
         switch socket {
         case .inet(let port, let host):
-            let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host
-            return ["smtpd_milters = inet:\(target):\(port)"]
+            "inet:\(host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host):\(port)"
         case .inet6(let port, let host):
-            let target = host == "::" || host.isEmpty ? "::1" : host
-            return ["smtpd_milters = inet:[\(target)]:\(port)"]
+            "inet:[\(host == "::" || host.isEmpty ? "::1" : host)]:\(port)"
+        case .unix(let path):
+            // Postfix's daemons work in the queue directory, chrooted or not,
+            // so a name relative to it works either way.
+            "unix:" + (path.hasPrefix(queueDirectory) ? String(path.dropFirst(queueDirectory.count)) : path)
+        }
+    }
+
+    static func socketLines(_ socket: SocketSpec, group: String?) -> [String] {
+        switch socket {
+        case .inet, .inet6:
+            return ["smtpd_milters = \(milterTarget(socket))"]
         case .unix(let path):
             // smtpd runs as the postfix user with its group postfix: the
             // socket's group (mode 0660) is what lets it in.
@@ -42,12 +80,12 @@ public enum PostfixSnippet {
                 // Postfix's daemons work in the queue directory, chrooted or
                 // not, so a name relative to it works either way.
                 return ["# Relative to Postfix's queue directory: right for a chrooted smtpd and for one that is not."]
-                    + access + ["smtpd_milters = unix:\(path.dropFirst(queueDirectory.count))"]
+                    + access + ["smtpd_milters = \(milterTarget(socket))"]
             }
             return [
                 "# A chrooted smtpd (Debian's default: \"y\" in master.cf's chroot column) cannot",
                 "# reach this path: put the socket under \(queueDirectory) or use inet: on loopback.",
-            ] + access + ["smtpd_milters = unix:\(path)"]
+            ] + access + ["smtpd_milters = \(milterTarget(socket))"]
         }
     }
 }

@@ -239,6 +239,37 @@ public struct RelayMilterConfig: Sendable, Equatable {
         public var maxPerHour: Int
     }
 
+    /// Trap mode: a listener set aside to look like an open relay, whose
+    /// relay attempts are taken, recorded and discarded (issue 35). Served by
+    /// a relay-milter process of its own (see docs/DESIGN.md).
+    public struct Trap: Sendable, Equatable {
+        /// What a trap session does with mail it would deliver anyway (a
+        /// local recipient, or a client the relay rules trust).
+        public enum LocalMail: String, Sendable, CaseIterable {
+            /// Handled as on any listener: delivered.
+            case deliver
+            /// Taken and discarded like a relay attempt, but not recorded.
+            case discard
+        }
+
+        public var enabled: Bool
+        /// The MTA's `{daemon_name}` values that mark the trap listener
+        /// (Postfix: the service's `milter_macro_daemon_name`).
+        public var daemonNames: [String]
+        public var localMail: LocalMail
+        /// The reply at MAIL to a trapped host on the production listeners.
+        public var rejectText: String
+        /// How long a relay attempt's record is kept.
+        public var retentionSeconds: Int
+        /// How many records are kept at most; the oldest go first.
+        public var maxRecords: Int
+
+        /// Daemon names every listener of a stock MTA has: a trap named by one
+        /// would be every listener. Sendmail names its daemons these; Postfix's
+        /// `{daemon_name}` is `$myhostname` unless a service sets it.
+        public static let stockDaemonNames = ["MTA", "MTA-v4", "MTA-v6", "MSA", "MSP", "MSP-v4"]
+    }
+
     public var milter: Milter
     public var service: Service
     public var metrics: Metrics
@@ -252,6 +283,7 @@ public struct RelayMilterConfig: Sendable, Equatable {
     public var rules: ActionRules
     public var replies: Replies
     public var registered: Registered
+    public var trap: Trap
 
     public static let defaultPath = "/etc/relay-milter/relay-milter.toml"
 
@@ -314,6 +346,11 @@ public struct RelayMilterConfig: Sendable, Equatable {
         registered: Registered(
             enabled: false, domain: "", prefix: "relay-check", windowSeconds: 3600, networks: [], contact: "",
             maxPerHostPerDay: 3, maxPerHour: 20
+        ),
+        trap: Trap(
+            enabled: false, daemonNames: ["relay-milter-trap"], localMail: .deliver,
+            rejectText: "Your host {client} tried to relay mail through this site on {tested} ({evidence}); mail postmaster",
+            retentionSeconds: 30 * 86400, maxRecords: 100_000
         )
     )
 

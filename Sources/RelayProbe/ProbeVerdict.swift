@@ -24,6 +24,10 @@ public enum ProbeVerdict: String, CaseIterable, Sendable, Codable {
     /// A registered test's message was taken and never delivered within its
     /// window: the host accepts and then discards (not a relay).
     case acceptedUndelivered = "accepted_undelivered"
+    /// Not a test's outcome but the host's own doing: it tried to relay
+    /// through this site's trap listener (`[trap]`). A spam source, not
+    /// necessarily a relay; refused like an open relay unless the config says otherwise.
+    case trapped
 }
 
 extension ProbeVerdict {
@@ -33,7 +37,7 @@ extension ProbeVerdict {
     public var defaultTTLSeconds: Int {
         switch self {
         case .open, .openUnconfirmed, .noSMTP: 7 * 86400
-        case .rcptOnly, .closed, .authRequired, .acceptedUndelivered: 30 * 86400
+        case .rcptOnly, .closed, .authRequired, .acceptedUndelivered, .trapped: 30 * 86400
         case .unreachable, .error: 86400
         case .tempfail: 3600
         }
@@ -41,22 +45,26 @@ extension ProbeVerdict {
 
     /// Whether `[enforcement] verdicts` holds it unless the config says
     /// otherwise: mail from such a host is refused at MAIL, and the host is
-    /// published in the zone. Only a relay proven at DATA is, by default.
+    /// published in the zone. Only a relay proven at DATA is, by default, and
+    /// a host caught relaying through the trap.
     public var enforcedByDefault: Bool {
         switch self {
-        case .open: true
+        case .open, .trapped: true
         case .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered: false
         }
     }
 
     /// The A record the published zone answers with for a listed host of
     /// this verdict (listed: in `[enforcement] verdicts`). All answer
-    /// 127.0.0.2, as a DNSBL's generic listing does; a verdict that should be
-    /// told apart by DNSBL users gets an answer of its own here.
+    /// 127.0.0.2, as a DNSBL's generic listing does, but a trapped host: a
+    /// spam source rather than a relay, which the list's users may weigh
+    /// differently, answers 127.0.0.3.
     public var zoneAnswer: String {
         switch self {
         case .open, .openUnconfirmed, .rcptOnly, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered:
             "127.0.0.2"
+        case .trapped:
+            "127.0.0.3"
         }
     }
 

@@ -14,6 +14,8 @@ public struct VerdictRecord: Sendable, Equatable, Codable {
         case `import`
         /// A registered test's message came back: relaying proven by delivery.
         case registered
+        /// The host tried to relay through this site's trap listener.
+        case trap
     }
 
     /// The host's address, in canonical text form.
@@ -94,6 +96,7 @@ public struct VerdictSummary: Sendable, Equatable {
         case .manual: "listed by the administrator"
         case .import: "listed by an imported record"
         case .registered: "confirmed by delivery of a registered test message"
+        case .trap: "caught relaying through a trap"
         }
     }
 }

@@ -100,6 +100,25 @@ public final class VerdictStore: Sendable {
                 BEGIN DELETE FROM verdict_change WHERE seq <= NEW.seq - \(Self.changeLogLength); END;
                 """)
         }
+        migrator.registerMigration("v6: trap attempts") { db in
+            // The trap listener's evidence (issue 35), bounded by
+            // `recordTrapAttempt`'s retention. AUTOINCREMENT: ids never come
+            // back after the oldest rows go, so a count bound is an id range.
+            try db.create(table: TrapAttemptRecord.databaseTableName) { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("client", .text).notNull().indexed()
+                t.column("helo", .text).notNull()
+                t.column("sender", .text).notNull()
+                t.column("recipient_count", .integer).notNull()
+                t.column("recipient_domains", .jsonText).notNull()
+                t.column("size", .integer).notNull()
+                t.column("subject", .text).notNull()
+                t.column("message_id", .text).notNull()
+                t.column("body_sha256", .text).notNull()
+                t.column("queue_id", .text).notNull()
+            }
+        }
         return migrator
     }
 

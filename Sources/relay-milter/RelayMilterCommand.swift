@@ -12,7 +12,7 @@ struct RelayMilterCommand: ParsableCommand {
         abstract: "A milter that stops your MTA from relaying for strangers.",
         discussion: ManualText.discussion,
         version: RelayMilterVersion.current,
-        subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Stats.self],
+        subcommands: [Run.self, CheckConfig.self, PostfixSnippetCommand.self, Decide.self, Probe.self, Cache.self, Trap.self, Stats.self],
         defaultSubcommand: Run.self
     )
 }
@@ -77,13 +77,28 @@ struct CheckConfig: ParsableCommand {
 struct PostfixSnippetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postfix-snippet",
-        abstract: "Print the main.cf lines that attach Postfix to relay-milter as configured."
+        abstract: "Print the main.cf lines that attach Postfix to relay-milter as configured.",
+        discussion: "With --trap, the master.cf service of the trap listener a [trap] config serves instead."
     )
 
     @OptionGroup var configOption: ConfigOption
 
+    @Flag(help: "The master.cf service of a trap listener (the config must have [trap] enabled).")
+    var trap = false
+
+    @Option(help: ArgumentHelp("The trap service's [address:]port, as master.cf's first column.", valueName: "listen"))
+    var listen = "2526"
+
     func run() throws {
-        print(PostfixSnippet.render(try configOption.load(), configPath: configOption.config), terminator: "")
+        let config = try configOption.load()
+        guard trap else {
+            print(PostfixSnippet.render(config, configPath: configOption.config), terminator: "")
+            return
+        }
+        guard config.trap.enabled else {
+            throw ValidationError("\(configOption.config) has no [trap] enabled = true: a trap service must be served by a trap process")
+        }
+        print(PostfixSnippet.renderTrap(config, configPath: configOption.config, listen: listen), terminator: "")
     }
 }
 
@@ -309,6 +324,74 @@ struct Cache: ParsableCommand {
             }
             try Cache.perform(configOption) { cache in
                 let text = try cache.export(parsed, dnsTTL: seconds)
+                guard let output else { return text }
+                try AtomicFile.write(text, to: output)
+                return ""
+            }
+        }
+    }
+}
+
+struct Trap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the relay attempts a trap listener recorded ([trap]): who tried, from where, for which domains.",
+        subcommands: [List.self, Show.self, Export.self]
+    )
+
+    /// Opens the configured database and runs `body` on it, printing its output or its error.
+    static func perform(_ option: ConfigOption, _ body: (TrapCommands) throws -> String) throws {
+        let config = try option.load()
+        let trap: TrapCommands
+        do {
+            trap = try TrapCommands(config: config)
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode(74)
+        }
+        do {
+            print(try body(trap), terminator: "")
+        } catch {
+            printToStandardError("relay-milter: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recorded relay attempts, newest first.")
+        @OptionGroup var configOption: ConfigOption
+        @Option(help: ArgumentHelp("Only this client's attempts.", valueName: "ip")) var client: String?
+        @Option(help: ArgumentHelp("Only attempts this recent: 30m, 24h, 7d.", valueName: "duration")) var since: String?
+        @Option(help: ArgumentHelp("At most this many.", valueName: "count")) var limit = 100
+        @Flag(help: "One JSON object per attempt.") var json = false
+        func run() throws {
+            let start = try since.map { text -> Date in
+                guard let seconds = try? DurationText.seconds(text), seconds > 0 else {
+                    throw ValidationError("--since \"\(text)\" is not a duration such as 30m or 24h")
+                }
+                return Date().addingTimeInterval(-TimeInterval(seconds))
+            }
+            try Trap.perform(configOption) { trap in try trap.list(client: client, since: start, limit: max(1, limit), json: json) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one recorded attempt.")
+        @OptionGroup var configOption: ConfigOption
+        @Argument(help: ArgumentHelp("The attempt's id, as list shows it.", valueName: "id")) var id: Int64
+        func run() throws {
+            try Trap.perform(configOption) { trap in try trap.show(id) }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print every recorded attempt, oldest first, as CSV or JSON lines.")
+        @OptionGroup var configOption: ConfigOption
+        @Option(help: "csv or json.") var format: String = "csv"
+        @Option(help: ArgumentHelp("Replace this file (atomically) instead of printing.", valueName: "path")) var output: String?
+        func run() throws {
+            guard let parsed = TrapCommands.ExportFormat(rawValue: format) else { throw ValidationError("--format must be csv or json") }
+            try Trap.perform(configOption) { trap in
+                let text = try trap.export(parsed)
                 guard let output else { return text }
                 try AtomicFile.write(text, to: output)
                 return ""

@@ -126,6 +126,10 @@ struct ConfigLoaderTests {
         Bad(source: "[service]\nlog_level = \"loud\"\n", line: 2, fragment: "expected one of trace, debug"),
         Bad(source: "[policy]\ntrust_authenticated = \"yes\"\n", line: 2, fragment: "expected true or false"),
         Bad(source: "[reply]\ntag_header = \"X Bad\"\n", line: 2, fragment: "expected a header name"),
+        // A trap named like every listener would make the whole MTA a honeypot.
+        Bad(source: "[trap]\nenabled = true\ndaemon_names = []\n", line: 3, fragment: "with none, the trap would be every listener"),
+        Bad(source: "[trap]\ndaemon_names = [\"MTA-v4\"]\n", line: 2, fragment: "every listener of a stock Sendmail has"),
+        Bad(source: "[trap]\ndaemon_names = [\"\(systemHostName())\"]\n", line: 2, fragment: "milter_macro_daemon_name = $myhostname"),
         // These aborted the process inside toml++ (found by fuzz-config).
         Bad(source: "[\nisten = \"[:*1]:9469\"", line: 1, fragment: "a table header must start with a name"),
         Bad(source: "[policy]\nmode = \"enforce\" # [\n  [[ \t# half-typed\n", line: 3, fragment: "a table header must start with a name"),

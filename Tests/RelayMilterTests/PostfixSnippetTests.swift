@@ -37,6 +37,21 @@ struct PostfixSnippetTests {
         #expect(text.contains("The socket is made with group postfix"))
     }
 
+    /// The trap's service: its own daemon name, relaying left to relay-milter,
+    /// and tempfail when relay-milter is down, so it never becomes a real relay.
+    @Test func trapServiceIsNamedAndFailsSafe() {
+        var config = RelayMilterConfig.defaults
+        config.trap.enabled = true
+        config.milter.socket = .unix(path: "/var/spool/postfix/relay-milter/trap.sock")
+        let text = PostfixSnippet.renderTrap(config, configPath: "/etc/relay-milter/trap.toml", listen: "192.0.2.25:25")
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("192.0.2.25:25 inet  n       -       -       -       -       smtpd"))
+        #expect(lines.contains("  -o milter_macro_daemon_name=relay-milter-trap"))
+        #expect(lines.contains("  -o smtpd_milters=unix:relay-milter/trap.sock"))
+        #expect(lines.contains("  -o milter_default_action=tempfail"))
+        #expect(lines.contains("  -o smtpd_relay_restrictions=check_client_access,static:OK,reject_unauth_destination"))
+    }
+
     @Test func failsSafeWhenTheMilterIsDown() {
         let text = Self.snippet(.inet(port: 10025, host: "127.0.0.1"))
         #expect(Self.setting("milter_default_action", in: text) == "tempfail")

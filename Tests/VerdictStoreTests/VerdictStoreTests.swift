@@ -196,3 +196,37 @@ struct RollupTests {
         #expect(try store.rollups(.minute, since: 0).map(\.period) == [101])
     }
 }
+
+struct TrapAttemptStoreTests {
+    static func attempt(_ client: String, at time: Date) -> TrapAttemptRecord {
+        TrapAttemptRecord(at: time, client: client, helo: "spam.example", sender: "a@spam.example", recipientCount: 3,
+                          recipientDomains: ["victim.example", "other.example"], size: 1234, subject: "Buy", messageID: "<1@spam.example>",
+                          bodySHA256: String(repeating: "ab", count: 32), queueID: "4ABC")
+    }
+
+    /// The attempt and the client's verdict land together; every field reads back.
+    @Test func recordsAnAttemptWithItsVerdict() throws {
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
+        let now = VerdictStoreTests.now
+        let verdict = VerdictRecord(host: "192.0.2.7", verdict: "trapped", testedAt: now, expiresAt: now.addingTimeInterval(60), source: .trap)
+        let stored = try store.recordTrapAttempt(Self.attempt("192.0.2.7", at: now), verdict: verdict, retention: 3600, maxRecords: 100)
+        #expect(stored.id == 1)
+        #expect(try store.trapAttempt(id: 1) == stored)
+        #expect(try store.record(for: "192.0.2.7") == verdict)
+        #expect(try store.trapAttempts(client: "192.0.2.8").isEmpty)
+    }
+
+    /// Retention by age and by count: the oldest go, the newest stay.
+    @Test func keepsWithinRetentionAndCount() throws {
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
+        let now = VerdictStoreTests.now
+        _ = try store.recordTrapAttempt(Self.attempt("192.0.2.1", at: now.addingTimeInterval(-7200)), verdict: nil, retention: 3600, maxRecords: 5)
+        for second in 0..<10 {
+            _ = try store.recordTrapAttempt(Self.attempt("192.0.2.2", at: now.addingTimeInterval(Double(second))), verdict: nil, retention: 3600, maxRecords: 5)
+        }
+        let kept = try store.trapAttempts()
+        #expect(kept.map(\.id) == [11, 10, 9, 8, 7])
+        #expect(try store.trapAttemptCount() == 5)
+        #expect(try store.trapAttempts(since: now.addingTimeInterval(8)).count == 2)
+    }
+}

@@ -96,6 +96,10 @@ public final class RelayMetrics: Sendable {
     static var registeredAliasesRefusedName: MetricNameDescriptor {
         name("registered_aliases_refused_total", "Messages for a registered test address that was unknown, expired or already used (refused), or not yet copied from the fleet (tempfailed).")
     }
+    static var trapMessagesName: MetricNameDescriptor {
+        name("trap_messages_total", "Messages the trap listener took and discarded, by kind (relay_attempt: recorded as evidence; local: allowed mail discarded as [trap] local_mail says; unrecorded: tempfailed because the evidence could not be written).")
+    }
+    static var trapRecipientsName: MetricNameDescriptor { name("trap_recipients_total", "Recipients named by relay attempts the trap took.") }
     static var dnsblLookupsName: MetricNameDescriptor { name("dnsbl_lookups_total", "DNS blocklist lookups, by result (listed, not_listed, error).") }
     static var reloadsName: MetricNameDescriptor { name("config_reloads_total", "Configuration reloads (SIGHUP), by result (ok, error).") }
 
@@ -140,6 +144,13 @@ public final class RelayMetrics: Sendable {
     func registeredTestSettled(_ outcome: String) {
         guard recording else { return }
         registry.makeCounter(descriptor: Self.registeredTestsName, labels: [("outcome", outcome)]).increment()
+    }
+
+    /// A message the trap took: `relay_attempt`, `local` or `unrecorded`.
+    func trapMessage(_ kind: String, recipients: Int = 0) {
+        guard recording else { return }
+        registry.makeCounter(descriptor: Self.trapMessagesName, labels: [("kind", kind)]).increment()
+        if recipients > 0 { registry.makeCounter(descriptor: Self.trapRecipientsName).increment(by: Int64(recipients)) }
     }
 
     func registeredAliasRefused() {

@@ -60,12 +60,18 @@ public enum RbldnsdZone {
         }
     }
 
-    /// `open relay (verdict open, 20/20 relay tests accepted), tested 2026-11-30`:
+    /// `open relay (verdict open, 20/20 relay tests accepted), tested 2026-11-30`,
+    /// `relay attempt caught by a trap (verdict trapped), seen 2026-11-30`:
     /// one line, no characters rbldnsd would read as syntax.
     static func text(for summary: VerdictSummary) -> String {
         let day = String(HostReplyTemplate.timestamp(summary.testedAt).prefix(10))
-        let accepted = summary.testsRun > 0 ? ", \(summary.acceptedCount)/\(summary.testsRun) relay tests accepted" : ""
-        let raw = "open relay (verdict \(summary.verdict.rawValue)\(accepted)), tested \(day)"
+        let raw: String
+        if summary.verdict == .trapped {
+            raw = "relay attempt caught by a trap (verdict trapped), seen \(day)"
+        } else {
+            let accepted = summary.testsRun > 0 ? ", \(summary.acceptedCount)/\(summary.testsRun) relay tests accepted" : ""
+            raw = "open relay (verdict \(summary.verdict.rawValue)\(accepted)), tested \(day)"
+        }
         return String(raw.map { $0.isNewline || $0 == "$" ? " " : $0 })
     }
 }

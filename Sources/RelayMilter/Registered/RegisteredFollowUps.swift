@@ -26,7 +26,7 @@ struct RegisteredFollowUps: Sendable {
     static func isUnsettled(_ verdict: ProbeVerdict) -> Bool {
         switch verdict {
         case .openUnconfirmed, .rcptOnly: true
-        case .open, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered: false
+        case .open, .closed, .authRequired, .noSMTP, .unreachable, .tempfail, .error, .acceptedUndelivered, .trapped: false
         }
     }
 

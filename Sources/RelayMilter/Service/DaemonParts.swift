@@ -60,6 +60,7 @@ struct DaemonParts {
         ) : nil
         factory = RelaySessionFactory(
             store: store, logger: logger, registered: registered,
+            trapEvidence: config.trap.enabled ? TrapEvidence(database: verdicts, index: index) : nil,
             hostVerdicts: HostVerdicts(
                 index: index, scheduler: scheduler, metrics: metrics,
                 dnsbl: Self.dnsblLookups(config.dnsbl, group: probeLoops, metrics: metrics, logger: logger)

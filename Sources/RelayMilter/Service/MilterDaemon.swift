@@ -97,8 +97,9 @@ public struct MilterDaemon {
                     name: "relay-milter", socket: config.milter.socket, backlog: config.milter.backlog,
                     timeoutSeconds: config.milter.timeoutSeconds, macros: Self.macros,
                     quietStages: RelaySession.quietStages, skippedStages: RelaySession.skippedStages,
-                    // A registered test's Received hops are read from its header.
-                    readsHeaders: config.registered.enabled
+                    // A registered test's Received hops are read from its header;
+                    // a trap keeps a trapped message's Subject, Message-ID and body hash.
+                    readsHeaders: config.registered.enabled || config.trap.enabled, readsBody: config.trap.enabled
                 ),
                 factory: parts.factory
             )

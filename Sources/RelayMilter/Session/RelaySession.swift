@@ -190,7 +190,9 @@ final class RelaySession: MilterSession, @unchecked Sendable {
         let enforcement = config.enforcement
         return respond(
             action.applied, tag: HeaderField(name: enforcement.tagHeader, value: HostReplyTemplate.tagValue(hostRecord)),
-            reject: HostReplyTemplate.render(enforcement.rejectText, client: clientAddress, record: hostRecord),
+            // A trapped host is told what it did, not that it is an open relay.
+            reject: HostReplyTemplate.render(hostRecord?.verdict == .trapped ? config.trap.rejectText : enforcement.rejectText,
+                                             client: clientAddress, record: hostRecord),
             tempfail: HostReplyTemplate.render(enforcement.tempfailText, client: clientAddress, record: hostRecord)
         )
     }
@@ -389,13 +391,16 @@ final class RelaySessionFactory: MilterSessionFactory {
     private let metrics: RelayMetrics
     private let stats: StatsCollector
     private let registered: (any RegisteredArrivals)?
+    /// Where a trap process's sessions record relay attempts; nil when `[trap]` is off.
+    private let trapEvidence: TrapEvidence?
     private let stopping = Atomic<Bool>(false)
     private let macroListWarned = Atomic<Bool>(false)
     let openSessions: OpenSessionCounter
 
-    init(store: ConfigStore, logger: Logger, registered: (any RegisteredArrivals)? = nil, hostVerdicts: HostVerdicts,
-         metrics: RelayMetrics, stats: StatsCollector) {
+    init(store: ConfigStore, logger: Logger, registered: (any RegisteredArrivals)? = nil, trapEvidence: TrapEvidence? = nil,
+         hostVerdicts: HostVerdicts, metrics: RelayMetrics, stats: StatsCollector) {
         self.registered = registered
+        self.trapEvidence = trapEvidence
         self.store = store
         self.logger = logger
         self.hostVerdicts = hostVerdicts
@@ -415,10 +420,17 @@ final class RelaySessionFactory: MilterSessionFactory {
         openSessions.opened()
         metrics.connectionOpened()
         let counter = openSessions
-        return RelaySession(
-            config: store.snapshot, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats, registered: registered,
-            onMacroListRefused: { [self] in warnMacroListRefused() }, onClose: { counter.closed() }
-        )
+        let config = store.snapshot
+        let production = { [self] in
+            RelaySession(
+                config: config, logger: logger, hostVerdicts: hostVerdicts, metrics: metrics, stats: stats, registered: registered,
+                onMacroListRefused: { [self] in warnMacroListRefused() }, onClose: { counter.closed() }
+            )
+        }
+        // A trap process's connections learn at connect which listener they came to.
+        guard config.trap.enabled, let trapEvidence else { return production() }
+        return TrapSession(config: config, logger: logger, evidence: trapEvidence, metrics: metrics,
+                           makeProductionSession: production, onClose: { counter.closed() })
     }
 
     /// Once per process: an MTA that does not take our macro lists sends only

@@ -140,6 +140,25 @@ final class VerdictDatabase: Sendable {
         }
     }
 
+    /// `withWritableStore` for a caller that must wait for the write and may
+    /// (the trap's end of message, which tells the client nothing until its
+    /// evidence is on disk): nil when it cannot be written now, or not within
+    /// `timeout` (it may still be written later).
+    func withWritableStoreWaiting<T: Sendable>(timeout: DispatchTimeInterval, _ body: @escaping @Sendable (VerdictStore) throws -> T) -> Result<T, any Error>? {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
+        queue.async { [self] in
+            let result = state.withLockedValue { state -> Result<T, any Error>? in
+                guard let (store, _) = storeForWriting(&state) else { return nil }
+                return Result { try body(store) }
+            }
+            outcome.withLockedValue { $0 = result }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
+        return outcome.withLockedValue { $0 }
+    }
+
     /// Adds statistics rollups in the background.
     func addRollups(_ rows: [RollupRow]) {
         queue.async { [self] in
