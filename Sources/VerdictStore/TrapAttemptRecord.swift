@@ -104,3 +104,43 @@ extension VerdictStore {
         try pool.read { db in try TrapAttemptRecord.fetchCount(db) }
     }
 }
+
+/// The trap's evidence of a window, summed up for `relay-milter stats`.
+public struct TrapSummary: Sendable, Equatable {
+    public var attempts: Int
+    /// Attempts per hour, oldest first, the last being the current hour.
+    public var perHour: [Int]
+    /// The most frequent clients and recipient domains, with their counts, most first.
+    public var topClients: [(key: String, count: Int)]
+    public var topDomains: [(key: String, count: Int)]
+
+    public static func == (lhs: TrapSummary, rhs: TrapSummary) -> Bool {
+        lhs.attempts == rhs.attempts && lhs.perHour == rhs.perHour
+            && lhs.topClients.elementsEqual(rhs.topClients, by: ==) && lhs.topDomains.elementsEqual(rhs.topDomains, by: ==)
+    }
+}
+
+extension VerdictStore {
+    /// The attempts of the last `hours` hours before `now`, summed up: one read.
+    public func trapSummary(hours: Int, top: Int, now: Date = Date()) throws -> TrapSummary {
+        let nowHour = Int(now.timeIntervalSince1970) / 3600
+        let since = Date(timeIntervalSince1970: TimeInterval((nowHour - hours + 1) * 3600))
+        return try pool.read { db in
+            var perHour = [Int](repeating: 0, count: hours)
+            for row in try Row.fetchAll(db, sql: """
+                SELECT CAST(strftime('%s', at) AS INTEGER) / 3600 AS hour, count(*) FROM trap_attempt WHERE at >= ? GROUP BY hour
+                """, arguments: [since]) {
+                let index = hours - 1 - (nowHour - (row[0] as Int))
+                if perHour.indices.contains(index) { perHour[index] += row[1] as Int }
+            }
+            let clients = try Row.fetchAll(db, sql: """
+                SELECT client, count(*) AS n FROM trap_attempt WHERE at >= ? GROUP BY client ORDER BY n DESC, client LIMIT ?
+                """, arguments: [since, top]).map { (key: $0[0] as String, count: $0[1] as Int) }
+            let domains = try Row.fetchAll(db, sql: """
+                SELECT domain.value, count(*) AS n FROM trap_attempt, json_each(trap_attempt.recipient_domains) AS domain
+                WHERE at >= ? GROUP BY domain.value ORDER BY n DESC, domain.value LIMIT ?
+                """, arguments: [since, top]).map { (key: $0[0] as String, count: $0[1] as Int) }
+            return TrapSummary(attempts: perHour.reduce(0, +), perHour: perHour, topClients: clients, topDomains: domains)
+        }
+    }
+}

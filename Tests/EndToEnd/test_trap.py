@@ -6,8 +6,11 @@ trap are accepted, recorded and discarded: the outside sink gets nothing.
 Everything on loopback."""
 import hashlib
 import json
+import re
+import signal
 import subprocess
 
+from mailharness.nmap import nmap_open_relay
 from mailharness.ports import free_port, wait_until
 from mailharness.relaymilter import binary, config_text
 from mailharness.swaks import swaks
@@ -19,6 +22,7 @@ NEIGHBOUR = "127.0.0.10"  # untrusted too, mails a local user only
 def trap_config(database, socket, extra=""):
     return config_text(socket=socket, sections=(
         '[probe]\nenabled = false\n'
+        '[metrics]\nstats_detail = true\n'  # top clients and domains in `stats`
         f'[cache]\npath = "{database}"\n'
         '[trap]\nenabled = true\n' + extra))
 
@@ -76,6 +80,11 @@ def test_relay_attempts_are_taken_recorded_and_never_leave(start_milter, start_p
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert csv[0].startswith("id,time,client,") and len(csv) == 2 and SPAMMER in csv[1], csv
     assert trap.metrics()[("relay_milter_trap_messages_total", frozenset({("kind", "relay_attempt")}))] == 1
+    stats = json.loads(subprocess.run([binary(), "stats", "--json", "--since", "24h", "--config", str(trap.config_path)],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert stats["trap"]["attempts"] == 1 and stats["trap"]["perHour"][-1] == 1, stats["trap"]
+    assert [(r["key"], r["count"]) for r in stats["trap"]["topClients"]] == [(SPAMMER, 1)], stats["trap"]
+    assert [r["key"] for r in stats["trap"]["topDomains"]] == ["other.example", "victim.example"], stats["trap"]
 
     # The same client on the production listener: refused at MAIL, told why,
     # within the production daemon's 10 s look at the database.
@@ -118,3 +127,81 @@ def test_a_trap_named_like_every_listener_is_refused(workdir):
         config.write_text('[trap]\nenabled = true\ndaemon_names = [' + ", ".join(f'"{n}"' for n in names) + ']\n')
         result = subprocess.run([binary(), "check-config", "--config", str(config)], capture_output=True, text=True)
         assert result.returncode == 78 and f"{config}:3" in result.stderr and said in result.stderr, result.stderr
+
+
+def flood(trap_port, messages, sessions=2, recipients=1):
+    """Postfix's load client, smtp-source, from 127.0.0.1 (which these traps do
+    not trust): `messages` relay attempts; returns the running process."""
+    return subprocess.Popen(["smtp-source", "-s", str(sessions), "-m", str(messages), "-r", str(recipients),
+                             "-f", "spammer@spam.example", "-t", "victim@victim.example", "-M", "spam.example",
+                             f"127.0.0.1:{trap_port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def untrusting_side_by_side(start_milter, start_postfix, trap_extra=""):
+    """As start_side_by_side, with a trap that trusts no client smtp-source can be."""
+    production = start_milter(config_text(sections='[probe]\nenabled = false\n'), name="production")
+    trap_socket = f"inet:{free_port()}@127.0.0.1"
+    trap = start_milter(config_text(socket=trap_socket, trusted=("127.0.0.2/32",), sections=(
+        f'[probe]\nenabled = false\n[cache]\npath = "{production.database}"\n[trap]\nenabled = true\n' + trap_extra)),
+        name="trap", socket=trap_socket)
+    trap_port = free_port()
+    snippet = subprocess.run([binary(), "postfix-snippet", "--trap", "--listen", f"127.0.0.1:{trap_port}",
+                              "--config", str(trap.config_path)], capture_output=True, text=True, check=True).stdout
+    mx = start_postfix(name="mx", milter=production.postfix_spec, mynetworks="127.0.0.1/32", master_extra="\n" + snippet)
+    return production, trap, mx, trap_port
+
+
+def test_a_killed_trap_tempfails_and_loses_no_evidence(start_milter, start_postfix, sink):
+    """kill -9 while spam flows in: Postfix tempfails what was in flight and
+    what comes after (the snippet's milter_default_action), nothing leaves,
+    and every message Postfix discarded for the trap before the kill is in
+    the evidence, which a restarted trap keeps adding to."""
+    production, trap, mx, trap_port = untrusting_side_by_side(start_milter, start_postfix)
+    source = flood(trap_port, 400)
+    assert wait_until(lambda: trap.log().count('msg="relay attempt trapped"') >= 30, timeout=60), trap.log()[-2000:]
+    trap.stop(sig=signal.SIGKILL)
+    output, _ = source.communicate(timeout=120)
+    # smtp-source gives up at the first refusal: the messages in flight at the kill.
+    assert "451 4.7.1 Service unavailable - try again later" in output, output[-2000:]
+    code, out = swaks(trap_port, to="victim@victim.example", source=SPAMMER)
+    assert code != 0 and re.search(r"<\*\* 4\d\d 4\.7\.1 Service unavailable", out), out
+    mx.wait_queue_empty(timeout=60)
+    log = mx.log()
+    assert re.search(r"milter-reject: END-OF-MESSAGE .*4\.7\.1 Service unavailable", log), log[-3000:]
+    discarded = set(re.findall(r"\]: ([0-9A-F]+): milter-discard:", log))
+    assert len(discarded) >= 30, log[-3000:]
+    recorded = {attempt["queue_id"] for attempt in trap_list(trap)}
+    assert discarded <= recorded, sorted(discarded - recorded)
+    assert sink.messages() == [], sink.text()[:2000]
+
+    trap.start()
+    code, out = swaks(trap_port, to="victim@victim.example", source=SPAMMER)
+    assert code == 0, out
+    assert wait_until(lambda: len(trap_list(trap)) == len(recorded) + 1, timeout=20), trap.log()[-2000:]
+    mx.wait_queue_empty()
+    assert sink.messages() == []
+
+
+def test_a_flood_keeps_the_evidence_within_its_bounds(start_milter, start_postfix, sink):
+    """10,000 trapped messages with max_records = 100: the store holds the
+    newest 100, numbered up to 10,000, and nothing leaves."""
+    production, trap, mx, trap_port = untrusting_side_by_side(start_milter, start_postfix, trap_extra="max_records = 100\n")
+    source = flood(trap_port, 10_000, sessions=4)
+    output, _ = source.communicate(timeout=900)
+    assert source.returncode == 0, output[-2000:]
+    mx.wait_queue_empty(timeout=120)
+    attempts = trap_list(trap)
+    assert len(attempts) == 100, len(attempts)
+    assert attempts[0]["id"] == 10_000 and attempts[-1]["id"] == 9_901, (attempts[0], attempts[-1])
+    assert trap.metrics()[("relay_milter_trap_messages_total", frozenset({("kind", "relay_attempt")}))] == 10_000
+    assert sink.messages() == []
+
+
+def test_nmap_calls_the_trap_an_open_relay_and_nothing_leaves(start_milter, start_postfix, sink):
+    production, trap, mx, trap_port = start_side_by_side(start_milter, start_postfix)
+    verdict = nmap_open_relay(trap_port)  # from 127.0.0.2, which the trap does not trust
+    assert verdict.startswith("Server is an open relay"), verdict
+    mx.wait_queue_empty()
+    # nmap tests RCPT only: no message, so no evidence and no verdict.
+    assert trap_list(trap) == []
+    assert sink.messages() == []

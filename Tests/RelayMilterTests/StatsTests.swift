@@ -99,6 +99,19 @@ struct StatsCollectorTests {
         #expect(text.contains("observed, not decided (the MTA refused these recipients itself):\n" + String(repeating: " ", count: 11) + "relay.mta_rejected"))
     }
 
+    /// A trap process's report: its attempts per hour and its top lists,
+    /// which stats_detail = false withholds as it does the others.
+    @Test func aTrapsAttemptsAreShownUnlessWithheld() {
+        var report = StatsCollector().report(sinceSeconds: 7200, now: Date(timeIntervalSince1970: 1_800_000_000))
+        report.trap = StatsReport.Trap(attempts: 3, perHour: [1, 2], topClients: [.init(key: "192.0.2.9", count: 3, overcount: 0)],
+                                       topDomains: [.init(key: "victim.example", count: 3, overcount: 0)])
+        let text = StatsFormatter.text(report)
+        #expect(text.contains("trap: 3 relay attempt(s) taken in the window\ntrapped per hour (oldest first, max 2): ▄█\n"))
+        #expect(text.contains("top trapped clients:\n  192.0.2.9") && text.contains("top trapped target domains:\n  victim.example"))
+        report.topListsWithheld = true
+        #expect(!StatsFormatter.text(report).contains("192.0.2.9"))
+    }
+
     @Test func sparkline() {
         #expect(StatsFormatter.sparkline([0, 1, 2, 4, 8]) == "▁▁▂▄█")
         #expect(StatsFormatter.sparkline([0, 0]) == "▁▁")

@@ -230,3 +230,21 @@ struct TrapAttemptStoreTests {
         #expect(try store.trapAttempts(since: now.addingTimeInterval(8)).count == 2)
     }
 }
+
+extension TrapAttemptStoreTests {
+    /// `stats`' view of the trap: per hour, the busiest clients and target domains.
+    @Test func summarisesAWindow() throws {
+        let store = try VerdictStore(path: VerdictStoreTests.freshPath())
+        let now = VerdictStoreTests.now // on the hour: 1_800_000_000 / 3600 = 500_000
+        var early = Self.attempt("192.0.2.1", at: now.addingTimeInterval(-10)) // the hour before
+        early.recipientDomains = ["victim.example"]
+        for attempt in [early, Self.attempt("192.0.2.2", at: now.addingTimeInterval(5)), Self.attempt("192.0.2.2", at: now.addingTimeInterval(6)),
+                        Self.attempt("192.0.2.3", at: now.addingTimeInterval(-5 * 3600))] {
+            _ = try store.recordTrapAttempt(attempt, verdict: nil, retention: 86400, maxRecords: 100)
+        }
+        let summary = try store.trapSummary(hours: 3, top: 2, now: now.addingTimeInterval(60))
+        #expect(summary.perHour == [0, 1, 2] && summary.attempts == 3)
+        #expect(summary.topClients.map(\.key) == ["192.0.2.2", "192.0.2.1"] && summary.topClients.map(\.count) == [2, 1])
+        #expect(summary.topDomains.map(\.key) == ["victim.example", "other.example"] && summary.topDomains.map(\.count) == [3, 2])
+    }
+}

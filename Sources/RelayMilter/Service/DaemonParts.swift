@@ -111,6 +111,16 @@ struct DaemonParts {
         return services
     }
 
+    /// The trap's evidence in the report's window: one read of the database, on
+    /// the metrics listener's thread, behind the verdict writes.
+    private static func trapStats(_ report: StatsReport, verdicts: VerdictDatabase, detail: Bool) -> StatsReport.Trap? {
+        let hours = max(1, (report.sinceSeconds + 3599) / 3600)
+        guard let summary = (try? verdicts.withStore { try $0.trapSummary(hours: hours, top: detail ? 10 : 0) }) ?? nil else { return nil }
+        let ranked = { (list: [(key: String, count: Int)]) in list.map { StatsReport.Ranked(key: $0.key, count: $0.count, overcount: 0) } }
+        return StatsReport.Trap(attempts: summary.attempts, perHour: summary.perHour, topClients: ranked(summary.topClients),
+                                topDomains: ranked(summary.topDomains))
+    }
+
     /// The DNS blocklist lookups, asking `[dnsbl] resolver` or the system's
     /// first nameserver; nil (and said) when there is neither.
     private static func dnsblLookups(
@@ -138,12 +148,14 @@ struct DaemonParts {
     private func startMetricsServer(_ settings: RelayMilterConfig.Metrics, logger: Logger) -> MetricsServer? {
         guard settings.enabled else { return nil }
         let (metrics, index, verdicts, countsRegisteredTests) = (metrics, index, verdicts, registeredWindows != nil)
+        let trapEnabled = store.snapshot.trap.enabled
         do {
             let server = try MetricsServer(
                 host: settings.host, port: settings.port, group: MultiThreadedEventLoopGroup(numberOfThreads: 1), metrics: metrics,
                 stats: stats, statsDetail: settings.statsDetail,
                 completeStats: { report in
                     report.cacheByVerdict = index.countByVerdict.filter { $0.value > 0 }
+                    if trapEnabled { report.trap = Self.trapStats(report, verdicts: verdicts, detail: settings.statsDetail) }
                     guard countsRegisteredTests else { return }
                     // One grouped read of the tests table, on the listener's own thread.
                     let since = Date().addingTimeInterval(-TimeInterval(report.sinceSeconds))

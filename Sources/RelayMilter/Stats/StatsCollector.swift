@@ -173,6 +173,16 @@ public struct StatsReport: Codable, Sendable, Equatable {
         public let overcount: Int
     }
 
+    /// A trap's relay attempts in the window, from its evidence (exact counts).
+    public struct Trap: Codable, Sendable, Equatable {
+        public let attempts: Int
+        /// Per hour, oldest first.
+        public let perHour: [Int]
+        /// Empty when the top lists are withheld.
+        public let topClients: [Ranked]
+        public let topDomains: [Ranked]
+    }
+
     public let sinceSeconds: Int
     public let uptimeSeconds: Int
     /// Decisions in the window, by action and reason.
@@ -190,6 +200,8 @@ public struct StatsReport: Codable, Sendable, Equatable {
     /// Registered tests started in the window, by state (`delivered`,
     /// `undelivered`, `refused`, `waiting`, `lapsed`); absent when `[registered]` is off.
     public var registeredTests: [String: Int]?
+    /// What a trap listener recorded in the window; absent when `[trap]` is off.
+    public var trap: Trap?
     /// True when the listener does not serve the top lists (`[metrics]
     /// stats_detail = false`); absent from older daemons, which always did.
     public var topListsWithheld: Bool?

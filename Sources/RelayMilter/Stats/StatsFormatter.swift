@@ -44,6 +44,15 @@ public enum StatsFormatter {
         if let registered = report.registeredTests {
             out += "\nregistered tests started in the window: \(tally(registered, of: "test(s)"))"
         }
+        if let trap = report.trap {
+            out += "\n\ntrap: \(trap.attempts) relay attempt(s) taken in the window\n"
+            out += "trapped per hour (oldest first, max \(trap.perHour.max() ?? 0)): \(sparkline(trap.perHour))\n"
+            for (title, list) in [("trapped clients", trap.topClients), ("trapped target domains", trap.topDomains)] where report.topListsWithheld != true {
+                out += "\ntop \(title):\n"
+                if list.isEmpty { out += "  (none)\n" }
+                for entry in list { out += "  " + entry.key.padding(40) + String(entry.count).leftPadding(8) + "\n" }
+            }
+        }
         return out + "\n"
     }
 
