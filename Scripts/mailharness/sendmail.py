@@ -24,6 +24,10 @@ MAKEMAP = ROOT / "usr/libexec/sendmail/makemap"
 CF_DIR = ROOT / "usr/share/sendmail/cf"
 SHIPPED_FRAGMENT = REPO / "Config/sendmail/relay-milter.m4"
 SHIPPED_SOCKET = "S=inet:10025@127.0.0.1"
+# The trap's fragment brings its own listener and socket.
+TRAP_FRAGMENT = REPO / "Config/sendmail/relay-milter-trap.m4"
+TRAP_SOCKET = "S=inet:10026@127.0.0.1"
+TRAP_LISTENER = "Port=2526,"
 
 DELIVER = """\
 #!/bin/sh
@@ -40,8 +44,11 @@ def available():
 class SendmailInstance:
     def __init__(self, root: Path, *, port=None, sink_port, milter=None, relay_networks=("127",),
                  features=(), local_domain="example.test", hostname="mx.example.test", listen="127.0.0.1",
-                 tables=None, other_milter=None, other_first=False, sasl_dir=None):
+                 tables=None, other_milter=None, other_first=False, sasl_dir=None, trap=False):
         self.root = Path(root)
+        # A trap's Sendmail: attached with the shipped trap fragment instead,
+        # its listener and promiscuous_relay included.
+        self.trap = trap
         self.listen = listen
         self.port = port or free_port(listen)
         self.sink_port = sink_port
@@ -73,7 +80,12 @@ class SendmailInstance:
         return "Family=inet6, " if ":" in self.listen else ""
 
     def milter_fragment(self):
-        """The shipped fragment with the test's socket."""
+        """The shipped fragment with the test's socket (and, for a trap, its listener)."""
+        if self.trap:
+            text = TRAP_FRAGMENT.read_text()
+            assert TRAP_SOCKET in text and TRAP_LISTENER in text, f"{TRAP_FRAGMENT} no longer has {TRAP_SOCKET}, {TRAP_LISTENER}"
+            return text.replace(TRAP_SOCKET, f"S={self.milter}").replace(
+                TRAP_LISTENER, f"Port={self.port}, Addr={self.listen}, {self.family}")
         text = SHIPPED_FRAGMENT.read_text()
         assert SHIPPED_SOCKET in text, f"{SHIPPED_FRAGMENT} no longer has {SHIPPED_SOCKET}"
         return text.replace(SHIPPED_SOCKET, f"S={self.milter}")
@@ -107,11 +119,12 @@ class SendmailInstance:
             "MODIFY_MAILER_FLAGS(`LOCAL', `-wf')dnl",
             "FEATURE(`nocanonify')dnl",
             "FEATURE(`accept_unresolvable_domains')dnl",
-            # One listener, on loopback: no default MSA on port 587 of every address.
-            "FEATURE(`no_default_msa')dnl",
-            f"DAEMON_OPTIONS(`Port={self.port}, Addr={self.listen}, {self.family}Name=MTA')dnl",
             f"LOCAL_DOMAIN(`{self.local_domain}')dnl",
         ]
+        if not self.trap:  # the trap's fragment names its own listener
+            # One listener, on loopback: no default MSA on port 587 of every address.
+            lines += ["FEATURE(`no_default_msa')dnl",
+                      f"DAEMON_OPTIONS(`Port={self.port}, Addr={self.listen}, {self.family}Name=MTA')dnl"]
         # Sendmail's own relay check: like Postfix's mynetworks in the Postfix suite.
         lines += [f"RELAY_DOMAIN(`{network}')dnl" for network in self.relay_networks]
         lines += [f"FEATURE(`{feature}')dnl" for feature in self.features]
@@ -143,8 +156,9 @@ class SendmailInstance:
         result = subprocess.run(["m4", f"-D_CF_DIR_={CF_DIR}/", str(CF_DIR / "m4/cf.m4"), str(self.root / "sendmail.mc")],
                                 capture_output=True, text=True)
         # m4 warns that the relay features make an open relay: that is why they are asked for.
+        relaying = list(self.features) + (["promiscuous_relay"] if self.trap else [])
         warnings = [w for w in result.stderr.split("*** WARNING: ")
-                    if w.strip() and not any(w.startswith(f"FEATURE(`{f}')") for f in self.features)]
+                    if w.strip() and not any(w.startswith(f"FEATURE(`{f}')") for f in relaying)]
         assert result.returncode == 0 and not warnings, result.stderr
         self.cf.write_text(result.stdout)
         for table, entries in self.tables.items():

@@ -205,3 +205,35 @@ def test_nmap_calls_the_trap_an_open_relay_and_nothing_leaves(start_milter, star
     # nmap tests RCPT only: no message, so no evidence and no verdict.
     assert trap_list(trap) == []
     assert sink.messages() == []
+
+
+def test_a_sendmail_trap_takes_relays_and_relays_nothing(start_milter, start_sendmail, sink):
+    """The Sendmail equivalent: a Sendmail of its own for the trap, built
+    with the shipped relay-milter-trap.m4 (promiscuous_relay, the trap's
+    daemon name, F=T), beside a production Sendmail with relay-milter.m4."""
+    production = start_milter(config_text(sections='[probe]\nenabled = false\n'), name="production")
+    trap_socket = f"inet:{free_port()}@127.0.0.1"
+    trap = start_milter(trap_config(production.database, trap_socket), name="trap", socket=trap_socket)
+    trap_mta = start_sendmail(name="trap-sendmail", milter=trap_socket, trap=True)
+    mx = start_sendmail(name="mx-sendmail", milter=production.socket)
+
+    code, out = swaks(trap_mta.port, to="one@victim.example,two@other.example", source=SPAMMER, header="Subject: Cheap watches")
+    assert code == 0, out
+    assert wait_until(lambda: 'msg="relay attempt trapped"' in trap.log(), timeout=20), trap.log()[-2000:]
+    assert "mta.daemon=relay-milter-trap" in trap.log()
+    [attempt] = trap_list(trap)
+    assert attempt["client"] == SPAMMER and attempt["domains"] == ["victim.example", "other.example"], attempt
+    assert attempt["subject"] == "Cheap watches" and attempt["queue_id"] in trap_mta.log(), (attempt, trap_mta.log()[-2000:])
+    trap_mta.wait_queue_empty()
+
+    def refused():
+        _, out = swaks(mx.port, to="bob@example.test", source=SPAMMER)
+        return "Your host 127.0.0.9 tried to relay mail through this site" in out and out
+    assert wait_until(refused, timeout=30), production.log()[-2000:]
+
+    # relay-milter gone: F=T, Sendmail refuses for now; the trap never relays.
+    trap.stop(sig=signal.SIGKILL)
+    code, out = swaks(trap_mta.port, to="one@victim.example", source=SPAMMER)
+    assert code != 0 and re.search(r"<\*\* 4\d\d", out), out
+    trap_mta.wait_queue_empty()
+    assert sink.messages() == [], sink.text()[:2000]
