@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailharness.ports import wait_until
+from mailharness.ports import free_port, wait_until
 from mailharness.postgres import PostgresServer
 from mailharness.relaymilter import binary, cached_verdicts, config_text
 from mailharness.swaks import swaks
@@ -375,3 +375,29 @@ def test_a_window_ends_once_for_the_fleet(workdir, postgres, start_milter, start
     # And a, whose command waits on its own database, learns the outcome.
     show = subprocess.run([binary(), "cache", "show", TESTED, "--config", str(a.config_path)], capture_output=True, text=True).stdout
     assert ": undelivered (250 " in show, show
+
+
+def test_a_client_trapped_beside_one_instance_is_refused_by_the_other(fleet, workdir, postgres, start_milter, start_postfix):
+    """A trap process on a's database, in the fleet under a name of its own:
+    the client it traps is refused by b as well, through PostgreSQL."""
+    milters, guarded = fleet
+    a, b = milters["a"], milters["b"]
+    spammer = "127.0.0.9"
+    trap_socket = f"inet:{free_port()}@127.0.0.1"
+    trap = start_milter(config_text(socket=trap_socket, sections=(
+        f'[probe]\nenabled = false\n[trap]\nenabled = true\n[cache]\npath = "{a.database}"\n' + postgres.config_section("a-trap"))),
+        name="a-trap", socket=trap_socket)
+    trap_port = free_port()
+    snippet = subprocess.run([binary(), "postfix-snippet", "--trap", "--listen", f"127.0.0.1:{trap_port}",
+                              "--config", str(trap.config_path)], capture_output=True, text=True, check=True).stdout
+    trap_mx = start_postfix(name="trap-mx", master_extra="\n" + snippet)
+    code, out = swaks(trap_port, to="victim@victim.example", source=spammer)
+    assert code == 0, out
+    assert wait_until(lambda: postgres.query(f"SELECT verdict, source FROM relay_milter_verdict WHERE host = '{spammer}'")
+                      == "trapped|trap", timeout=20), trap.log()[-2000:]
+
+    def refused_by_b():
+        _, out = swaks(guarded["b"].port, to="bob@example.test", source=spammer)
+        return f"<** 550 5.7.1 Your host {spammer} tried to relay mail through this site" in out
+    assert wait_until(refused_by_b, timeout=20), b.log()[-2000:]
+    trap_mx.wait_queue_empty()

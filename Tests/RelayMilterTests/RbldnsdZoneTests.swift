@@ -45,6 +45,18 @@ struct RbldnsdZoneTests {
         #expect(zone.contains("ip6trie"))
     }
 
+    /// A trapped host is listed apart: its own answer, and a text that says
+    /// what it did rather than calling it a relay.
+    @Test func aTrappedHostAnswersApart() {
+        let zone = RbldnsdZone.render(RbldnsdZone.hosts([Self.record("192.0.2.9", "trapped"), Self.record("192.0.2.20", "open")]),
+                                      badVerdicts: [.open, .trapped], ttlSeconds: 900, now: Self.now)
+        let entries = zone.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("$") }
+        #expect(entries == [
+            "192.0.2.9 :127.0.0.3:relay attempt caught by a trap (verdict trapped), seen 2027-01-15",
+            "192.0.2.20 :127.0.0.2:open relay (verdict open), tested 2027-01-15",
+        ])
+    }
+
     @Test func anEmptyCacheIsAValidEmptyZone() {
         let zone = RbldnsdZone.render([], badVerdicts: [.open], ttlSeconds: 3600, now: Self.now)
         #expect(zone.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0 == "$TTL 3600" })
