@@ -22,6 +22,7 @@ from mailharness.swaks import swaks
 
 EXPECTED_LINTIAN = REPO / "Scripts/debian/lintian-expected"
 UNIT = "/lib/systemd/system/relay-milter.service"
+TEMPLATE_UNIT = "/lib/systemd/system/relay-milter@.service"
 
 
 def run(*args, check=True, **kwargs):
@@ -269,6 +270,37 @@ def test_install_run_as_the_unit_does_attach_postfix_remove_purge(deb, workdir):
         stop(daemon, log_path)
     assert not socket.exists(), "the socket outlived the daemon"
     assert Path("/var/lib/relay-milter/verdicts.sqlite").exists()
+
+    # A trap as README says: the config copied to trap.toml with its own
+    # socket and metrics port and [trap] enabled, run by relay-milter@trap
+    # beside the main unit, on the same database.
+    template = Path(TEMPLATE_UNIT).read_text()
+    verify = run("systemd-analyze", "verify", "relay-milter@trap.service", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    trap_config = Path("/etc/relay-milter/trap.toml")
+    text = config.read_text()
+    for old, new in (('socket = "unix:/var/spool/postfix/relay-milter/relay-milter.sock"',
+                      'socket = "unix:/var/spool/postfix/relay-milter/trap.sock"'),
+                     ('listen = "127.0.0.1:9469"', 'listen = "127.0.0.1:9470"'),
+                     ("enabled = false\n# The MTA's {daemon_name}", "enabled = true\n# The MTA's {daemon_name}")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    trap_config.write_text(text)
+    shutil.chown(trap_config, "root", "relay-milter")
+    trap_config.chmod(0o640)
+    daemon = start_as_the_unit_does(unit, log)
+    trap_log_path = tmp_path / "relay-milter-trap.log"
+    trap = start_as_the_unit_does(template.replace("%i", "trap"), open(trap_log_path, "wb"))
+    try:
+        trap_socket = Path("/var/spool/postfix/relay-milter/trap.sock")
+        assert wait_until(trap_socket.exists) and wait_until(socket.exists), trap_log_path.read_text() + log_path.read_text()
+        assert mode_owner(trap_socket)[1:] == ("relay-milter", "postfix"), mode_owner(trap_socket)
+        listed = run("/usr/sbin/relay-milter", "trap", "list", "--config", str(trap_config), check=False)
+        assert listed.returncode == 0 and "0 attempt(s)" in listed.stdout, listed.stdout + listed.stderr
+    finally:
+        stop(trap, trap_log_path)
+        stop(daemon, log_path)
+    trap_config.unlink()  # the admin's own file: purge leaves such files alone
 
     # Remove keeps the config and the data; purge deletes them; the user stays.
     assert run("dpkg", "--remove", "relay-milter", check=False).returncode == 0
