@@ -233,6 +233,26 @@ struct Probe: ParsableCommand {
     }
 }
 
+/// Opens the configured database as `open` makes it (exit 74 when it
+/// cannot be opened) and runs `body` on it, printing its output or its error.
+func performOnDatabase<Commands>(_ option: ConfigOption, open: (RelayMilterConfig) throws(CacheCommands.Failure) -> Commands,
+                                 _ body: (Commands) throws -> String) throws {
+    let config = try option.load()
+    let commands: Commands
+    do {
+        commands = try open(config)
+    } catch {
+        printToStandardError("relay-milter: \(error)")
+        throw ExitCode(74)
+    }
+    do {
+        print(try body(commands), terminator: "")
+    } catch {
+        printToStandardError("relay-milter: \(error)")
+        throw ExitCode.failure
+    }
+}
+
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read and edit the open-relay verdict cache (also while the daemon runs; it reads changes within 10 seconds).",
@@ -241,20 +261,7 @@ struct Cache: ParsableCommand {
 
     /// Opens the configured cache and runs `body` on it, printing its output or its error.
     static func perform(_ option: ConfigOption, _ body: (CacheCommands) throws -> String) throws {
-        let config = try option.load()
-        let cache: CacheCommands
-        do {
-            cache = try CacheCommands(config: config)
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode(74)
-        }
-        do {
-            print(try body(cache), terminator: "")
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode.failure
-        }
+        try performOnDatabase(option, open: CacheCommands.init(config:), body)
     }
 
     struct List: ParsableCommand {
@@ -340,20 +347,7 @@ struct Trap: ParsableCommand {
 
     /// Opens the configured database and runs `body` on it, printing its output or its error.
     static func perform(_ option: ConfigOption, _ body: (TrapCommands) throws -> String) throws {
-        let config = try option.load()
-        let trap: TrapCommands
-        do {
-            trap = try TrapCommands(config: config)
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode(74)
-        }
-        do {
-            print(try body(trap), terminator: "")
-        } catch {
-            printToStandardError("relay-milter: \(error)")
-            throw ExitCode.failure
-        }
+        try performOnDatabase(option, open: TrapCommands.init(config:), body)
     }
 
     struct List: ParsableCommand {
