@@ -279,8 +279,8 @@ def test_install_run_as_the_unit_does_attach_postfix_remove_purge(deb, workdir):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     trap_config = Path("/etc/relay-milter/trap.toml")
     text = config.read_text()
-    for old, new in (('socket = "unix:/var/spool/postfix/relay-milter/relay-milter.sock"',
-                      'socket = "unix:/var/spool/postfix/relay-milter/trap.sock"'),
+    for old, new in (('\nsocket = "unix:/var/spool/postfix/relay-milter/relay-milter.sock"',
+                      '\nsocket = "unix:/var/spool/postfix/relay-milter/trap.sock"'),
                      ('listen = "127.0.0.1:9469"', 'listen = "127.0.0.1:9470"'),
                      ("enabled = false\n# The MTA's {daemon_name}", "enabled = true\n# The MTA's {daemon_name}")):
         assert text.count(old) == 1, old
