@@ -76,7 +76,7 @@ extension VerdictStore {
             try stored.insert(db)
             if let verdict {
                 try verdict.save(db)
-                if queueForSharing { try db.execute(sql: "INSERT OR IGNORE INTO shared_outbox (host) VALUES (?)", arguments: [verdict.host]) }
+                if queueForSharing { try Self.queueForSharing(verdict.host, db) }
             }
             try db.execute(sql: "DELETE FROM trap_attempt WHERE at < ?", arguments: [attempt.at.addingTimeInterval(-Double(retention))])
             if let id = stored.id, id > Int64(maxRecords) {

@@ -134,9 +134,14 @@ public final class VerdictStore: Sendable {
         try pool.write { db in
             for record in records {
                 try record.save(db)
-                try db.execute(sql: "INSERT OR IGNORE INTO shared_outbox (host) VALUES (?)", arguments: [record.host])
+                try Self.queueForSharing(record.host, db)
             }
         }
+    }
+
+    /// Queues a host whose verdict was just saved in `db`'s transaction.
+    static func queueForSharing(_ host: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO shared_outbox (host) VALUES (?)", arguments: [host])
     }
 
     /// Up to `limit` queued records, as they are now (a host forgotten since is dropped from the queue).

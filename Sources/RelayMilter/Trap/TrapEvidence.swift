@@ -28,7 +28,7 @@ struct TrapEvidence: Sendable {
                 detail: "relay attempt to \(attempt.recipientCount) recipient(s) taken by the trap", source: .trap
             )
         }
-        let (retention, maxRecords, share) = (config.trap.retentionSeconds, config.trap.maxRecords, config.cache.backend == .postgresql)
+        let (retention, maxRecords, share) = (config.trap.retentionSeconds, config.trap.maxRecords, database.queuesForSharing)
         let result = database.withWritableStoreWaiting(timeout: Self.writeTimeout) { store in
             try store.recordTrapAttempt(attempt, verdict: verdict, queueForSharing: share, retention: retention, maxRecords: maxRecords)
         }

@@ -130,13 +130,7 @@ final class VerdictDatabase: Sendable {
     /// holding up the calling task's thread; nil when it cannot be written now.
     func withWritableStore<T: Sendable>(_ body: @escaping @Sendable (VerdictStore) throws -> T) async -> Result<T, any Error>? {
         await withCheckedContinuation { continuation in
-            queue.async { [self] in
-                let result = state.withLockedValue { state -> Result<T, any Error>? in
-                    guard let (store, _) = storeForWriting(&state) else { return nil }
-                    return Result { try body(store) }
-                }
-                continuation.resume(returning: result)
-            }
+            queue.async { [self] in continuation.resume(returning: runOnWritableStore(body)) }
         }
     }
 
@@ -148,10 +142,7 @@ final class VerdictDatabase: Sendable {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<Result<T, any Error>?>(nil)
         queue.async { [self] in
-            let result = state.withLockedValue { state -> Result<T, any Error>? in
-                guard let (store, _) = storeForWriting(&state) else { return nil }
-                return Result { try body(store) }
-            }
+            let result = runOnWritableStore(body)
             outcome.withLockedValue { $0 = result }
             done.signal()
         }
@@ -204,6 +195,14 @@ final class VerdictDatabase: Sendable {
     }
 
     // MARK: - On the queue
+
+    /// `body` on the store to write to, or nil when there is none now.
+    private func runOnWritableStore<T>(_ body: (VerdictStore) throws -> T) -> Result<T, any Error>? {
+        state.withLockedValue { state in
+            guard let (store, _) = storeForWriting(&state) else { return nil }
+            return Result { try body(store) }
+        }
+    }
 
     private func openWritable() -> VerdictStore? {
         do {
